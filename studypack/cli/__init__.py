@@ -1,0 +1,114 @@
+"""The ``studypack`` command line: a thin caller of the core functions.
+
+Each sub-command lives in a module of this package that defines ``register(sub)``
+(adds its parser, with ``set_defaults(func=run)``) and ``run(args) -> int``.
+Add a new command by adding its module name to ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+from .. import __version__
+from ..errors import EXIT_CANCELLED, EXIT_INTERNAL, EXIT_USAGE, StudypackError
+
+COMMANDS = [
+    "init", "create", "info", "verify", "unpack",
+    "replay", "fetch", "deposit",
+    "keygen", "sign",
+    "demo",
+]
+
+EPILOG = """\
+exit codes:
+  0   success (replay: every output reproduced)
+  1   the bundle is damaged or unsafe
+  2   bad input (arguments, studypack.toml, missing file)
+  3   replay finished but some output differs or is missing
+  4   the container engine (Docker/Podman) is missing or failed
+  5   the study's own command failed
+  6   a network service (Zenodo) refused or could not be reached
+  7   not enough room, or no permission, to write
+  70  internal error (a bug: please report it)
+  130 cancelled
+
+A typical session:
+  studypack init my-study/              # write my-study/studypack.toml
+  studypack create my-study/ -o my.studypack
+  studypack verify my.studypack
+  studypack replay my.studypack
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence, exit 2, no usage dump wall
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"studypack: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="studypack",
+        description="Package a research study (code, data, environment and one traced run) "
+                    "into one checksummed bundle; verify, replay and archive it.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"studypack {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue  # a command not written yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except StudypackError as err:
+        sys.stderr.write(f"studypack: {err.message}\n")
+        if err.hint:
+            sys.stderr.write(f"  {err.hint}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("studypack: cancelled.\n")
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        return 0
+    except Exception:  # a bug: keep the details, say one sentence
+        details = traceback.format_exc()
+        path = _save_crash(details)
+        sys.stderr.write(
+            "studypack: an unexpected internal error happened (a bug in studypack). "
+            f"Details were written to {path}; please attach them to a bug report.\n")
+        if os.environ.get("STUDYPACK_DEBUG"):
+            sys.stderr.write(details)
+        return EXIT_INTERNAL
+
+
+def _save_crash(details: str) -> str:
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="studypack-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(details)
+    return path
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

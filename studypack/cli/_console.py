@@ -1,0 +1,64 @@
+"""Terminal rendering of progress reports (rich), shared by every command."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress as RichProgress,
+                           TextColumn, TimeRemainingColumn, TransferSpeedColumn)
+
+from ..progress import CancelToken, Progress
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool = False) -> Iterator[tuple[callable, CancelToken]]:
+    """Yield ``(report, cancel)``: report draws a bar per phase on stderr; Ctrl-C
+    sets the cancel token so the operation stops cleanly between two steps."""
+    cancel = CancelToken()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(_sig, _frame):
+        if cancel.cancelled:  # second Ctrl-C: leave now
+            raise KeyboardInterrupt
+        cancel.cancel()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    if quiet or not sys.stderr.isatty():
+        last_phase = [None]
+
+        def report_plain(p: Progress) -> None:
+            if quiet:
+                return
+            if p.message and p.phase != last_phase[0]:
+                err_console.print(f"[{p.phase}] {p.message}")
+                last_phase[0] = p.phase
+
+        try:
+            yield report_plain, cancel
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return
+
+    bars = RichProgress(
+        TextColumn("[bold]{task.description:<10}"), BarColumn(),
+        DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[message]}"), console=err_console, transient=False)
+    tasks: dict[str, int] = {}
+
+    def report(p: Progress) -> None:
+        if p.phase not in tasks:
+            tasks[p.phase] = bars.add_task(p.phase, total=p.total, message=p.message[:60])
+        bars.update(tasks[p.phase], completed=p.done, total=p.total, message=p.message[:60])
+
+    try:
+        with bars:
+            yield report, cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)

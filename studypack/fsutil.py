@@ -1,0 +1,95 @@
+"""Writing files so that an interruption never leaves a half file that looks whole."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .errors import WriteError, write_error
+
+TEMP_MARK = ".studypack-partial-"
+STALE_AFTER_S = 60
+
+
+def temp_path_for(target: Path) -> Path:
+    return target.with_name(f"{TEMP_MARK}{os.getpid()}-{target.name}")
+
+
+def remove_stale_partials(folder: Path, name: str) -> None:
+    """Remove temp files a killed earlier run left for ``name`` in ``folder``.
+
+    A temp file belongs to a process; it is stale when that process is gone.
+    """
+    suffix = "-" + name
+    for candidate in folder.glob(f"{TEMP_MARK}*{suffix}"):
+        pid_text = candidate.name[len(TEMP_MARK):-len(suffix)]
+        if pid_text.isdigit() and _alive(int(pid_text)) and int(pid_text) != os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | os.PathLike, *, overwrite: bool = False) -> Iterator[BinaryIO]:
+    """Yield a binary file; on success it is fsynced and renamed onto ``target``.
+
+    On any failure (including cancel and disk full) the temp file is removed and
+    ``target`` is left untouched.
+    """
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise WriteError(f"The folder {folder} does not exist.", "Create it first.")
+    if target.exists() and not overwrite:
+        raise WriteError(f"{target} already exists; it was left as it is.",
+                         "Choose another name, or pass --force to replace it.")
+    remove_stale_partials(folder, target.name)
+    temp = temp_path_for(target)
+    try:
+        fh = open(temp, "wb")
+    except OSError as exc:
+        raise write_error(target, exc) from None
+    try:
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise write_error(target, exc) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    with atomic_output(target, overwrite=True) as fh:
+        fh.write(text.encode("utf-8"))
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def utc_now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
