@@ -22,7 +22,6 @@ import binascii
 import os
 import re
 import tarfile
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Literal, Optional
 import minisign
 
 from .errors import BundleError, UsageError, write_error
+from .fsutil import atomic_output
 
 SIGNATURE_SUFFIX = ".minisig"
 TAGMANIFEST_NAME = "tagmanifest-sha256.txt"
@@ -130,10 +130,10 @@ def generate_keypair(key_base: os.PathLike | str | None = None, password: str | 
     public_key.untrusted_comment = f"minisign public key {key_id}"
     try:
         base.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(secret_path, secret_bytes, mode=0o600)
-        _write_atomically(public_path, bytes(public_key) + b"\n", mode=0o644)
     except OSError as exc:
-        raise write_error(exc.filename or base, exc) from exc
+        raise write_error(base.parent, exc) from exc
+    _write_atomically(secret_path, secret_bytes, mode=0o600)
+    _write_atomically(public_path, bytes(public_key) + b"\n", mode=0o644)
     return KeyFiles(secret_path, public_path, key_id, public_key.to_base64().decode())
 
 
@@ -254,10 +254,7 @@ def sign_bundle(bundle_path: os.PathLike | str, secret_key_path: os.PathLike | s
                               f" by key {key_id}")
     finally:
         secret_key.wipe()
-    try:
-        _write_atomically(sig_path, bytes(signature) + b"\n", mode=0o644)
-    except OSError as exc:
-        raise write_error(sig_path, exc) from exc
+    _write_atomically(sig_path, bytes(signature) + b"\n", mode=0o644)
     return SignResult(sig_path, key_id, comment)
 
 
@@ -325,20 +322,9 @@ def _printable(name: str) -> str:
 
 
 def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_output(path, overwrite=True) as fh:
+        os.fchmod(fh.fileno(), mode)  # before the first byte: a secret key is never readable
+        fh.write(data)
 
 
 __all__ = [
