@@ -1,0 +1,140 @@
+"""``studypack-gui``: the desktop application.
+
+    studypack-gui                  the start window (open a bundle / create one)
+    studypack-gui BUNDLE           open a bundle (what a double-click runs)
+    studypack-gui --create FOLDER  the bundle wizard for a study folder
+    studypack-gui --register       make .studypack files open with studypack (Linux)
+    studypack-gui --unregister     undo --register
+
+macOS delivers a double-clicked file as a ``QEvent.FileOpen`` rather than argv;
+:class:`StudypackApplication` handles both the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from studypack import __version__
+from studypack.errors import StudypackError
+
+from . import dialogs, tasks
+
+ICON_PATH = Path(__file__).resolve().parent / "icons" / "studypack.svg"
+
+
+class StudypackApplication(QApplication):
+    def __init__(self, argv: list[str]):
+        super().__init__(argv)
+        self.setApplicationName("studypack")
+        self.setApplicationDisplayName("studypack")
+        self.setApplicationVersion(__version__)
+        self.setOrganizationName("studypack")
+        self.setDesktopFileName("studypack")
+        if ICON_PATH.is_file():
+            self.setWindowIcon(QIcon(str(ICON_PATH)))
+        self.windows: list = []  # keep top-level windows alive
+        self.aboutToQuit.connect(self._stop_tasks)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen:
+            path = event.file() or event.url().toLocalFile()
+            if path:
+                self.open_bundle(path)
+            return True
+        return super().event(event)
+
+    def open_bundle(self, path: str | Path):
+        """Open in the empty start window if there is one, else in a new window."""
+        from .replay_window import ReplayWindow
+        for window in self.windows:
+            if isinstance(window, ReplayWindow) and window.bundle_path is None:
+                window.open_bundle(Path(path))
+                window.raise_()
+                window.activateWindow()
+                return window
+        window = self.new_replay_window()
+        window.open_bundle(Path(path))
+        return window
+
+    def new_replay_window(self):
+        from .replay_window import ReplayWindow
+        window = ReplayWindow()
+        self._track(window)
+        window.show()
+        return window
+
+    def new_wizard(self, folder: str | Path | None = None):
+        from .wizard import BundleWizard
+        wizard = BundleWizard(Path(folder) if folder else None)
+        self._track(wizard)
+        wizard.show()
+        return wizard
+
+    def _track(self, window) -> None:
+        self.windows.append(window)
+        window.destroyed.connect(lambda *_: self.windows.remove(window)
+                                 if window in self.windows else None)
+
+    def _stop_tasks(self) -> None:
+        tasks.cancel_all()
+        tasks.wait_all(5000)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="studypack-gui",
+        description="Create, verify and replay research study bundles (.studypack).")
+    parser.add_argument("bundle", nargs="?", help="a .studypack bundle to open")
+    parser.add_argument("--create", metavar="FOLDER",
+                        help="open the bundle wizard for this study folder")
+    parser.add_argument("--register", action="store_true",
+                        help="make .studypack files open with studypack (this user, Linux)")
+    parser.add_argument("--unregister", action="store_true", help="undo --register")
+    parser.add_argument("--version", action="version", version=f"studypack-gui {__version__}")
+    # Qt's own options (-platform, -style, ...) stay in argv for QApplication.
+    args, _unknown = parser.parse_known_args(argv)
+    return args
+
+
+def _register(undo: bool) -> int:
+    from . import register
+    try:
+        result = register.unregister() if undo else register.register()
+    except StudypackError as exc:
+        print(f"studypack-gui: {exc.full_text()}", file=sys.stderr)
+        return exc.exit_code
+    for path in result.installed:
+        print(f"installed {path}")
+    for path in result.removed:
+        print(f"removed {path}")
+    for line in result.messages:
+        print(line, file=sys.stderr)
+    if not undo:
+        print("Double-clicking a .studypack file now opens it with studypack.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parse(argv)
+    if args.register or args.unregister:
+        return _register(undo=args.unregister)
+    app = StudypackApplication([sys.argv[0], *argv])
+    dialogs.install_excepthook()
+    if args.create:
+        app.new_wizard(args.create)
+    elif args.bundle:
+        app.open_bundle(args.bundle)
+    else:
+        app.new_replay_window()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
