@@ -1,0 +1,313 @@
+"""Hostile and broken bundles, crafted at test time with tarfile + zstandard.
+
+Each case starts from a small, *valid* bag (``base_members``) and changes one thing,
+so a refusal can only come from that one thing: the test suite checks that the
+unchanged base verifies and unpacks cleanly (the control), and that every case is
+refused with a sentence containing one of its ``expect`` words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable
+
+import zstandard
+
+BAG = "study"
+PAYLOAD = {
+    "data/study/analysis.py": b"print(sum(range(10)))\n",
+    "data/study/input/numbers.csv": b"a,b\n1,2\n3,4\n",
+    "data/outputs/result.txt": b"45\n",
+    "data/REPLAY.md": b"# Replay\nRun replay.sh.\n",
+}
+# Where a bundle's members could try to land outside the destination; the tests
+# create the folder beside the destination and check that it stays empty.
+OUTSIDE = "outside"
+
+
+@dataclass
+class Member:
+    name: str
+    data: bytes = b""
+    type: bytes = tarfile.REGTYPE
+    linkname: str = ""
+    mode: int = 0o644
+    devmajor: int = 0
+    devminor: int = 0
+    # a file whose bytes are produced lazily (the bomb): (size, byte)
+    lazy: tuple[int, bytes] | None = None
+
+    @property
+    def size(self) -> int:
+        return self.lazy[0] if self.lazy else len(self.data)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def metadata(format_version: int = 1) -> dict:
+    return {"format": "studypack", "format_version": format_version,
+            "studypack_version": "0.1.0", "name": BAG, "title": "A hostile test study"}
+
+
+def base_members(payload: dict[str, bytes] | None = None, *, meta: dict | None = None,
+                 oxum: str | None = None, extra_manifest: Iterable[str] = ()) -> list[Member]:
+    """A complete bag in the documented member order, manifests consistent."""
+    payload = dict(PAYLOAD if payload is None else payload)
+    if oxum is None:
+        oxum = f"{sum(map(len, payload.values()))}.{len(payload)}"
+    tags = {
+        "bagit.txt": b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
+        "bag-info.txt": (f"Bag-Software-Agent: studypack tests\nPayload-Oxum: {oxum}\n"
+                         "Bagging-Date: 2026-01-01\n").encode(),
+        "studypack.json": (json.dumps(meta or metadata(), indent=2) + "\n").encode(),
+    }
+    manifest_lines = [f"{sha256(d)}  {p}\n" for p, d in payload.items()]
+    manifest_lines += list(extra_manifest)
+    manifest = "".join(manifest_lines).encode()
+    tagmanifest = "".join(f"{sha256(d)}  {p}\n" for p, d in
+                          [*tags.items(), ("manifest-sha256.txt", manifest)]).encode()
+    members = [Member(f"{BAG}/{p}", d) for p, d in tags.items()]
+    members += [Member(f"{BAG}/{p}", d) for p, d in payload.items()]
+    members += [Member(f"{BAG}/manifest-sha256.txt", manifest),
+                Member(f"{BAG}/tagmanifest-sha256.txt", tagmanifest)]
+    return members
+
+
+class _Zeros(io.RawIOBase):
+    """``size`` bytes of one value, produced as they are read (the bomb's payload)."""
+
+    def __init__(self, size: int, byte: bytes) -> None:
+        self.left, self.byte = size, byte
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.left)
+        buffer[:n] = self.byte * n
+        self.left -= n
+        return n
+
+
+def tar_members(members: list[Member], out, fmt=tarfile.PAX_FORMAT) -> None:
+    with tarfile.open(fileobj=out, mode="w|", format=fmt,
+                      encoding="utf-8", errors="surrogateescape") as tar:
+        for m in members:
+            info = tarfile.TarInfo(m.name)
+            info.type, info.mode, info.mtime = m.type, m.mode, 1_700_000_000
+            info.linkname = m.linkname
+            info.devmajor, info.devminor = m.devmajor, m.devminor
+            if m.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
+                info.size = m.size
+                source = _Zeros(*m.lazy) if m.lazy else io.BytesIO(m.data)
+                tar.addfile(info, io.BufferedReader(source) if m.lazy else source)
+            else:
+                tar.addfile(info)
+
+
+def bundle_bytes(members: list[Member], fmt=tarfile.PAX_FORMAT) -> bytes:
+    out = io.BytesIO()
+    cctx = zstandard.ZstdCompressor(level=3)
+    with cctx.stream_writer(out, closefd=False) as writer:
+        tar_members(members, writer, fmt)
+    return out.getvalue()
+
+
+def _replace_member(members: list[Member], name: str, **changes) -> list[Member]:
+    return [replace(m, **changes) if m.name == f"{BAG}/{name}" else m for m in members]
+
+
+def _insert_payload(members: list[Member], *new: Member) -> list[Member]:
+    """Insert before the manifests (where payload lives in the stream)."""
+    at = next(i for i, m in enumerate(members) if m.name.endswith("/manifest-sha256.txt"))
+    return members[:at] + list(new) + members[at:]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    why: str
+    expect: tuple[str, ...]            # the refusal sentence contains one of these (lowercase)
+    build: Callable[[], bytes] = field(repr=False)
+
+
+def _absolute_path() -> bytes:
+    return bundle_bytes(_insert_payload(base_members(), Member("/tmp/studypack-hostile-abs.txt", b"x")))
+
+
+def _dotdot() -> bytes:
+    return bundle_bytes(_insert_payload(base_members(),
+                                        Member(f"{BAG}/data/../../{OUTSIDE}/dotdot.txt", b"x")))
+
+
+def _symlink_outside() -> bytes:
+    # a link to a folder outside, then a file written "through" it
+    return bundle_bytes(_insert_payload(
+        base_members(),
+        Member(f"{BAG}/data/study/escape", type=tarfile.SYMTYPE, linkname=f"../../../{OUTSIDE}"),
+        Member(f"{BAG}/data/study/escape/through-symlink.txt", b"x")))
+
+
+def _symlink_absolute() -> bytes:
+    return bundle_bytes(_insert_payload(
+        base_members(), Member(f"{BAG}/data/study/passwd", type=tarfile.SYMTYPE,
+                               linkname="/etc/passwd")))
+
+
+def _hardlink_outside() -> bytes:
+    return bundle_bytes(_insert_payload(
+        base_members(), Member(f"{BAG}/data/study/hard", type=tarfile.LNKTYPE,
+                               linkname="/etc/passwd")))
+
+
+def _hardlink_dotdot() -> bytes:
+    return bundle_bytes(_insert_payload(
+        base_members(), Member(f"{BAG}/data/study/hard", type=tarfile.LNKTYPE,
+                               linkname=f"{BAG}/../../{OUTSIDE}/victim.txt")))
+
+
+def _device() -> bytes:
+    return bundle_bytes(_insert_payload(
+        base_members(), Member(f"{BAG}/data/study/sda", type=tarfile.BLKTYPE,
+                               devmajor=8, devminor=0)))
+
+
+def _char_device() -> bytes:
+    return bundle_bytes(_insert_payload(
+        base_members(), Member(f"{BAG}/data/study/null", type=tarfile.CHRTYPE,
+                               devmajor=1, devminor=3)))
+
+
+def _fifo() -> bytes:
+    return bundle_bytes(_insert_payload(
+        base_members(), Member(f"{BAG}/data/study/pipe", type=tarfile.FIFOTYPE)))
+
+
+def _duplicate() -> bytes:
+    members = base_members()
+    # the same path again, later in the stream, with other bytes: last-one-wins would hide it
+    return bundle_bytes(_insert_payload(members, Member(f"{BAG}/data/study/analysis.py",
+                                                        b"import os; os.system('rm -rf ~')\n")))
+
+
+BOMB_BYTES = 256 * 1024 * 1024
+
+
+def _bomb() -> bytes:
+    # bag-info declares 120 bytes of payload; one member inflates to 256 MiB of zeros
+    members = base_members(oxum=f"{sum(map(len, PAYLOAD.values()))}.{len(PAYLOAD)}")
+    return bundle_bytes(_insert_payload(members, Member(f"{BAG}/data/study/zeros.bin",
+                                                        lazy=(BOMB_BYTES, b"\0"))))
+
+
+def _truncated() -> bytes:
+    whole = bundle_bytes(base_members(_bigger_payload()))
+    return whole[: len(whole) * 2 // 3]
+
+
+def _garbage_after_end() -> bytes:
+    return bundle_bytes(base_members()) + b"\x00GARBAGE-AFTER-THE-END" * 64
+
+
+def _unknown_version() -> bytes:
+    return bundle_bytes(base_members(meta=metadata(format_version=999)))
+
+
+def _payload_disagrees() -> bytes:
+    members = base_members()
+    return bundle_bytes(_replace_member(members, "data/outputs/result.txt", data=b"46\n"))
+
+
+def _manifest_lists_absent_file() -> bytes:
+    ghost = f"{sha256(b'ghost')}  data/study/ghost.txt\n"
+    return bundle_bytes(base_members(extra_manifest=[ghost]))
+
+
+def _payload_not_in_manifest() -> bytes:
+    return bundle_bytes(_insert_payload(base_members(), Member(f"{BAG}/data/study/stowaway.sh",
+                                                               b"echo hi\n")))
+
+
+def _non_utf8_name() -> bytes:
+    # GNU format stores the raw bytes; \udcff is how Python spells byte 0xff
+    return bundle_bytes(_insert_payload(base_members(), Member(f"{BAG}/data/study/caf\udce9.txt",
+                                                               b"x")), fmt=tarfile.GNU_FORMAT)
+
+
+def _overlong_component() -> bytes:
+    return bundle_bytes(_insert_payload(base_members(), Member(f"{BAG}/data/study/{'n' * 300}.txt",
+                                                               b"x")))
+
+
+def _overlong_path() -> bytes:
+    deep = "/".join(["d" * 200] * 25)  # 5 000 bytes: longer than PATH_MAX
+    return bundle_bytes(_insert_payload(base_members(), Member(f"{BAG}/data/study/{deep}/f.txt",
+                                                               b"x")))
+
+
+def _not_zstd() -> bytes:
+    return b"PK\x03\x04 this is a zip file, not a studypack bundle" * 10
+
+
+def _two_bags() -> bytes:
+    other = [replace(m, name=m.name.replace(f"{BAG}/", "second/", 1)) for m in base_members()]
+    return bundle_bytes(base_members() + other)
+
+
+def _bigger_payload() -> dict[str, bytes]:
+    import random
+
+    rng = random.Random(8)
+    payload = dict(PAYLOAD)
+    payload["data/study/input/noise.bin"] = rng.randbytes(256 * 1024)
+    return payload
+
+
+CASES: list[Case] = [
+    Case("absolute-path", "a member named /tmp/...", ("absolute",), _absolute_path),
+    Case("dotdot", "a member with .. components", ("..",), _dotdot),
+    Case("symlink-outside", "a symlink to a folder outside, then a file through it",
+         ("link", "outside"), _symlink_outside),
+    Case("symlink-absolute", "a symlink to /etc/passwd", ("link", "outside"), _symlink_absolute),
+    Case("hardlink-outside", "a hard link to /etc/passwd", ("link", "outside"), _hardlink_outside),
+    Case("hardlink-dotdot", "a hard link climbing out with ..", ("link", "outside", ".."),
+         _hardlink_dotdot),
+    Case("block-device", "a block device node", ("device",), _device),
+    Case("char-device", "a character device node", ("device",), _char_device),
+    Case("fifo", "a named pipe", ("fifo", "pipe", "special"), _fifo),
+    Case("duplicate-member", "the same path twice with different bytes",
+         ("twice", "duplicate"), _duplicate),
+    Case("decompression-bomb", "120 bytes declared, 256 MiB inside",
+         ("declared", "bomb", "payload-oxum", "larger"), _bomb),
+    Case("truncated", "the stream cut at two thirds", ("truncated", "incomplete", "ends"),
+         _truncated),
+    Case("garbage-after-end", "bytes after the zstd frame", ("after the end", "trailing", "garbage"),
+         _garbage_after_end),
+    Case("unknown-version", "format_version 999", ("newer", "version"), _unknown_version),
+    Case("payload-disagrees", "an output altered after the manifest was written",
+         ("checksum", "does not match", "altered"), _payload_disagrees),
+    Case("manifest-lists-absent-file", "the manifest names a file that is not there",
+         ("missing", "absent", "not in the bundle"), _manifest_lists_absent_file),
+    Case("payload-not-in-manifest", "a payload file no checksum covers",
+         ("not listed", "not in the manifest", "no checksum", "unlisted"), _payload_not_in_manifest),
+    Case("non-utf8-name", "a member name that is not UTF-8", ("utf-8",), _non_utf8_name),
+    Case("overlong-component", "a 304-byte file name", ("long",), _overlong_component),
+    Case("overlong-path", "a 5 000-byte path", ("long",), _overlong_path),
+    Case("not-zstd", "a zip file renamed .studypack", ("not a studypack", "zstd", "not a zstd"),
+         _not_zstd),
+    Case("two-bags", "two bag folders in one bundle", ("one bag", "two", "more than one", "folder"),
+         _two_bags),
+]
+
+CASES_BY_NAME = {c.name: c for c in CASES}
+
+
+def valid_bundle() -> bytes:
+    """The control: what every case starts from."""
+    return bundle_bytes(base_members())
