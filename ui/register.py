@@ -85,7 +85,8 @@ def _run(args: list[str], result: RegisterResult, env: dict | None = None) -> No
         result.messages.append(f"{args[0]} is not installed; skipped.")
         return
     proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
-    if proc.returncode != 0:
+    # update-mime-database exits 0 even when it skipped a file it could not parse
+    if proc.returncode != 0 or "Failed to parse" in proc.stderr:
         result.messages.append(f"{' '.join(args)} failed: {proc.stderr.strip() or proc.returncode}")
 
 
