@@ -39,8 +39,10 @@ def _query(env, *args) -> str:
 
 
 def _bundle_like(path: Path) -> Path:
+    """The first bytes of a real bundle: the format marker frame, then zstd data."""
     import zstandard
-    path.write_bytes(zstandard.ZstdCompressor().compress(b"studypack" * 100))
+    from studypack.bundle.format import MARKER
+    path.write_bytes(MARKER + zstandard.ZstdCompressor().compress(b"studypack" * 100))
     return path
 
 
@@ -59,6 +61,17 @@ def test_register_makes_studypack_the_default_for_bundles(desktop_env, tmp_path)
     exec_line = next(l for l in desktop.splitlines() if l.startswith("Exec="))
     assert exec_line.endswith(" %f") and "studypack" in exec_line
     assert (tmp_path / "data/icons/hicolor/scalable/apps/studypack.svg").is_file()
+
+
+def test_a_renamed_bundle_is_recognised_by_its_magic_but_plain_zstd_is_not(desktop_env, tmp_path):
+    from studypack_gui.register import register
+    import zstandard
+    register(command="studypack-gui")
+    renamed = _bundle_like(tmp_path / "download.bin")
+    assert _query(desktop_env, "filetype", str(renamed)) == "application/x-studypack"
+    plain = tmp_path / "archive.bin"
+    plain.write_bytes(zstandard.ZstdCompressor().compress(b"not a bundle" * 100))
+    assert _query(desktop_env, "filetype", str(plain)) == "application/zstd"
 
 
 def test_unregister_removes_only_what_register_installed(desktop_env, tmp_path):
