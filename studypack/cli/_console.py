@@ -13,8 +13,8 @@ from rich.progress import (BarColumn, DownloadColumn, Progress as RichProgress,
 
 from ..progress import CancelToken, Progress
 
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager

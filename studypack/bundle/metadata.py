@@ -1,0 +1,207 @@
+"""The self-describing parts of a bundle: studypack.json, bag-info labels, the RO-Crate
+(Process Run Crate profile), REPLAY.md and replay.sh. Pure functions of their inputs."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from .. import __version__
+from ..spec import StudySpec
+from . import format as fmt
+
+RO_CRATE_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
+PROFILES = [
+    {"@id": "https://w3id.org/ro/crate/1.1"},
+    {"@id": "https://w3id.org/ro/wfrun/process/0.5"},
+]
+SPDX = "https://spdx.org/licenses/"
+
+
+def orcid_url(orcid: str) -> str:
+    return f"https://orcid.org/{orcid}" if orcid else ""
+
+
+def metadata_json(spec: StudySpec, *, runs: list[dict], inputs: list[str], outputs: list[str],
+                  counts: dict, environment: dict, secrets_dropped: list[str],
+                  created: str, warnings: list[str]) -> dict:
+    """The document ``info`` reads: everything a reader wants without the payload."""
+    s = spec.study
+    return {
+        "format": fmt.FORMAT_NAME,
+        "format_version": fmt.FORMAT_VERSION,
+        "studypack_version": __version__,
+        "created": created,
+        "study": {
+            "name": s.name, "title": s.title, "description": s.description,
+            "license": s.license, "keywords": s.keywords, "version": s.version,
+            "doi": s.doi, "related_identifiers": s.related_identifiers,
+            "authors": [{"name": a.name, "orcid": a.orcid, "affiliation": a.affiliation}
+                        for a in s.authors],
+        },
+        "runs": runs,
+        "inputs": inputs,
+        "outputs": outputs,
+        "data_references": [{"path": r.path, "url": r.url, "size": r.size, "sha256": r.sha256}
+                            for r in spec.data_references],
+        "compare": spec.to_dict().get("compare", {}),
+        "environment": environment,
+        "counts": counts,
+        "secrets_dropped": secrets_dropped,
+        "warnings": warnings,
+        "layout": {"study": fmt.STUDY_DIR, "outputs": fmt.OUTPUTS_DIR, "runs": fmt.RUNS_DIR,
+                   "trace": fmt.TRACE_DIR, "rootfs": fmt.ROOTFS_DIR, "env": fmt.ENV_DIR,
+                   "image": fmt.IMAGE_TAR},
+    }
+
+
+def bag_info_labels(spec: StudySpec) -> dict[str, str]:
+    s = spec.study
+    labels = {
+        "Bag-Software-Agent": f"studypack {__version__}",
+        "StudyPack-Format-Version": str(fmt.FORMAT_VERSION),
+        "External-Description": s.title,
+    }
+    if s.doi:
+        labels["External-Identifier"] = f"https://doi.org/{s.doi}"
+    if s.authors:
+        labels["Contact-Name"] = s.authors[0].name
+    return labels
+
+
+def ro_crate(spec: StudySpec, *, runs: list[dict], inputs: list[str], outputs: list[str],
+             created: str) -> dict:
+    """An RO-Crate whose root is the bag's data/ folder; each run is a CreateAction with
+    the command as instrument, the inputs as object and the outputs as result."""
+    s = spec.study
+    people = []
+    for i, a in enumerate(s.authors):
+        person = {"@id": orcid_url(a.orcid) or f"#author-{i + 1}", "@type": "Person",
+                  "name": a.name}
+        if a.affiliation:
+            person["affiliation"] = a.affiliation
+        people.append(person)
+    files = [{"@id": f"study/{p}", "@type": "File", "name": p} for p in inputs]
+    files += [{"@id": f"outputs/{p}", "@type": "File", "name": p} for p in outputs]
+    actions, instruments = [], []
+    for run in runs:
+        n = run["index"]
+        instrument = {"@id": f"#command-{n}", "@type": "SoftwareApplication",
+                      "name": " ".join(run["command"])}
+        instruments.append(instrument)
+        actions.append({
+            "@id": f"#run-{n}", "@type": "CreateAction",
+            "name": f"Run {n} of {s.title}: {' '.join(run['command'])}",
+            "instrument": {"@id": instrument["@id"]},
+            "object": [{"@id": f"study/{p}"} for p in inputs],
+            "result": [{"@id": f"outputs/{p}"} for p in outputs],
+            "startTime": run["started_at"], "endTime": run["finished_at"],
+            "actionStatus": {"@id": "http://schema.org/CompletedActionStatus"
+                             if run["exit_code"] == 0 else "http://schema.org/FailedActionStatus"},
+            **({"agent": {"@id": people[0]["@id"]}} if people else {}),
+        })
+    root = {
+        "@id": "./", "@type": "Dataset", "name": s.title, "description": s.description,
+        "datePublished": created, "conformsTo": PROFILES,
+        "license": {"@id": SPDX + s.license} if s.license else None,
+        "keywords": ", ".join(s.keywords),
+        "author": [{"@id": p["@id"]} for p in people],
+        "hasPart": [{"@id": f["@id"]} for f in files],
+        "mentions": [{"@id": a["@id"]} for a in actions],
+    }
+    if s.doi:
+        root["identifier"] = f"https://doi.org/{s.doi}"
+    root = {k: v for k, v in root.items() if v not in (None, "", [])}
+    graph = [
+        {"@id": "ro-crate-metadata.json", "@type": "CreativeWork",
+         "conformsTo": {"@id": "https://w3id.org/ro/crate/1.1"}, "about": {"@id": "./"}},
+        root, *people, *files, *instruments, *actions,
+    ]
+    for profile in PROFILES[1:]:
+        graph.append({"@id": profile["@id"], "@type": "CreativeWork",
+                      "name": "Process Run Crate", "version": "0.5"})
+    if s.license:
+        graph.append({"@id": SPDX + s.license, "@type": "CreativeWork", "name": s.license})
+    return {"@context": RO_CRATE_CONTEXT, "@graph": graph}
+
+
+def replay_md(spec: StudySpec, runs: list[dict], bag: str) -> str:
+    s = spec.study
+    commands = "\n".join(f"    {shlex.join(r['command'])}   # in {r['workdir']}" for r in runs)
+    authors = ", ".join(a.name for a in s.authors) or "(not given)"
+    return f"""# {s.title}
+
+{s.description}
+
+Authors: {authors}. License: {s.license}.
+
+This folder is a studypack bundle: a BagIt bag (`bagit.txt`, `manifest-sha256.txt`)
+with an RO-Crate (`data/ro-crate-metadata.json`). It holds the study's code and data
+(`data/study/`), the outputs of the original run (`data/outputs/`), the run records
+(`data/runs/`), a ReproZip trace of the run (`data/trace/`, and the traced files in
+`data/rootfs/`) and, when it was captured, the software environment (`data/env/`:
+lock file, vendored packages and a Dockerfile pinned by digest) and a saved container
+image (`data/image/image.tar`).
+
+## Replay with studypack
+
+    studypack replay {bag}.studypack
+
+## Replay without studypack
+
+The command(s) of the original run:
+
+{commands}
+
+1. Check the bag: `sha256sum -c manifest-sha256.txt` in the bag folder
+   (or `bagit.py --validate .`).
+2. Run `bash data/replay.sh`. It loads the saved image (`docker load`) or builds one from
+   `data/env/Dockerfile` when there is one, runs the command(s) with no network in a
+   copy of `data/study/`, and compares the new outputs with `data/outputs/` using
+   `cmp`. Without Docker, it runs the command(s) directly on this machine.
+"""
+
+
+REPLAY_SH = r"""#!/bin/sh
+# Replays this study with plain docker (or directly, without docker) and compares the
+# outputs with those of the original run. Written by studypack; needs only sh, cp, cmp.
+set -eu
+bag="$(cd "$(dirname "$0")/.." && pwd)"
+work="${1:-$(mktemp -d)}"
+mkdir -p "$work"
+cp -R "$bag/data/study/." "$work/"
+echo "Replaying in $work"
+image=""
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  if [ -f "$bag/data/image/image.tar" ]; then
+    image="$(docker load -q -i "$bag/data/image/image.tar" | sed -n 's/^Loaded image[^:]*: //p' | tail -n 1)"
+  elif [ -f "$bag/data/env/Dockerfile" ]; then
+    image="studypack-replay:@NAME@"
+    docker build --network none -t "$image" -f "$bag/data/env/Dockerfile" "$bag/data"
+  fi
+fi
+run() {  # workdir, then the command
+  wd="$1"; shift
+  if [ -n "$image" ]; then
+    docker run --rm --network none -v "$work:/study" -w "/study/$wd" "$image" "$@"
+  else
+    (cd "$work/$wd" && "$@")
+  fi
+}
+@RUNS@
+status=0
+for f in $(cd "$bag/data/outputs" && find . -type f); do
+  if cmp -s "$bag/data/outputs/$f" "$work/$f"; then echo "reproduced  $f"
+  else echo "DIFFERS     $f"; status=3; fi
+done
+exit $status
+"""
+
+
+def replay_sh(spec: StudySpec, runs: list[dict]) -> str:
+    lines = [f"run {shlex.quote(r['workdir'])} {shlex.join(r['command'])}" for r in runs]
+    return REPLAY_SH.replace("@NAME@", spec.study.name.lower()).replace("@RUNS@", "\n".join(lines))
+
+
+def dumps(doc: dict) -> bytes:
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,0 +1,539 @@
+"""Read a bundle safely: info (head only), verify (every checksum), unpack.
+
+A bundle may come from a stranger. Every member is checked before a byte of it is
+written: one top-level bag folder, no absolute or ``..`` paths, regular files and
+folders only (no links, devices or FIFOs), no duplicates, bounded names and bounded
+sizes (the payload may not exceed what bag-info.txt declared). Any problem ends in a
+:class:`~studypack.errors.BundleError` naming the member.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import struct
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import zstandard
+
+from ..errors import BundleError, UnsafeBundleError, UnsupportedFormatError, UsageError, \
+    WriteError, write_error
+from ..fsutil import temp_path_for
+from ..progress import CancelToken, Progress, Reporter, reporter, token
+from . import format as fmt
+
+CHUNK = 1024 * 1024
+TAG_ALLOWANCE = 256 * 1024 * 1024   # room for tag files beyond the declared payload
+
+
+@dataclass
+class BundleInfo:
+    path: Path
+    bag_name: str
+    format_version: int
+    metadata: dict
+    bag_info: dict[str, str]
+    compressed_size: int
+
+    @property
+    def study(self) -> dict:
+        return self.metadata.get("study", {})
+
+    @property
+    def runs(self) -> list[dict]:
+        return self.metadata.get("runs", [])
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    problems: list[str] = field(default_factory=list)
+    payload_bytes: int = 0
+    sidecar: str = "absent"          # "ok" | "mismatch" | "absent"
+    tagmanifest: bytes = b""         # for signature checks
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "checked": self.checked, "problems": self.problems,
+                "sidecar": self.sidecar}
+
+
+@dataclass
+class UnpackResult:
+    bag_dir: Path
+    files: int
+    bytes: int
+    verify: VerifyResult
+
+
+# ----------------------------------------------------------------------- streaming
+
+class _CountingReader(io.RawIOBase):
+    """Reads the compressed file, hashing it for the .sha256 sidecar on the way."""
+
+    def __init__(self, fh: BinaryIO):
+        self.fh, self.sha256, self.count = fh, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self.fh.readinto(b)
+        if n:
+            self.sha256.update(memoryview(b)[:n])
+            self.count += n
+        return n or 0
+
+
+def _open_raw(path: Path) -> BinaryIO:
+    if not path.exists():
+        raise UsageError(f"{path} does not exist.")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a .studypack bundle.")
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise UsageError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+def _check_marker(fh: BinaryIO, path: Path) -> None:
+    head = fh.read(8)
+    if len(head) < 8:
+        raise BundleError(f"{path.name} is empty or truncated: it is not a studypack bundle.")
+    magic, length = struct.unpack("<II", head)
+    if magic == fmt.SKIPPABLE_MAGIC and length <= 4096:
+        payload = fh.read(length)
+        version = _marker_version(payload)
+        if version is not None and version not in fmt.SUPPORTED_VERSIONS:
+            raise _newer(path, version)
+        fh.seek(0)
+        return
+    if head[:4] == fmt.ZSTD_FRAME_MAGIC:
+        fh.seek(0)
+        return
+    raise BundleError(f"{path.name} is not a studypack bundle (it is not zstd-compressed).")
+
+
+def _marker_version(payload: bytes) -> int | None:
+    for line in payload.decode("ascii", "replace").splitlines():
+        if line.startswith("format-version:"):
+            try:
+                return int(line.split(":", 1)[1])
+            except ValueError:
+                return None
+    return None
+
+
+def _newer(path: Path, version) -> UnsupportedFormatError:
+    return UnsupportedFormatError(
+        f"{path.name} uses studypack format version {version}, which this studypack "
+        f"(format {max(fmt.SUPPORTED_VERSIONS)}) does not know.",
+        "Upgrade studypack: pip install --upgrade studypack")
+
+
+class _Stream:
+    """The tar stream of a bundle, member by member, with the safety checks."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.raw = _open_raw(self.path)
+        _check_marker(self.raw, self.path)
+        self.counting = _CountingReader(self.raw)
+        self.zreader = zstandard.ZstdDecompressor().stream_reader(
+            io.BufferedReader(self.counting, CHUNK), read_across_frames=True,
+            read_size=CHUNK)
+        try:
+            self.tar = tarfile.open(fileobj=self.zreader, mode="r|",
+                                    encoding="utf-8", errors="strict")
+        except Exception as exc:
+            self.close()
+            raise _damaged(self.path, None, exc) from None
+        self.bag: str | None = None
+        self.seen: set[str] = set()
+        self.declared_bytes: int | None = None
+        self.total_bytes = 0
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.raw.close()
+
+    def members(self) -> Iterator[tuple[str, tarfile.TarInfo]]:
+        """Yield (relative name inside the bag, member) after the safety checks."""
+        while True:
+            try:
+                member = self.tar.next()
+            except Exception as exc:
+                raise _damaged(self.path, None, exc) from None
+            if member is None:
+                return
+            yield self._check(member), member
+
+    def _check(self, member: tarfile.TarInfo) -> str:
+        name = member.name
+        shown = name.encode("utf-8", "backslashreplace").decode("utf-8")[:200]
+        try:
+            encoded = name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnsafeBundleError(f"The bundle has a member whose name is not UTF-8: {shown!r}.")
+        if len(encoded) > fmt.MAX_NAME_BYTES or any(
+                len(p.encode()) > fmt.MAX_COMPONENT_BYTES for p in name.split("/")):
+            raise UnsafeBundleError(f"The bundle has a member with an overlong name: {shown[:80]!r}….")
+        if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+            raise UnsafeBundleError(f"The bundle has a member with an absolute path: {shown!r}.")
+        parts = name.rstrip("/").split("/")
+        if ".." in parts:
+            raise UnsafeBundleError(f"The bundle has a member whose path climbs out with '..': {shown!r}.")
+        if any(p in ("", ".") for p in parts) or "\\" in name or "\0" in name:
+            raise UnsafeBundleError(f"The bundle has a member with a malformed path: {shown!r}.")
+        if member.issym() or member.islnk():
+            raise UnsafeBundleError(
+                f"The bundle has a link member {shown!r} -> {member.linkname!r}; "
+                "studypack bundles never contain links.")
+        if not (member.isreg() or member.isdir()):
+            raise UnsafeBundleError(
+                f"The bundle has a device, FIFO or special file: {shown!r}.")
+        if self.bag is None:
+            self.bag = parts[0]
+        if parts[0] != self.bag:
+            raise UnsafeBundleError(
+                f"The bundle has a member outside its bag folder {self.bag!r}: {shown!r}.")
+        rel = "/".join(parts[1:])
+        if member.isreg():
+            if not rel:
+                raise UnsafeBundleError(f"The bundle's bag folder {shown!r} is a file.")
+            if rel in self.seen:
+                raise UnsafeBundleError(f"The bundle contains {shown!r} twice.")
+            self.seen.add(rel)
+            self.total_bytes += member.size
+            limit = (self.declared_bytes if self.declared_bytes is not None else 0) + TAG_ALLOWANCE
+            if self.total_bytes > limit:
+                raise UnsafeBundleError(
+                    f"The bundle unpacks to more than its declared size (at {shown!r}): "
+                    "it may be a decompression bomb.")
+            if rel in fmt.HEAD_TAG_FILES + (fmt.MANIFEST, fmt.TAGMANIFEST, fmt.FETCH_TXT) \
+                    and member.size > fmt.MAX_TAG_FILE_BYTES:
+                raise UnsafeBundleError(f"The bundle's tag file {shown!r} is implausibly large.")
+        return rel
+
+    def read_small(self, member: tarfile.TarInfo) -> bytes:
+        try:
+            return self.tar.extractfile(member).read()
+        except Exception as exc:
+            raise _damaged(self.path, member.name, exc) from None
+
+    def copy(self, member: tarfile.TarInfo, out: BinaryIO | None, cancel: CancelToken,
+             on_chunk=None) -> str:
+        """Hash a member's bytes (and write them to ``out``); return the sha256."""
+        sha = hashlib.sha256()
+        try:
+            src = self.tar.extractfile(member)
+            remaining = member.size
+            while remaining:
+                chunk = src.read(min(CHUNK, remaining))
+                if not chunk:
+                    raise EOFError("unexpected end of data")
+                sha.update(chunk)
+                if out is not None:
+                    out.write(chunk)
+                remaining -= len(chunk)
+                if on_chunk:
+                    on_chunk(len(chunk))
+                cancel.check()
+        except (tarfile.TarError, zstandard.ZstdError, EOFError, ValueError) as exc:
+            raise _damaged(self.path, member.name, exc) from None
+        return sha.hexdigest()
+
+    def finish(self) -> None:
+        """After the last member: only zero padding may follow, then the file's end."""
+        try:
+            while True:
+                rest = self.zreader.read(CHUNK)
+                if not rest:
+                    break
+                if rest.strip(b"\0"):
+                    raise BundleError(
+                        f"{self.path.name} has unexpected data after the end of the archive.")
+            if self.raw.read(1):
+                raise BundleError(
+                    f"{self.path.name} has unexpected data after the end of the archive.")
+        except zstandard.ZstdError:
+            raise BundleError(
+                f"{self.path.name} has unexpected data after the end of the archive.") from None
+
+
+def _damaged(path: Path, member: str | None, exc: Exception) -> BundleError:
+    text = str(exc).lower()
+    where = f" (at {member!r})" if member else ""
+    if isinstance(exc, (EOFError,)) or "unexpected end" in text or "truncated" in text \
+            or "incomplete" in text:
+        return BundleError(f"{path.name} is truncated{where}: the download or copy was cut short.",
+                           "Fetch the bundle again and compare it with its .sha256 file.")
+    if isinstance(exc, UnicodeError):
+        return UnsafeBundleError(f"{path.name} has a member whose name is not UTF-8{where}.")
+    return BundleError(f"{path.name} is damaged{where}: {exc}.",
+                       "Fetch the bundle again and compare it with its .sha256 file.")
+
+
+def parse_tag_lines(data: bytes, name: str) -> dict[str, str]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError(f"The bundle's {name} is not UTF-8.") from None
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def parse_manifest(data: bytes, name: str) -> dict[str, str]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError(f"The bundle's {name} is not UTF-8.") from None
+    entries: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, sep, path = line.partition("  ")
+        if not sep:
+            digest, _, path = line.partition(" ")
+        if len(digest) != 64 or not path:
+            raise BundleError(f"The bundle's {name} is malformed at line {number}.")
+        entries[path.strip()] = digest.lower()
+    return entries
+
+
+def _read_head(stream: _Stream) -> tuple[dict, dict[str, str], dict[str, bytes]]:
+    """Read bagit.txt, bag-info.txt and studypack.json from the start of the stream."""
+    found: dict[str, bytes] = {}
+    for count, (rel, member) in enumerate(stream.members()):
+        if member.isreg() and rel in fmt.HEAD_TAG_FILES:
+            found[rel] = stream.read_small(member)
+            if rel == fmt.BAG_INFO:
+                declared = parse_tag_lines(found[rel], rel).get("Payload-Oxum", "")
+                try:
+                    stream.declared_bytes = int(declared.split(".")[0])
+                except ValueError:
+                    raise BundleError(f"{stream.path.name}'s bag-info.txt has no valid "
+                                      "Payload-Oxum.") from None
+            if rel == fmt.METADATA:
+                break
+        if count >= fmt.HEAD_MEMBERS_MAX:
+            break
+    if fmt.METADATA not in found or fmt.BAG_INFO not in found:
+        raise BundleError(f"{stream.path.name} is not a studypack bundle: it has no "
+                          f"{fmt.METADATA} and {fmt.BAG_INFO} at its start.")
+    try:
+        metadata = json.loads(found[fmt.METADATA])
+    except (ValueError, UnicodeDecodeError):
+        raise BundleError(f"{stream.path.name}'s {fmt.METADATA} is not valid JSON.") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != fmt.FORMAT_NAME:
+        raise BundleError(f"{stream.path.name} is not a studypack bundle.")
+    version = metadata.get("format_version")
+    if version not in fmt.SUPPORTED_VERSIONS:
+        raise _newer(stream.path, version)
+    return metadata, parse_tag_lines(found[fmt.BAG_INFO], fmt.BAG_INFO), found
+
+
+# --------------------------------------------------------------------------- public
+
+def read_info(path: str | os.PathLike) -> BundleInfo:
+    """Name, title, authors, runs, counts, sizes — from the first members only."""
+    stream = _Stream(Path(path))
+    try:
+        metadata, bag_info, _ = _read_head(stream)
+        return BundleInfo(stream.path, stream.bag, metadata["format_version"], metadata,
+                          bag_info, stream.path.stat().st_size)
+    finally:
+        stream.close()
+
+
+def verify(path: str | os.PathLike, report: Reporter | None = None,
+           cancel: CancelToken | None = None) -> VerifyResult:
+    """Check every checksum. Damage is reported in the result; an unsafe or unreadable
+    bundle raises BundleError."""
+    return _walk(Path(path), None, reporter(report), token(cancel))[0]
+
+
+def unpack(path: str | os.PathLike, dest: str | os.PathLike, report: Reporter | None = None,
+           cancel: CancelToken | None = None) -> UnpackResult:
+    """Extract into ``dest/<bag name>``, verifying while extracting. Nothing is left
+    behind when the bundle is damaged, and an existing folder is never overwritten."""
+    dest = Path(dest)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(dest, exc) from None
+    result, bag_dir, files = _walk(Path(path), dest, reporter(report), token(cancel))
+    return UnpackResult(bag_dir, files, result.payload_bytes, result)
+
+
+def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken):
+    stream = _Stream(path)
+    staging: Path | None = None
+    try:
+        metadata, bag_info, head_bytes = _read_head(stream)
+        total = stream.declared_bytes or 0
+        target = None
+        if dest is not None:
+            target = dest / stream.bag
+            if target.exists():
+                raise UsageError(f"{target} already exists; it was left as it is.",
+                                 "Unpack into another folder, or remove it first.")
+            _check_room(dest, total)
+            staging = temp_path_for(target)
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+        digests: dict[str, str] = {}
+        done = [0]
+        phase = "unpack" if dest is not None else "verify"
+        report(Progress(phase, 0, total, "checking"))
+        manifest_bytes = tag_bytes = None
+        fetch_sizes: dict[str, int] = {}
+        payload_count = 0
+        for rel, data in head_bytes.items():
+            digests[rel] = hashlib.sha256(data).hexdigest()
+            if staging is not None:
+                _write_file(staging / rel, data)
+        files = len(head_bytes)
+
+        def on_chunk(n: int) -> None:
+            done[0] += n
+            report(Progress(phase, done[0], total, ""))
+
+        for rel, member in stream.members():
+            cancel.check()
+            if member.isdir():
+                if staging is not None:
+                    (staging / rel).mkdir(parents=True, exist_ok=True)
+                continue
+            if rel in (fmt.MANIFEST, fmt.TAGMANIFEST, fmt.FETCH_TXT):
+                data = stream.read_small(member)
+                digests[rel] = hashlib.sha256(data).hexdigest()
+                if rel == fmt.MANIFEST:
+                    manifest_bytes = data
+                elif rel == fmt.TAGMANIFEST:
+                    tag_bytes = data
+                else:
+                    fetch_sizes = parse_fetch(data)
+                if staging is not None:
+                    _write_file(staging / rel, data)
+                files += 1
+                continue
+            if staging is not None:
+                out_path = staging / rel
+                try:
+                    out_path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(out_path, "wb") as out:
+                        digests[rel] = stream.copy(member, out, cancel, on_chunk)
+                    os.chmod(out_path, 0o755 if member.mode & 0o111 else 0o644)
+                except OSError as exc:
+                    raise write_error(out_path, exc) from None
+            else:
+                digests[rel] = stream.copy(member, None, cancel, on_chunk)
+            files += 1
+            payload_count += rel.startswith(fmt.PAYLOAD + "/")
+        stream.finish()
+        result = _compare(path, digests, manifest_bytes, tag_bytes, fetch_sizes, stream)
+        payload_bytes = done[0]
+        oxum = f"{payload_bytes + sum(fetch_sizes.values())}.{payload_count + len(fetch_sizes)}"
+        if bag_info.get("Payload-Oxum") != oxum:
+            result.problems.append(f"the payload ({oxum}) differs from the Payload-Oxum "
+                                   f"declared in bag-info.txt ({bag_info.get('Payload-Oxum')})")
+            result.ok = False
+        result.payload_bytes = payload_bytes
+        if staging is not None:
+            if not result.ok:
+                raise BundleError(f"{path.name} is damaged: " + "; ".join(result.problems[:5])
+                                  + ("…" if len(result.problems) > 5 else "") + ".",
+                                  "Nothing was unpacked. Fetch the bundle again.")
+            os.replace(staging, target)
+            staging = None
+        report(Progress(phase, total, total, "done"))
+        return result, target, files
+    finally:
+        stream.close()
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
+def _check_room(dest: Path, needed: int) -> None:
+    free = shutil.disk_usage(dest).free
+    if needed > free:
+        from ..fsutil import human_size
+        raise WriteError(f"Unpacking needs {human_size(needed)} but {dest} has only "
+                         f"{human_size(free)} free.", "Free some space or unpack elsewhere.")
+
+
+def parse_fetch(data: bytes) -> dict[str, int]:
+    """fetch.txt lines are ``URL LENGTH PATH``: return {path: length}."""
+    entries = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and (parts[1].isdigit() or parts[1] == "-"):
+            entries[parts[2]] = int(parts[1]) if parts[1].isdigit() else 0
+    return entries
+
+
+def _compare(path: Path, digests: dict[str, str], manifest_bytes, tag_bytes,
+             fetch_sizes: dict[str, int], stream: _Stream) -> VerifyResult:
+    problems: list[str] = []
+    if manifest_bytes is None:
+        problems.append(f"{fmt.MANIFEST} is missing")
+        manifest = {}
+    else:
+        manifest = parse_manifest(manifest_bytes, fmt.MANIFEST)
+    checked = 0
+    for name, expected in manifest.items():
+        actual = digests.get(name)
+        if actual is None:
+            if name not in fetch_sizes:
+                problems.append(f"{name} is listed in the manifest but missing")
+            continue
+        checked += 1
+        if actual != expected:
+            problems.append(f"{name} does not match its checksum")
+    payload_present = {n for n in digests if n.startswith(fmt.PAYLOAD + "/")}
+    for name in sorted(payload_present - set(manifest)):
+        problems.append(f"{name} is not listed in the manifest")
+    if tag_bytes is None:
+        problems.append(f"{fmt.TAGMANIFEST} is missing")
+    else:
+        for name, expected in parse_manifest(tag_bytes, fmt.TAGMANIFEST).items():
+            checked += 1
+            if digests.get(name) is None:
+                problems.append(f"{name} is listed in the tag manifest but missing")
+            elif digests[name] != expected:
+                problems.append(f"{name} does not match its checksum")
+    sidecar_state = _check_sidecar(path, stream)
+    if sidecar_state == "mismatch":
+        problems.append(f"{path.name}{fmt.SIDECAR_SUFFIX} does not match the bundle")
+    return VerifyResult(not problems, checked, problems, 0, sidecar_state, tag_bytes or b"")
+
+
+def _check_sidecar(path: Path, stream: _Stream) -> str:
+    sidecar = Path(fmt.sidecar_path(path))
+    if not sidecar.exists():
+        return "absent"
+    try:
+        expected = sidecar.read_text(encoding="utf-8").split()[0].lower()
+    except (OSError, UnicodeDecodeError, IndexError):
+        return "mismatch"
+    return "ok" if expected == stream.counting.sha256.hexdigest() else "mismatch"

@@ -1,0 +1,94 @@
+"""Facts about the machine and the code's git state, recorded with every run."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+from .secrets import Scrubber
+
+
+def host_facts() -> dict:
+    """OS, kernel, CPU, memory, user: enough to explain a difference years later."""
+    facts = {
+        "os": _os_release(),
+        "kernel": platform.release(),
+        "system": platform.system(),
+        "architecture": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "memory_bytes": _memory_bytes(),
+        "python": platform.python_version(),
+        "hostname": platform.node(),
+    }
+    try:
+        facts["user"] = getpass.getuser()
+    except (KeyError, OSError):
+        facts["user"] = str(os.getuid())
+    return facts
+
+
+def _os_release() -> str:
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return platform.platform()
+    match = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', text, re.M)
+    return match.group(1) if match else platform.platform()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.decode("utf-8", errors="replace")
+
+
+def git_state(root: Path, scrubber: Scrubber) -> tuple[dict | None, str]:
+    """(facts, diff): commit, branch, dirty flag, remote without credentials, and the
+    uncommitted diff of the code — or (None, "") when the folder is not in git."""
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
+        return None, ""
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".") or ""
+    remote = (_git(root, "remote", "get-url", "origin") or "").strip()
+    facts = {
+        "commit": commit.strip(),
+        "branch": (_git(root, "rev-parse", "--abbrev-ref", "HEAD") or "").strip(),
+        "dirty": bool(status.strip()),
+        "remote": strip_url_credentials(remote) if remote else "",
+    }
+    diff = _git(root, "diff", "HEAD", "--", ".", ":(exclude).env") or ""
+    return facts, scrubber.scrub_text(diff)
+
+
+def strip_url_credentials(url: str) -> str:
+    """https://user:token@host/x -> https://host/x (also for ssh-less user@ forms)."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.I)
