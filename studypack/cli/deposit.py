@@ -1,0 +1,106 @@
+"""``studypack deposit``: archive a bundle on Zenodo (draft, publish, new version)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..deposit.metadata import render
+from ..deposit.refs import SANDBOX, ZENODO
+from ..deposit.token import find_token
+from ..deposit.workflow import DepositPlan, plan_as_dict, plan_deposit, run_deposit, write_doi
+from ..errors import Cancelled
+from ..fsutil import human_size
+from ._console import err_console, out_console, progress_bar
+
+
+def register(sub) -> None:
+    parser = sub.add_parser(
+        "deposit", help="archive a bundle on Zenodo and get a DOI",
+        description="Upload a bundle and its .sha256 file to Zenodo (streamed, checked against "
+                    "Zenodo's md5), with metadata taken from the bundle's study description. "
+                    "Shows what will be sent first. Leaves a draft unless --publish. The "
+                    "token comes from ZENODO_TOKEN (sandbox: ZENODO_SANDBOX_TOKEN) or the "
+                    "system keyring (service studypack-zenodo, user zenodo.org). An "
+                    "interrupted deposit resumes from its draft when run again.")
+    parser.add_argument("bundle", type=Path, help="the .studypack file")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--sandbox", action="store_true",
+                        help=f"deposit on {SANDBOX} (test DOIs, its own token)")
+    target.add_argument("--url", metavar="BASE_URL",
+                        help="another Zenodo-compatible server, e.g. a local test server")
+    parser.add_argument("--publish", action="store_true",
+                        help="publish at once (mints the DOI; files can never change after)")
+    parser.add_argument("--new-version-of", metavar="ID_OR_DOI",
+                        help="make this bundle a new version of a published record")
+    parser.add_argument("--spec", type=Path, metavar="PATH",
+                        help="studypack.toml to record the DOI in ([study] doi) once published")
+    parser.add_argument("--json", action="store_true",
+                        help='print {"deposition_id", "doi", "record_url", "state"} as JSON')
+    parser.add_argument("-y", "--yes", action="store_true",
+                        help="do not ask for confirmation")
+    parser.set_defaults(func=run)
+
+
+def _show_plan(plan: DepositPlan) -> None:
+    err_console.print(f"[bold]Deposit to {plan.base_url}[/bold]", soft_wrap=True)
+    for f in plan.files:
+        err_console.print(f"  file  {f.name}  ({human_size(f.size)})", soft_wrap=True)
+    err_console.print("  metadata:", soft_wrap=True)
+    err_console.print("    " + render(plan.metadata).replace("\n", "\n    "), soft_wrap=True,
+                      markup=False)
+    for note in plan.notes:
+        err_console.print(f"  note  {note}", soft_wrap=True, markup=False)
+
+
+def _confirm(plan: DepositPlan) -> bool:
+    verb = "Publish" if plan.publish else "Upload a draft"
+    err_console.print(f"{verb} on {plan.base_url}? [y/N] ", end="")
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run(args) -> int:
+    base_url = SANDBOX if args.sandbox else (args.url or ZENODO)
+    plan = plan_deposit(args.bundle, base_url=base_url, publish=args.publish,
+                        new_version_of=args.new_version_of)
+    if args.spec is not None and not args.spec.exists():
+        from ..errors import UsageError
+        raise UsageError(f"{args.spec} does not exist.", "Give the study's studypack.toml.")
+    token = find_token(base_url, sandbox=args.sandbox)
+    _show_plan(plan)
+    if not args.yes and sys.stdin.isatty():
+        if not _confirm(plan):
+            raise Cancelled("Nothing was sent.")
+    with progress_bar(quiet=args.json) as (report, cancel):
+        result = run_deposit(plan, token, report=report, cancel=cancel)
+    if result.doi and args.spec is not None:
+        write_doi(args.spec, result.doi)
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+        return 0
+    if result.resumed:
+        out_console.print(f"Resumed the draft {result.deposition_id} kept from an earlier "
+                          "attempt (no duplicate was made).", soft_wrap=True)
+    if result.state == "published":
+        out_console.print(f"Published. DOI: {result.doi}", soft_wrap=True)
+        out_console.print(f"Record: {result.record_url}", soft_wrap=True)
+        if args.spec is not None:
+            out_console.print(f"Wrote doi = \"{result.doi}\" to [study] in {args.spec}.",
+                              soft_wrap=True)
+        else:
+            out_console.print("Pass --spec studypack.toml next time to record the DOI in the "
+                              "study.", soft_wrap=True)
+        out_console.print(f"Anyone can now replay it: studypack replay {result.doi}",
+                          soft_wrap=True)
+    else:
+        out_console.print(f"Draft {result.deposition_id} is ready (not yet public, no DOI "
+                          "registered).", soft_wrap=True)
+        out_console.print(f"Review it: {result.record_url}", soft_wrap=True)
+        out_console.print("Publish it there, or run the same command with --publish.",
+                          soft_wrap=True)
+    return 0
