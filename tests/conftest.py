@@ -1,0 +1,61 @@
+"""Shared fixtures: a real virtualenv with numpy for the example study, and real
+bundles made from real ReproZip traces, built once per test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "resources" / "examples" / "heat-diffusion"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the real `studypack` command in a child process."""
+    return subprocess.run([sys.executable, "-m", "studypack", *map(str, args)], cwd=cwd,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def study_python(tmp_path_factory) -> Path:
+    """A virtualenv with numpy: the example study's own environment (not studypack's)."""
+    venv = tmp_path_factory.mktemp("study-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                    "--disable-pip-version-check", "numpy"], check=True)
+    return venv / "bin" / "python"
+
+
+def copy_example(dest: Path, python: Path, name: str = "heat-diffusion") -> Path:
+    """A copy of the example study whose spec points at ``python``."""
+    study = dest / name
+    shutil.copytree(EXAMPLE, study, ignore=shutil.ignore_patterns(".venv", "results"))
+    spec = study / "studypack.toml"
+    text = spec.read_text().replace('python = ".venv/bin/python"', f'python = "{python}"')
+    spec.write_text(text)
+    return study
+
+
+@pytest.fixture
+def example_study(tmp_path, study_python) -> Path:
+    return copy_example(tmp_path, study_python)
+
+
+@pytest.fixture(scope="session")
+def example_bundle(tmp_path_factory, study_python) -> Path:
+    """One real bundle of the example study (traced, no image), shared read-only."""
+    base = tmp_path_factory.mktemp("example-bundle")
+    study = copy_example(base, study_python)
+    out = base / "heat-diffusion.studypack"
+    result = run_cli("create", study, "-o", out, "--no-image", "-q")
+    assert result.returncode == 0, result.stderr
+    return out

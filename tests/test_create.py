@@ -1,0 +1,94 @@
+"""studypack create on real studies: failures, secrets, outputs, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import zstandard
+
+from studypack.bundle.reader import read_info
+
+from conftest import run_cli
+
+SECRETS = {
+    "GITHUB_TOKEN": "ghp_" + "Q" * 36,
+    "MY_DB_PASSWORD": "correct-horse-battery-staple",
+    "INNOCENT_LOOKING": "AKIA" + "ABCDEFGHIJKLMNOP",
+}
+
+
+def test_secrets_never_enter_the_bundle(example_study, tmp_path):
+    out = tmp_path / "s.studypack"
+    result = run_cli("create", example_study, "-o", out, "--no-image", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    for name in SECRETS:
+        assert f"dropped environment variable {name}" in result.stderr
+    with open(out, "rb") as fh:
+        everything = zstandard.ZstdDecompressor().stream_reader(
+            fh, read_across_frames=True).read()
+    for value in SECRETS.values():
+        assert value.encode() not in everything
+    assert sorted(read_info(out).metadata["secrets_dropped"]) == sorted(SECRETS)
+    # ...and the variables that are not secret are kept for the replay.
+    assert b'"LANG"' in everything or b"LANG:" in everything
+
+
+def test_allow_list_keeps_a_variable(example_study, tmp_path):
+    spec = example_study / "studypack.toml"
+    spec.write_text(spec.read_text() + 'allow_env = ["MY_DB_PASSWORD"]\n')
+    out = tmp_path / "a.studypack"
+    result = run_cli("create", example_study, "-o", out, "--no-image", "-q",
+                     env={"MY_DB_PASSWORD": "not-really-secret"})
+    assert result.returncode == 0, result.stderr
+    assert "MY_DB_PASSWORD" not in read_info(out).metadata["secrets_dropped"]
+
+
+def test_a_failing_command_stops_with_a_clear_message(example_study, tmp_path):
+    (example_study / "data" / "material.json").write_text('{"alpha": 1.0, "dt": 1.0}')
+    out = tmp_path / "f.studypack"
+    result = run_cli("create", example_study, "-o", out, "--no-image", "-q")
+    assert result.returncode == 5
+    assert "exited with code 1" in result.stderr and "unstable scheme" in result.stderr
+    assert "Traceback" not in result.stderr.split("error output:")[0]
+    assert not out.exists()
+    again = run_cli("create", example_study, "-o", out, "--no-image", "-q", "--allow-failure")
+    assert again.returncode == 0, again.stderr
+    assert read_info(out).runs[0]["exit_code"] == 1
+
+
+def test_existing_bundle_is_not_overwritten(example_study, tmp_path):
+    out = tmp_path / "x.studypack"
+    out.write_text("my precious file")
+    result = run_cli("create", example_study, "-o", out, "--no-image", "-q")
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert out.read_text() == "my precious file"
+
+
+def test_git_commit_and_dirty_diff_are_recorded(example_study, tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=example_study, check=True, capture_output=True)
+    git("init", "-q")
+    git("-c", "user.name=T", "-c", "user.email=t@example.org", "add", ".")
+    git("-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-qm", "init")
+    git("remote", "add", "origin", "https://alice:s3cr3t-t0ken-value@git.example.org/rod.git")
+    (example_study / "analysis.py").write_text(
+        (example_study / "analysis.py").read_text() + "\n# tweak\n")
+    out = tmp_path / "g.studypack"
+    result = run_cli("create", example_study, "-o", out, "--no-image", "-q")
+    assert result.returncode == 0, result.stderr
+    run = read_info(out).runs[0]
+    assert len(run["git"]["commit"]) == 40 and run["git"]["dirty"] is True
+    assert run["git"]["remote"] == "https://git.example.org/rod.git"
+    with open(out, "rb") as fh:
+        everything = zstandard.ZstdDecompressor().stream_reader(
+            fh, read_across_frames=True).read()
+    assert b"+# tweak" in everything  # the dirty diff
+    assert b"s3cr3t-t0ken-value" not in everything
+
+
+def test_missing_output_path_is_a_clear_error(example_study, tmp_path):
+    spec = example_study / "studypack.toml"
+    spec.write_text(spec.read_text().replace('paths = ["results/"]', 'paths = ["figures/"]'))
+    result = run_cli("create", example_study, "-o", tmp_path / "m.studypack", "--no-image", "-q")
+    assert result.returncode == 2 and "'figures/', which does not exist" in result.stderr
