@@ -36,6 +36,7 @@ def make_bundle(folder: Path, name: str = "soil-carbon", payload_bytes: int = 3 
     payload = seed + os.urandom(payload_bytes)
     plan = PackPlan(bag_name=name, metadata=json.dumps(metadata).encode(),
                     payload=[Member.from_bytes("data/study/data.bin", payload)])
+    Path(folder).mkdir(parents=True, exist_ok=True)
     out = Path(folder) / f"{name}.studypack"
     pack(plan, out, level=1, threads=0)
     return out

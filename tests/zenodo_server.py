@@ -166,7 +166,8 @@ class FakeZenodo:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.app = self
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "FakeZenodo":
