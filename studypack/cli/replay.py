@@ -1,0 +1,122 @@
+"""``studypack replay``: re-run a received study and say, output by output, whether it
+reproduced."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from pathlib import Path
+
+from ..errors import EXIT_NOT_REPRODUCED, EXIT_OK, UsageError
+
+DESCRIPTION = """\
+Verify and unpack a bundle, run the recorded command(s) again in order, and compare
+every output with the original run's: identical bytes, or equal within the tolerance
+the study declares ([compare] in studypack.toml), PNG images by their pixels.
+
+modes:
+  image      the image saved in the bundle (docker load): exact and offline
+  rebuild    the image rebuilt offline from the bundle's Dockerfile and vendored packages
+  trace      an image made FROM scratch out of the traced files: no base image, no registry
+  directory  no container engine: runs the traced files on this machine (Linux)
+  auto       the first of these that can run here, and says why (default)
+
+Runs have no network unless --network. With --input or --arg the study is reused with
+your own data or arguments: its outputs are listed, not compared.
+
+exit status: 0 every output reproduced, 3 some output differs or is missing,
+other non-zero for errors (see `studypack --help`).
+"""
+
+DOI_RE = re.compile(r"^(doi:|https?://(dx\.)?doi\.org/)?10\.\d{4,9}/\S+$", re.I)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("replay", help="re-run a bundle and compare its outputs",
+                       description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("bundle", metavar="BUNDLE",
+                   help="a .studypack file, an unpacked bundle folder, a DOI or an https URL")
+    p.add_argument("--mode", choices=["auto", "image", "rebuild", "trace", "directory"],
+                   default="auto", help="where to run (default: auto)")
+    p.add_argument("--keep", metavar="DIR", type=Path,
+                   help="keep the work folder (unpacked bundle, replayed study) in DIR")
+    p.add_argument("--network", action="store_true", help="allow the run network access")
+    p.add_argument("--input", metavar="NAME=PATH", action="append", default=[],
+                   help="replace the study's input NAME (its path in the study, or file "
+                        "name) with your own file; may be repeated")
+    p.add_argument("--arg", metavar="X", action="append", default=[],
+                   help="change the command's arguments, e.g. --arg=--steps --arg=50; "
+                        "may be repeated")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument("--html", metavar="FILE", type=Path,
+                   help="also write the report as a self-contained HTML page")
+    p.set_defaults(func=run)
+
+
+def parse_inputs(values: list[str]) -> dict[str, Path]:
+    inputs = {}
+    for value in values:
+        name, eq, path = value.partition("=")
+        if not eq or not name.strip() or not path.strip():
+            raise UsageError(f"--input {value!r} is not NAME=PATH.",
+                             "Example: --input data/temps.csv=my-temps.csv")
+        inputs[name.strip()] = Path(path).expanduser()
+    return inputs
+
+
+def looks_remote(ref: str) -> bool:
+    return ref.startswith(("https://", "http://")) or bool(DOI_RE.match(ref))
+
+
+def run(args) -> int:
+    from ..fsutil import atomic_write_text
+    from ..replay import replay_bundle, run_failure
+    from ..report import render_html, render_json, render_terminal
+    from ._console import err_console, out_console, progress_bar
+
+    inputs = parse_inputs(args.input)
+    if args.html is not None and args.html.exists():
+        raise UsageError(f"{args.html} already exists; it was left as it is.",
+                         "Choose another name for --html.")
+    with progress_bar(quiet=args.json) as (report, cancel):
+        bundle = args.bundle
+        download_dir = None
+        if not Path(bundle).exists() and looks_remote(bundle):
+            fetch_bundle = _fetcher()
+            download_dir = tempfile.TemporaryDirectory(prefix="studypack-fetch-")
+            bundle = fetch_bundle(bundle, Path(download_dir.name), report=report, cancel=cancel)
+        try:
+            result = replay_bundle(bundle, mode=args.mode, keep=args.keep or False,
+                                   network=args.network, inputs=inputs or None,
+                                   args_override=args.arg or None, report=report, cancel=cancel)
+        finally:
+            if download_dir is not None:
+                download_dir.cleanup()
+    if args.json:
+        out_console.print_json(render_json(result)) if out_console.is_terminal else \
+            print(render_json(result))
+    else:
+        render_terminal(result, out_console)
+        if result.workdir:
+            out_console.print(f"Work folder kept in {result.workdir}")
+    if args.html is not None:
+        atomic_write_text(args.html, render_html(result))
+        err_console.print(f"HTML report written to {args.html}")
+    failure = run_failure(result)
+    if failure is not None:
+        raise failure
+    if not result.compared:
+        return EXIT_OK
+    return EXIT_OK if result.reproduced else EXIT_NOT_REPRODUCED
+
+
+def _fetcher():
+    try:
+        from ..fetch import fetch_bundle
+    except ImportError:
+        raise UsageError("Replaying straight from a DOI or URL needs studypack's fetch "
+                         "support, which this installation lacks.",
+                         "Download the .studypack file and give its path.") from None
+    return fetch_bundle

@@ -1,0 +1,568 @@
+"""The four ways to run a recorded command again, one small class each.
+
+- :class:`ImageRunner`: the image saved in the bundle (``docker load``);
+- :class:`RebuildRunner`: the image rebuilt from the bundle's Dockerfile and vendored
+  packages, with no network;
+- :class:`TraceRunner`: an image made ``FROM scratch`` out of the traced files
+  (``docker import`` of a tar studypack writes itself) plus Debian's static busybox;
+- :class:`DirectoryRunner`: no engine at all; the traced program is started through the
+  traced dynamic loader with every path rewritten into the unpacked files.
+
+Every runner gets a :class:`RunPlan` per recorded run and returns a :class:`RunOutcome`.
+The container runners share :class:`_ContainerRunner`, which bind-mounts the study
+folder at its original absolute path, runs with no network unless asked, and removes
+its container whatever happens (error, cancel).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import tarfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+
+from . import elfinfo
+from .errors import BuildError, EngineError, ImageLoadError, UsageError
+from .progress import CancelToken, Progress, Reporter
+
+IMAGE_STUDY_DIR = "/study"     # studypack.dockerfile.STUDY_DIR
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+IMAGE_PREFIX = "studypack-replay"
+POLL_S = 0.25
+
+
+@dataclass
+class RunPlan:
+    index: int
+    argv: list[str]                  # the command, with argv[0] as recorded
+    executable: str | None           # absolute path argv[0] resolved to when traced
+    workdir: str                     # relative to the study root
+    environment: dict[str, str]      # recorded, secret-free
+    study_dir: Path                  # the recreated study folder on this machine
+    original_root: str               # the study root's absolute path when traced
+
+
+@dataclass
+class RunOutcome:
+    index: int
+    command: list[str]
+    exit_code: int | None
+    duration_s: float
+    stdout: str = ""
+    stderr: str = ""
+    recorded_exit_code: int | None = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.exit_code != self.recorded_exit_code
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stdout_tail"] = _tail(d.pop("stdout"))
+        d["stderr_tail"] = _tail(d.pop("stderr"))
+        return d
+
+
+def _tail(text: str, limit: int = 2000) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+# Variables that name places on the recording machine; inside an image that brings its
+# own software they would point nowhere (the trace image keeps them: same layout).
+HOST_PLACE_VARIABLES = {"PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
+                        "CONDA_EXE", "CONDA_PYTHON_EXE", "PYTHONHOME", "LD_LIBRARY_PATH",
+                        "PWD", "OLDPWD", "HOSTNAME", "PYENV_ROOT", "PYENV_VERSION",
+                        "PYENV_SHELL", "SHLVL", "_", "TMPDIR"}
+
+
+# --------------------------------------------------------------------------- engine
+
+def docker_client():
+    """A Docker (or Podman-compatible) client, or a clear EngineError."""
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:  # pragma: no cover - a dependency of studypack
+        raise EngineError("The docker Python package is missing.",
+                          "Reinstall studypack: pip install studypack") from None
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+        return client
+    except DockerException as exc:
+        text = str(exc)
+        if "Permission denied" in text:
+            raise EngineError("No permission to use the Docker daemon's socket.",
+                              "Add yourself to the docker group, or use --mode directory.") \
+                from None
+        raise EngineError("No Docker daemon is answering on this machine.",
+                          "Start it (sudo systemctl start docker), or replay without an "
+                          "engine: --mode directory.") from None
+
+
+def engine_available() -> tuple[bool, str]:
+    try:
+        docker_client().close()
+        return True, "the Docker daemon answers"
+    except EngineError as exc:
+        return False, exc.message
+
+
+class Runner:
+    name = "?"
+    notes: list[str]
+
+    def prepare(self, report: Reporter, cancel: CancelToken) -> None:
+        """Load or build what the runs need (may take minutes)."""
+
+    def run(self, plan: RunPlan, report: Reporter, cancel: CancelToken) -> RunOutcome:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Remove what prepare() made, unless it is to be kept."""
+
+
+class _ContainerRunner(Runner):
+    keep_image_env_path = True   # image/rebuild: the image's own PATH and places
+
+    def __init__(self, bag_dir: Path, *, network: bool, keep: bool):
+        self.bag_dir = bag_dir
+        self.network = network
+        self.keep = keep
+        self.client = docker_client()
+        self.image: str | None = None
+        self.created_image = False
+        self.notes = []
+
+    def environment(self, plan: RunPlan) -> dict[str, str]:
+        env = dict(plan.environment)
+        if self.keep_image_env_path:
+            for name in HOST_PLACE_VARIABLES:
+                env.pop(name, None)
+        env["PWD"] = _container_cwd(self.mount_point(plan), plan)
+        return env
+
+    def command(self, plan: RunPlan) -> list[str]:
+        return list(plan.argv)
+
+    def mount_point(self, plan: RunPlan) -> str:
+        """Where the study folder is inside the container: the images studypack builds
+        keep the study in /study (see studypack.dockerfile)."""
+        return IMAGE_STUDY_DIR
+
+    def run(self, plan: RunPlan, report: Reporter, cancel: CancelToken) -> RunOutcome:
+        from docker.errors import APIError, ImageNotFound
+
+        argv = self.command(plan)
+        root = self.mount_point(plan)
+        kwargs = dict(
+            command=argv, working_dir=_container_cwd(root, plan),
+            environment=self.environment(plan),
+            volumes={str(plan.study_dir): {"bind": root, "mode": "rw"}},
+            network_mode="host" if self.network else "none", detach=True,
+            labels={"org.studypack.replay": "1"})
+        if os.getuid() != 0:  # files written into the study folder stay the user's
+            kwargs["user"] = f"{os.getuid()}:{os.getgid()}"
+        container = None
+        t0 = time.monotonic()
+        try:
+            try:
+                container = self.client.containers.create(self.image, **kwargs)
+                container.start()
+            except (APIError, ImageNotFound) as exc:
+                raise EngineError(f"Docker could not start the run: {_api_text(exc)}.",
+                                  "Check `docker info`; try another --mode.") from None
+            while True:
+                container.reload()
+                if container.status in ("exited", "dead"):
+                    break
+                if cancel.cancelled:
+                    cancel.check()
+                report(Progress("run", int(time.monotonic() - t0), None,
+                                f"run {plan.index}: running… {int(time.monotonic() - t0)} s",
+                                unit="s"))
+                time.sleep(POLL_S)
+            exit_code = container.wait().get("StatusCode")
+            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        finally:
+            if container is not None:
+                with contextlib.suppress(Exception):
+                    container.remove(force=True)
+        return RunOutcome(plan.index, argv, exit_code, time.monotonic() - t0, stdout, stderr)
+
+    def close(self) -> None:
+        if self.created_image and self.image and not self.keep:
+            with contextlib.suppress(Exception):
+                self.client.images.remove(self.image, force=True)
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+
+def _container_cwd(root: str, plan: RunPlan) -> str:
+    return str(PurePosixPath(root) / plan.workdir)
+
+
+def _api_text(exc) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return str(text).strip().rstrip(".")
+
+
+class ImageRunner(_ContainerRunner):
+    name = "image"
+
+    def prepare(self, report: Reporter, cancel: CancelToken) -> None:
+        from docker.errors import APIError
+
+        tar = self.bag_dir / "data/image/image.tar"
+        before = {img.id for img in self.client.images.list(all=True)}
+        report(Progress("image", 0, tar.stat().st_size, "loading the saved image"))
+        try:
+            with open(tar, "rb") as fh:
+                images = self.client.images.load(fh)
+        except APIError as exc:
+            raise ImageLoadError(f"Docker could not load the bundle's image: {_api_text(exc)}.",
+                                 "Try --mode rebuild or --mode trace.") from None
+        if not images:
+            raise ImageLoadError("The bundle's image.tar holds no image.",
+                                 "Try --mode rebuild or --mode trace.")
+        self.image = images[0].id
+        self.created_image = self.image not in before
+        report(Progress("image", tar.stat().st_size, tar.stat().st_size,
+                        f"loaded {self.image[:19]}"))
+
+
+class RebuildRunner(_ContainerRunner):
+    name = "rebuild"
+
+    def prepare(self, report: Reporter, cancel: CancelToken) -> None:
+        from docker.errors import APIError, BuildError as DockerBuildError
+
+        context = self.bag_dir / "data"     # the Dockerfile COPYs env/ and study/
+        base = dockerfile_base(context / "env" / "Dockerfile")
+        if base and not image_present(self.client, base):
+            raise BuildError(f"The base image {base} is not on this machine, and a rebuild "
+                             "is done offline.",
+                             "Load it (docker load) or use --mode image or --mode trace.")
+        tag = f"{IMAGE_PREFIX}-rebuild:{uuid.uuid4().hex[:12]}"
+        report(Progress("build", 0, None, f"building the image offline from {base or 'scratch'}"))
+        try:
+            lines = self.client.api.build(path=str(context), dockerfile="env/Dockerfile", tag=tag,
+                                          network_mode="none", rm=True, forcerm=True,
+                                          decode=True, pull=False)
+            for chunk in lines:
+                cancel.check()
+                if "error" in chunk:
+                    raise BuildError(f"Rebuilding the image failed: {chunk['error'].strip()}",
+                                     "Try --mode image or --mode trace.")
+                text = (chunk.get("stream") or "").strip()
+                if text:
+                    report(Progress("build", 0, None, text[:120]))
+        except (APIError, DockerBuildError) as exc:
+            raise BuildError(f"Rebuilding the image failed: {_api_text(exc)}.",
+                             "Try --mode image or --mode trace.") from None
+        self.image, self.created_image = tag, True
+
+
+def dockerfile_base(dockerfile: Path) -> str | None:
+    """The image of the first FROM line (None for FROM scratch)."""
+    for line in dockerfile.read_text(encoding="utf-8").splitlines():
+        words = line.split()
+        if words and words[0].upper() == "FROM":
+            refs = [w for w in words[1:] if not w.startswith("--")]
+            return None if not refs or refs[0] == "scratch" else refs[0]
+    return None
+
+
+def image_present(client, ref: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(ref)
+        return True
+    except ImageNotFound:
+        return False
+
+
+class TraceRunner(_ContainerRunner):
+    """``docker import`` of the traced files: the same absolute layout as the recording
+    machine, so the recorded PATH and interpreter paths hold as they are."""
+
+    name = "trace"
+    keep_image_env_path = False
+
+    def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool, keep: bool):
+        super().__init__(bag_dir, network=network, keep=keep)
+        self.rootfs = rootfs
+        self.work = work
+
+    def mount_point(self, plan: RunPlan) -> str:
+        return plan.original_root
+
+    def command(self, plan: RunPlan) -> list[str]:
+        # The recorded executable is what PATH found when traced; exec it directly.
+        if plan.executable:
+            return [plan.executable, *plan.argv[1:]]
+        return list(plan.argv)
+
+    def prepare(self, report: Reporter, cancel: CancelToken) -> None:
+        from docker.errors import APIError
+
+        layer = self.work / "trace-rootfs.tar"
+        busybox = next((b for b in BUSYBOX_CANDIDATES if Path(b).is_file()), None)
+        write_rootfs_tar(self.rootfs, layer, busybox, report, cancel)
+        if busybox is None:
+            self.notes.append("busybox-static is not installed here, so the trace image "
+                              "has no shell of its own (apt install busybox-static).")
+        tag = f"{uuid.uuid4().hex[:12]}"
+        report(Progress("import", 0, None, "making the image FROM scratch (docker import)"))
+        try:
+            self.client.api.import_image_from_file(str(layer), repository=f"{IMAGE_PREFIX}-trace",
+                                                   tag=tag)
+        except APIError as exc:
+            raise ImageLoadError(f"Docker could not import the traced files: {_api_text(exc)}.",
+                                 "Try --mode directory.") from None
+        finally:
+            with contextlib.suppress(OSError):
+                layer.unlink()
+        self.image, self.created_image = f"{IMAGE_PREFIX}-trace:{tag}", True
+
+
+def write_rootfs_tar(rootfs: Path, out: Path, busybox: str | None, report: Reporter,
+                     cancel: CancelToken) -> None:
+    """One filesystem layer: the traced files, /tmp, and busybox as /bin/busybox (plus
+    /bin/sh when the trace has no shell). Owner root, modes as unpacked."""
+    total = sum(p.stat().st_size for p in rootfs.rglob("*") if p.is_file() and not p.is_symlink())
+    done = 0
+
+    def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(rootfs.rglob("*")):
+            cancel.check()
+            arcname = path.relative_to(rootfs).as_posix()
+            tar.add(path, arcname, recursive=False, filter=reset)
+            if path.is_file() and not path.is_symlink():
+                done += path.stat().st_size
+                report(Progress("image", done, total, "packing the traced files"))
+        tmp = tarfile.TarInfo("tmp")
+        tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
+        tar.addfile(tmp)
+        if busybox:
+            bin_dir = _inside(rootfs, "bin")
+            tar.add(busybox, f"{bin_dir}/busybox", filter=reset)
+            if not (rootfs / bin_dir / "sh").exists() and not (rootfs / bin_dir / "sh").is_symlink():
+                sh = tarfile.TarInfo(f"{bin_dir}/sh")
+                sh.type, sh.linkname = tarfile.SYMTYPE, "busybox"
+                tar.addfile(reset(sh))
+
+
+def _inside(rootfs: Path, name: str) -> str:
+    """Where /name really is inside the rootfs (Debian: /bin -> usr/bin)."""
+    path = rootfs / name
+    if path.is_symlink():
+        target = os.readlink(path)
+        return target.lstrip("/") if target.startswith("/") else target
+    return name
+
+
+class DirectoryRunner(Runner):
+    """Runs the traced program on this machine, from the unpacked files, no engine.
+
+    The program is started through the traced dynamic loader, with ``--library-path``
+    naming every library folder of the trace, so neither this machine's libraries nor
+    its interpreter are used. A Python program also gets PYTHONHOME inside the trace,
+    and ``--argv0`` keeps the path of its virtualenv, so site-packages come from the
+    trace too. What the program starts in turn (a subprocess) is not rewritten.
+    """
+
+    name = "directory"
+
+    def __init__(self, rootfs: Path, *, network: bool = False):
+        self.rootfs = rootfs
+        self.network = network
+        self.notes = []
+        self._library_path: str | None = None
+        self._isolate: list[str] = []
+
+    def prepare(self, report: Reporter, cancel: CancelToken) -> None:
+        if platform.system() != "Linux":
+            raise UsageError("The directory mode runs only on Linux.",
+                             "Use --mode image, rebuild or trace with Docker.")
+        report(Progress("prepare", 0, None, "finding the traced libraries"))
+        folders = set()
+        for path in self.rootfs.rglob("*.so*"):
+            if path.is_file() and not path.is_symlink():
+                folders.add(str(path.parent))
+        self._library_path = ":".join(sorted(folders))
+        if not self.network:
+            self._isolate = no_network_prefix()
+            if not self._isolate:
+                self.notes.append("the directory mode could not take the network away here "
+                                  "(unshare is missing or not permitted); the run had network")
+
+    def map_path(self, path: str, plan: RunPlan) -> Path:
+        """Where an absolute path of the recording machine is found here."""
+        pure = PurePosixPath(path)
+        root = PurePosixPath(plan.original_root)
+        if pure == root or root in pure.parents:
+            return plan.study_dir / pure.relative_to(root)
+        return resolve_in_rootfs(self.rootfs, path)
+
+    def command(self, plan: RunPlan) -> tuple[list[str], dict[str, str]]:
+        if not plan.executable:
+            raise UsageError(f"Run {plan.index} does not say which program it ran, so it "
+                             "cannot be found among the traced files.",
+                             "Use a container mode (image, rebuild or trace).")
+        launcher = self.map_path(plan.executable, plan)      # may be a venv symlink
+        program = resolve_in_rootfs(self.rootfs, plan.executable)
+        if not program.is_file():
+            raise UsageError(f"The traced program {plan.executable} is not in the bundle's "
+                             "traced files.", "Use --mode image or --mode rebuild.")
+        env = dict(plan.environment)
+        for name in ("LD_LIBRARY_PATH", "LD_PRELOAD", "PYTHONHOME", "PWD", "OLDPWD"):
+            env.pop(name, None)
+        env["PATH"] = ":".join(str(self.map_path(p, plan)) for p in
+                               env.get("PATH", "/usr/bin:/bin").split(":") if p.startswith("/"))
+        env["PWD"] = str(plan.study_dir / plan.workdir)
+        home = python_home(self.rootfs, program)
+        if home is not None:
+            env["PYTHONHOME"] = str(home)
+            env["PYTHONNOUSERSITE"] = "1"
+        interpreter = elfinfo.interpreter(program)
+        if interpreter is None:  # a static program or a script: run it as it is
+            return [str(program), *plan.argv[1:]], env
+        loader = resolve_in_rootfs(self.rootfs, interpreter)
+        if not loader.is_file():
+            raise UsageError(f"The traced dynamic loader {interpreter} is missing from the "
+                             "bundle's traced files.", "Use a container mode.")
+        argv = [str(loader), "--library-path", self._library_path or "",
+                "--argv0", str(launcher), str(program), *plan.argv[1:]]
+        return argv, env
+
+    def run(self, plan: RunPlan, report: Reporter, cancel: CancelToken) -> RunOutcome:
+        argv, env = self.command(plan)
+        argv = self._isolate + argv
+        cwd = plan.study_dir / plan.workdir
+        t0 = time.monotonic()
+        out_file, err_file = cwd / f".studypack-run{plan.index}.out", cwd / f".studypack-run{plan.index}.err"
+        try:
+            with open(out_file, "wb") as out, open(err_file, "wb") as err:
+                try:
+                    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                except OSError as exc:
+                    raise UsageError(f"The traced program could not start here: "
+                                     f"{exc.strerror}.", "Use a container mode.") from None
+                try:
+                    while proc.poll() is None:
+                        if cancel.cancelled:
+                            _stop(proc)
+                            cancel.check()
+                        report(Progress("run", int(time.monotonic() - t0), None,
+                                        f"run {plan.index}: running… "
+                                        f"{int(time.monotonic() - t0)} s", unit="s"))
+                        with contextlib.suppress(subprocess.TimeoutExpired):
+                            proc.wait(timeout=POLL_S)
+                finally:
+                    if proc.poll() is None:
+                        _stop(proc)
+            stdout = out_file.read_text("utf-8", "replace")
+            stderr = err_file.read_text("utf-8", "replace")
+        finally:
+            for f in (out_file, err_file):
+                with contextlib.suppress(OSError):
+                    f.unlink()
+        return RunOutcome(plan.index, list(plan.argv), proc.returncode,
+                          time.monotonic() - t0, stdout, stderr)
+
+
+def no_network_prefix() -> list[str]:
+    """``unshare`` into a new network namespace (only loopback, down): as root directly,
+    otherwise through a user namespace. [] when neither is allowed here."""
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return []
+    for prefix in ([unshare, "--net"] if os.geteuid() == 0 else [],
+                   [unshare, "--net", "--map-current-user"],
+                   [unshare, "--net", "--map-root-user"]):
+        if not prefix:
+            continue
+        try:
+            probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.returncode == 0:
+            return prefix
+    return []
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def resolve_in_rootfs(rootfs: Path, path: str, _depth: int = 0) -> Path:
+    """Follow symlinks as the recording machine would, but inside ``rootfs``."""
+    parts = PurePosixPath(path).parts[1:] if path.startswith("/") else PurePosixPath(path).parts
+    current = rootfs
+    for i, part in enumerate(parts):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = current.parent if current != rootfs else rootfs
+            continue
+        candidate = current / part
+        if candidate.is_symlink() and _depth < 40:
+            target = os.readlink(candidate)
+            base = "/" if target.startswith("/") else "/" + current.relative_to(rootfs).as_posix()
+            joined = str(PurePosixPath(base) / target)
+            rest = "/".join(parts[i + 1:])
+            full = joined + ("/" + rest if rest else "")
+            return resolve_in_rootfs(rootfs, _normalise(full), _depth + 1)
+        current = candidate
+    return current
+
+
+def _normalise(path: str) -> str:
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+        else:
+            out.append(part)
+    return "/" + "/".join(out)
+
+
+def python_home(rootfs: Path, program: Path) -> Path | None:
+    """The prefix of a traced CPython (``<prefix>/bin/pythonX.Y``) inside the rootfs."""
+    if not program.name.startswith("python"):
+        return None
+    prefix = program.parent.parent
+    if any(prefix.glob("lib/python3*/os.py")):
+        return prefix
+    return None
+
+
+def which_busybox() -> str | None:
+    return next((b for b in BUSYBOX_CANDIDATES if Path(b).is_file()), shutil.which("busybox"))
