@@ -290,6 +290,25 @@ def test_interrupted_deposit_resumes_the_same_draft(server, bundle, tmp_path, ca
     assert server.stored_bytes(draft_id, bundle.name) == bundle.read_bytes()
 
 
+def test_cancel_during_upload_stops_and_the_next_run_resumes(server, bundle, tmp_path):
+    from studypack.errors import Cancelled
+    from studypack.progress import CancelToken
+
+    state, cancel = DepositState(tmp_path / "s.json"), CancelToken()
+
+    def report(p):
+        if p.phase == "upload" and p.done >= 1 << 20:
+            cancel.cancel()
+
+    plan = plan_deposit(bundle, base_url=server.url)
+    with pytest.raises(Cancelled):
+        run_deposit(plan, client=client_for(server), state=state, report=report, cancel=cancel)
+    assert not next(iter(server.depositions.values())).bucket.files
+    result = run_deposit(plan, client=client_for(server), state=state)
+    assert result.resumed and server.count("POST", CREATE) == 1
+    assert server.stored_bytes(result.deposition_id, bundle.name) == bundle.read_bytes()
+
+
 def test_resume_does_not_upload_finished_files_again(server, bundle, tmp_path):
     state = DepositState(tmp_path / "s.json")
     server.fail("PUT", r"/api/deposit/depositions/\d+", 500, times=3)

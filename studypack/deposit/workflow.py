@@ -214,7 +214,7 @@ def run_deposit(plan: DepositPlan, token: Secret | None = None, *, report: Repor
     cancel.check()
     report(Progress("deposit", message="Setting the metadata"))
     metadata = plan.metadata
-    if plan.new_version_of:
+    if plan.new_version_of or entry.get("new_version_of"):  # also when resumed without it
         metadata = merge_for_new_version(dep.get("metadata") or {}, metadata)
     dep = client.update_metadata(dep_id, metadata, cancel=cancel)
 
