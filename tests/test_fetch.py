@@ -128,3 +128,24 @@ def test_refs_refuse_other_repositories():
         parse_ref("10.1234/journal.paper.42")
     with pytest.raises(UsageError):
         parse_ref("https://example.org/some/page")
+
+
+@pytest.mark.slow
+def test_replay_straight_from_a_record_after_depositing_it(example_bundle, tmp_path):
+    """The whole loop as two users would run it, in child processes: one deposits
+    and publishes a real traced bundle, the other replays it from the record."""
+    from conftest import run_cli
+
+    with FakeZenodo() as server:
+        server.add_token(TOKEN)
+        env = {"ZENODO_TOKEN": TOKEN, "XDG_STATE_HOME": str(tmp_path / "state"),
+               "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+        done = run_cli("deposit", example_bundle, "--url", server.url, "--publish", "--yes",
+                       "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        record = json.loads(done.stdout)
+        assert record["state"] == "published"
+        replay = run_cli("replay", record["record_url"], "--mode", "directory", "--json",
+                         env={"ZENODO_TOKEN": ""})
+        assert replay.returncode == 0, replay.stderr + replay.stdout
+        assert json.loads(replay.stdout)["reproduced"] is True
