@@ -157,8 +157,10 @@ class _Stream:
             raise _damaged(self.path, None, exc) from None
         self.bag: str | None = None
         self.seen: set[str] = set()
+        self.folders: set[str] = set()   # every folder a member is, or sits in
         self.declared_bytes: int | None = None
-        self.total_bytes = 0
+        self.payload_bytes = 0           # data/ members: bounded by Payload-Oxum exactly
+        self.tag_bytes = 0               # everything else: bounded by TAG_ALLOWANCE
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -205,22 +207,49 @@ class _Stream:
             raise UnsafeBundleError(
                 f"The bundle has a member outside its bag folder {self.bag!r}: {shown!r}.")
         rel = "/".join(parts[1:])
+        self._check_folder_file_conflict(rel, member, shown)
         if member.isreg():
             if not rel:
                 raise UnsafeBundleError(f"The bundle's bag folder {shown!r} is a file.")
             if rel in self.seen:
                 raise UnsafeBundleError(f"The bundle contains {shown!r} twice.")
             self.seen.add(rel)
-            self.total_bytes += member.size
-            limit = (self.declared_bytes if self.declared_bytes is not None else 0) + TAG_ALLOWANCE
-            if self.total_bytes > limit:
-                raise UnsafeBundleError(
-                    f"The bundle unpacks to more than its declared size (at {shown!r}): "
-                    "it may be a decompression bomb.")
+            # Checked at the member's header, before any of its bytes are inflated.
+            if rel.startswith(fmt.PAYLOAD + "/"):
+                self.payload_bytes += member.size
+                if self.payload_bytes > (self.declared_bytes or 0):
+                    raise UnsafeBundleError(
+                        f"The bundle unpacks to more than its declared payload size "
+                        f"(Payload-Oxum, at {shown!r}): it may be a decompression bomb.")
+            else:
+                self.tag_bytes += member.size
+                if self.tag_bytes > TAG_ALLOWANCE:
+                    raise UnsafeBundleError(
+                        f"The bundle's tag files are implausibly large (at {shown!r}): "
+                        "it may be a decompression bomb.")
             if rel in fmt.HEAD_TAG_FILES + (fmt.MANIFEST, fmt.TAGMANIFEST, fmt.FETCH_TXT) \
                     and member.size > fmt.MAX_TAG_FILE_BYTES:
                 raise UnsafeBundleError(f"The bundle's tag file {shown!r} is implausibly large.")
         return rel
+
+    def _check_folder_file_conflict(self, rel: str, member: tarfile.TarInfo, shown: str) -> None:
+        """A path may not be a file for one member and a folder for another: unpacking
+        would fail half-way, or (on other tools) replace one with the other."""
+        parents = rel.split("/")[:-1]
+        for depth in range(1, len(parents) + 1):
+            folder = "/".join(parents[:depth])
+            if folder in self.seen:
+                raise UnsafeBundleError(
+                    f"The bundle uses {folder!r} both as a file and as a folder (at {shown!r}).")
+            self.folders.add(folder)
+        if member.isdir():
+            if rel in self.seen:
+                raise UnsafeBundleError(
+                    f"The bundle uses {rel!r} both as a file and as a folder (at {shown!r}).")
+            self.folders.add(rel)
+        elif rel in self.folders:
+            raise UnsafeBundleError(
+                f"The bundle uses {rel!r} both as a file and as a folder (at {shown!r}).")
 
     def read_small(self, member: tarfile.TarInfo) -> bytes:
         try:

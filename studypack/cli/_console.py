@@ -37,7 +37,7 @@ def progress_bar(quiet: bool = False) -> Iterator[tuple[callable, CancelToken]]:
             if quiet:
                 return
             if p.message and p.phase != last_phase[0]:
-                err_console.print(f"[{p.phase}] {p.message}")
+                err_console.print(f"[{p.phase}] {p.message}", markup=False)
                 last_phase[0] = p.phase
 
         try:

@@ -17,6 +17,8 @@ from typing import Callable, Iterable
 
 import zstandard
 
+from studypack.bundle.format import MARKER
+
 BAG = "study"
 PAYLOAD = {
     "data/study/analysis.py": b"print(sum(range(10)))\n",
@@ -24,8 +26,8 @@ PAYLOAD = {
     "data/outputs/result.txt": b"45\n",
     "data/REPLAY.md": b"# Replay\nRun replay.sh.\n",
 }
-# Where a bundle's members could try to land outside the destination; the tests
-# create the folder beside the destination and check that it stays empty.
+# Where a bundle's members try to land: a folder beside the unpack destination
+# (DEST/../outside). The tests create it and check that it does not change.
 OUTSIDE = "outside"
 
 
@@ -52,7 +54,9 @@ def sha256(data: bytes) -> str:
 
 def metadata(format_version: int = 1) -> dict:
     return {"format": "studypack", "format_version": format_version,
-            "studypack_version": "0.1.0", "name": BAG, "title": "A hostile test study"}
+            "studypack_version": "0.1.0",
+            "study": {"name": BAG, "title": "A hostile test study", "authors": []},
+            "runs": [], "counts": {}}
 
 
 def base_members(payload: dict[str, bytes] | None = None, *, meta: dict | None = None,
@@ -111,8 +115,11 @@ def tar_members(members: list[Member], out, fmt=tarfile.PAX_FORMAT) -> None:
                 tar.addfile(info)
 
 
-def bundle_bytes(members: list[Member], fmt=tarfile.PAX_FORMAT) -> bytes:
+def bundle_bytes(members: list[Member], fmt=tarfile.PAX_FORMAT, *, marker: bool = True) -> bytes:
+    """The format marker frame (as studypack writes it), then one zstd frame of tar."""
     out = io.BytesIO()
+    if marker:
+        out.write(MARKER)
     cctx = zstandard.ZstdCompressor(level=3)
     with cctx.stream_writer(out, closefd=False) as writer:
         tar_members(members, writer, fmt)
@@ -143,14 +150,14 @@ def _absolute_path() -> bytes:
 
 def _dotdot() -> bytes:
     return bundle_bytes(_insert_payload(base_members(),
-                                        Member(f"{BAG}/data/../../{OUTSIDE}/dotdot.txt", b"x")))
+                                        Member(f"{BAG}/data/../../../{OUTSIDE}/dotdot.txt", b"x")))
 
 
 def _symlink_outside() -> bytes:
     # a link to a folder outside, then a file written "through" it
     return bundle_bytes(_insert_payload(
         base_members(),
-        Member(f"{BAG}/data/study/escape", type=tarfile.SYMTYPE, linkname=f"../../../{OUTSIDE}"),
+        Member(f"{BAG}/data/study/escape", type=tarfile.SYMTYPE, linkname=f"../../../../{OUTSIDE}"),
         Member(f"{BAG}/data/study/escape/through-symlink.txt", b"x")))
 
 
@@ -196,14 +203,51 @@ def _duplicate() -> bytes:
                                                         b"import os; os.system('rm -rf ~')\n")))
 
 
-BOMB_BYTES = 256 * 1024 * 1024
+BOMB_BYTES = 100 * 1024 * 1024
+TAG_BOMB_BYTES = 300 * 1024 * 1024
 
 
 def _bomb() -> bytes:
-    # bag-info declares 120 bytes of payload; one member inflates to 256 MiB of zeros
+    # bag-info declares 61 bytes of payload; one member inflates to 100 MiB of zeros
     members = base_members(oxum=f"{sum(map(len, PAYLOAD.values()))}.{len(PAYLOAD)}")
     return bundle_bytes(_insert_payload(members, Member(f"{BAG}/data/study/zeros.bin",
                                                         lazy=(BOMB_BYTES, b"\0"))))
+
+
+def _tag_file_bomb() -> bytes:
+    # outside data/ (a BagIt tag file), so not counted in Payload-Oxum: 300 MiB of zeros
+    members = base_members()
+    return bundle_bytes(members[:3] + [Member(f"{BAG}/extra-tags.txt", lazy=(TAG_BOMB_BYTES, b"\0"))]
+                        + members[3:])
+
+
+def _file_then_folder() -> bytes:
+    # a file, then a member that needs the same path to be a folder
+    return bundle_bytes(_insert_payload(base_members(),
+                                        Member(f"{BAG}/data/outputs/result.txt/inner.txt", b"x")))
+
+
+def _folder_then_file() -> bytes:
+    return bundle_bytes(_insert_payload(
+        base_members(), Member(f"{BAG}/data/study/sub", type=tarfile.DIRTYPE, mode=0o755),
+        Member(f"{BAG}/data/study/sub", b"x")))
+
+
+def _marker_says_newer() -> bytes:
+    from studypack.bundle.format import SKIPPABLE_MAGIC
+    import struct
+
+    payload = b"studypack\nformat-version: 7\n"
+    marker = struct.pack("<II", SKIPPABLE_MAGIC, len(payload)) + payload
+    return marker + bundle_bytes(base_members(), marker=False)
+
+
+def _empty() -> bytes:
+    return b""
+
+
+def _marker_only() -> bytes:
+    return MARKER
 
 
 def _truncated() -> bytes:
@@ -230,8 +274,11 @@ def _manifest_lists_absent_file() -> bytes:
 
 
 def _payload_not_in_manifest() -> bytes:
-    return bundle_bytes(_insert_payload(base_members(), Member(f"{BAG}/data/study/stowaway.sh",
-                                                               b"echo hi\n")))
+    # Payload-Oxum counts the stowaway, so only the manifest can tell
+    stowaway = b"echo hi\n"
+    oxum = f"{sum(map(len, PAYLOAD.values())) + len(stowaway)}.{len(PAYLOAD) + 1}"
+    return bundle_bytes(_insert_payload(base_members(oxum=oxum),
+                                        Member(f"{BAG}/data/study/stowaway.sh", stowaway)))
 
 
 def _non_utf8_name() -> bytes:
@@ -283,13 +330,17 @@ CASES: list[Case] = [
     Case("fifo", "a named pipe", ("fifo", "pipe", "special"), _fifo),
     Case("duplicate-member", "the same path twice with different bytes",
          ("twice", "duplicate"), _duplicate),
-    Case("decompression-bomb", "120 bytes declared, 256 MiB inside",
-         ("declared", "bomb", "payload-oxum", "larger"), _bomb),
+    Case("decompression-bomb", "61 bytes declared, 100 MiB inside",
+         ("declared", "bomb"), _bomb),
+    Case("tag-file-bomb", "a 300 MiB tag file outside the payload", ("bomb", "large"),
+         _tag_file_bomb),
     Case("truncated", "the stream cut at two thirds", ("truncated", "incomplete", "ends"),
          _truncated),
     Case("garbage-after-end", "bytes after the zstd frame", ("after the end", "trailing", "garbage"),
          _garbage_after_end),
     Case("unknown-version", "format_version 999", ("newer", "version"), _unknown_version),
+    Case("marker-says-newer", "the marker frame announces format 7", ("version 7",),
+         _marker_says_newer),
     Case("payload-disagrees", "an output altered after the manifest was written",
          ("checksum", "does not match", "altered"), _payload_disagrees),
     Case("manifest-lists-absent-file", "the manifest names a file that is not there",
@@ -301,6 +352,13 @@ CASES: list[Case] = [
     Case("overlong-path", "a 5 000-byte path", ("long",), _overlong_path),
     Case("not-zstd", "a zip file renamed .studypack", ("not a studypack", "zstd", "not a zstd"),
          _not_zstd),
+    Case("file-then-folder", "a file used as a folder by a later member",
+         ("folder", "file", "twice", "conflict"), _file_then_folder),
+    Case("folder-then-file", "a folder and a file at the same path",
+         ("folder", "twice", "conflict"), _folder_then_file),
+    Case("empty-file", "zero bytes", ("empty",), _empty),
+    Case("marker-only", "the format marker and nothing else", ("empty", "truncated", "no "),
+         _marker_only),
     Case("two-bags", "two bag folders in one bundle", ("one bag", "two", "more than one", "folder"),
          _two_bags),
 ]
