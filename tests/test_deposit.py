@@ -12,9 +12,8 @@ import pytest
 from deposit_bundles import PAPER_DOI, make_bundle
 from studypack.cli import main
 from studypack.deposit.client import ZenodoClient
-from studypack.deposit.errors import (AuthError, DepositLimitError, PublishedRecordError,
-                                      RateLimitedError, ScopeError, ServerError,
-                                      ValidationError)
+from studypack.deposit.errors import (DepositLimitError, PublishedRecordError,
+                                      RateLimitedError, ServerError, ValidationError)
 from studypack.deposit.metadata import MetadataError, build_metadata
 from studypack.deposit.state import DepositState
 from studypack.deposit.token import Secret, find_token

@@ -9,8 +9,9 @@ from pathlib import Path
 from ..deposit.metadata import render
 from ..deposit.refs import SANDBOX, ZENODO
 from ..deposit.token import find_token
-from ..deposit.workflow import DepositPlan, plan_as_dict, plan_deposit, run_deposit, write_doi
-from ..errors import Cancelled
+from ..deposit.workflow import (DepositPlan, check_spec_writable, plan_deposit,
+                                  run_deposit, write_doi)
+from ..errors import Cancelled, StudypackError
 from ..fsutil import human_size
 from ._console import err_console, out_console, progress_bar
 
@@ -68,9 +69,8 @@ def run(args) -> int:
     base_url = SANDBOX if args.sandbox else (args.url or ZENODO)
     plan = plan_deposit(args.bundle, base_url=base_url, publish=args.publish,
                         new_version_of=args.new_version_of)
-    if args.spec is not None and not args.spec.exists():
-        from ..errors import UsageError
-        raise UsageError(f"{args.spec} does not exist.", "Give the study's studypack.toml.")
+    if args.spec is not None:
+        check_spec_writable(args.spec)
     token = find_token(base_url, sandbox=args.sandbox)
     _show_plan(plan)
     if not args.yes and sys.stdin.isatty():
@@ -78,21 +78,31 @@ def run(args) -> int:
             raise Cancelled("Nothing was sent.")
     with progress_bar(quiet=args.json) as (report, cancel):
         result = run_deposit(plan, token, report=report, cancel=cancel)
-    if result.doi and args.spec is not None:
-        write_doi(args.spec, result.doi)
     if args.json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
-        return 0
+        sys.stdout.flush()
+    else:
+        _print_result(result, args.spec)
+    if result.doi and args.spec is not None:  # after the DOI is on screen, whatever happens
+        try:
+            write_doi(args.spec, result.doi)
+        except StudypackError as err:
+            raise type(err)(f"{err.message} The DOI {result.doi} was not recorded in it.",
+                            err.hint) from None
+        if not args.json:
+            out_console.print(f"Wrote doi = \"{result.doi}\" to [study] in {args.spec}.",
+                              soft_wrap=True)
+    return 0
+
+
+def _print_result(result, spec) -> None:
     if result.resumed:
         out_console.print(f"Resumed the draft {result.deposition_id} kept from an earlier "
                           "attempt (no duplicate was made).", soft_wrap=True)
     if result.state == "published":
         out_console.print(f"Published. DOI: {result.doi}", soft_wrap=True)
         out_console.print(f"Record: {result.record_url}", soft_wrap=True)
-        if args.spec is not None:
-            out_console.print(f"Wrote doi = \"{result.doi}\" to [study] in {args.spec}.",
-                              soft_wrap=True)
-        else:
+        if spec is None:
             out_console.print("Pass --spec studypack.toml next time to record the DOI in the "
                               "study.", soft_wrap=True)
         out_console.print(f"Anyone can now replay it: studypack replay {result.doi}",
@@ -103,4 +113,3 @@ def run(args) -> int:
         out_console.print(f"Review it: {result.record_url}", soft_wrap=True)
         out_console.print("Publish it there, or run the same command with --publish.",
                           soft_wrap=True)
-    return 0

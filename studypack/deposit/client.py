@@ -129,7 +129,8 @@ class ZenodoClient:
                 resp = self.session.request(
                     method, url, data=payload, headers=headers, timeout=self.timeout,
                     auth=self._auth if auth else None, stream=stream)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
                 if attempt == self.attempts:
                     raise ServerError(
                         f"The connection to {self._host()} failed while trying to {what} "
@@ -234,19 +235,20 @@ class ZenodoClient:
 
     def create_deposition(self, metadata: dict | None = None, cancel=None) -> dict:
         body = {"metadata": metadata} if metadata else {}
-        return self.request("POST", f"{self.api}/deposit/depositions", json=body,
-                            expect=(201,), what="create a deposition", cancel=cancel).json()
+        return _json_of(self.request("POST", f"{self.api}/deposit/depositions", json=body,
+                                     expect=(201,), what="create a deposition", cancel=cancel))
 
     def get_deposition(self, dep_id: int | str, cancel=None) -> dict:
-        return self.request("GET", self.deposition_url(dep_id), what="read the deposition",
-                            cancel=cancel).json()
+        return _json_of(self.request("GET", self.deposition_url(dep_id),
+                                     what="read the deposition", cancel=cancel))
 
     def get_deposition_url(self, url: str, cancel=None) -> dict:
-        return self.request("GET", url, what="read the deposition", cancel=cancel).json()
+        return _json_of(self.request("GET", url, what="read the deposition", cancel=cancel))
 
     def update_metadata(self, dep_id: int | str, metadata: dict, cancel=None) -> dict:
-        return self.request("PUT", self.deposition_url(dep_id), json={"metadata": metadata},
-                            what="set the metadata", cancel=cancel).json()
+        return _json_of(self.request("PUT", self.deposition_url(dep_id),
+                                     json={"metadata": metadata}, what="set the metadata",
+                                     cancel=cancel))
 
     def delete_deposition_file(self, dep_id: int | str, file_id: str, cancel=None) -> None:
         self.request("DELETE", f"{self.deposition_url(dep_id)}/files/{file_id}", expect=(204,),
@@ -254,10 +256,9 @@ class ZenodoClient:
 
     def action(self, dep_id: int | str, name: str, cancel=None) -> dict:
         """publish (202), edit, discard, newversion (201)."""
-        expect = (202,) if name == "publish" else (201,)
-        return self.request("POST", f"{self.deposition_url(dep_id)}/actions/{name}",
-                            expect=expect, scope=ACTIONS, what=_ACTION_WORDS[name],
-                            cancel=cancel).json()
+        return _json_of(self.request("POST", f"{self.deposition_url(dep_id)}/actions/{name}",
+                                     expect=(200, 201, 202), scope=ACTIONS,
+                                     what=_ACTION_WORDS[name], cancel=cancel))
 
     # ------------------------------------------------------------------ files
     def upload(self, bucket_url: str, name: str, path: Path, report=None, cancel=None,
@@ -281,7 +282,7 @@ class ZenodoClient:
                 raise ZenodoError(f"{path} changed while it was being uploaded.",
                                   "Do not modify the bundle during a deposit; run it again.")
             ours = body.md5.hexdigest()
-            theirs = str(resp.json().get("checksum", "")).removeprefix("md5:")
+            theirs = str(_json_of(resp).get("checksum", "")).removeprefix("md5:")
             if theirs == ours:
                 return Transfer(size, ours, body.sha256.hexdigest())
             if attempt == attempts:
@@ -295,8 +296,8 @@ class ZenodoClient:
     # ------------------------------------------------------------------ records
     def get_record(self, record_id: int | str, cancel=None) -> dict:
         """A published record (public; followed from a concept id to the latest version)."""
-        return self.request("GET", f"{self.api}/records/{record_id}", auth=False,
-                            what=f"read record {record_id}", cancel=cancel).json()
+        return _json_of(self.request("GET", f"{self.api}/records/{record_id}", auth=False,
+                                     what=f"read record {record_id}", cancel=cancel))
 
     def download(self, url: str, out: BinaryIO, *, name: str, size: int | None = None,
                  report=None, cancel=None) -> Transfer:
@@ -331,6 +332,19 @@ class ZenodoClient:
             report(Progress("download", done, total or done, name))
             return Transfer(done, md5.hexdigest(), sha256.hexdigest())
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _json_of(resp: requests.Response) -> dict:
+    try:
+        data = resp.json()
+    except ValueError:
+        raise ZenodoError(f"{resp.url.split('?')[0]} answered with something that is not "
+                          f"JSON (HTTP {resp.status_code}).",
+                          "Is the address a Zenodo server? A proxy or captive portal may be "
+                          "in the way.") from None
+    if not isinstance(data, dict):
+        raise ZenodoError(f"{resp.url.split('?')[0]} answered with unexpected JSON.")
+    return data
 
 
 def _retry_after(resp: requests.Response) -> float | None:

@@ -264,22 +264,40 @@ def _result(dep: dict, resumed: bool) -> DepositResult:
         concept_doi=dep.get("conceptdoi"), resumed=resumed)
 
 
+def _spec_document(spec_path: str | Path):
+    import tomlkit
+
+    path = Path(spec_path)
+    if path.is_dir():
+        path = path / "studypack.toml"
+    try:
+        return path, tomlkit.parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist.", "Give the study's studypack.toml.") \
+            from None
+    except OSError as exc:
+        raise UsageError(f"Cannot read {path}: {exc.strerror}.") from None
+    except (tomlkit.exceptions.ParseError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid TOML ({exc}).") from None
+
+
+def check_spec_writable(spec_path: str | Path) -> Path:
+    """Before anything is sent: the DOI must be writable into this spec afterwards."""
+    import os
+
+    path, _ = _spec_document(spec_path)
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        raise UsageError(f"No permission to write {path}, where the DOI would be recorded.")
+    return path
+
+
 def write_doi(spec_path: str | Path, doi: str) -> None:
     """Record ``doi`` as ``[study] doi`` in studypack.toml, keeping its formatting."""
     import tomlkit
 
     from ..fsutil import atomic_write_text
 
-    path = Path(spec_path)
-    if path.is_dir():
-        path = path / "studypack.toml"
-    try:
-        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path} does not exist; the DOI {doi} was not written.") from None
-    except tomlkit.exceptions.ParseError as exc:
-        raise UsageError(f"{path} is not valid TOML ({exc}); the DOI {doi} was not written.") \
-            from None
+    path, doc = _spec_document(spec_path)
     if "study" not in doc:
         doc["study"] = tomlkit.table()
     doc["study"]["doi"] = doi
