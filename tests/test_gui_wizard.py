@@ -1,0 +1,167 @@
+"""The bundle wizard, driven like a researcher would: from a study folder with no
+studypack.toml to a finished, verified bundle — with a real ReproZip trace and a real
+pack. Tasks run at once (Picard's habit) so each click has finished when it returns."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from studypack.bundle.reader import read_info, verify
+from studypack.spec import load_spec
+
+from conftest import copy_example
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+
+
+@pytest.fixture
+def immediate_tasks():
+    from studypack_gui import dialogs, tasks
+    tasks.set_immediate(True)
+    dialogs.recorder = []
+    yield dialogs.recorder
+    tasks.set_immediate(False)
+    dialogs.recorder = None
+
+
+@pytest.fixture
+def bare_study(tmp_path, study_python) -> Path:
+    """The example study as a researcher has it before studypack: no studypack.toml."""
+    study = copy_example(tmp_path, study_python)
+    (study / "studypack.toml").unlink()
+    return study
+
+
+def _next(wizard, qtbot, expected_page: str):
+    assert wizard.currentPage().isComplete(), type(wizard.currentPage()).__name__
+    wizard.next()
+    assert type(wizard.currentPage()).__name__ == expected_page
+
+
+def test_wizard_makes_a_verified_bundle_from_a_bare_study_folder(
+        qtbot, immediate_tasks, bare_study, study_python, tmp_path):
+    from studypack_gui.wizard import BundleWizard
+    from studypack_gui.wizard.data_page import PACK
+    wizard = BundleWizard(bare_study)
+    qtbot.addWidget(wizard)
+    wizard.show()
+
+    # Folder: the folder is accepted; nothing is there yet
+    assert "will write studypack.toml" in wizard.currentPage().found.text()
+    _next(wizard, qtbot, "StudyPage")
+    spec_file = bare_study / "studypack.toml"
+    assert spec_file.exists(), "the spec is written as soon as the folder is accepted"
+
+    # Study: defaults come from the README; an ORCID iD with a wrong check digit blocks Next
+    study = wizard.currentPage()
+    assert study.title_edit.text() == "Heat diffusion on a rod"
+    assert study.name_edit.text() == "heat-diffusion"
+    study.description.setPlainText("Heat diffusing along a rod.")
+    study.authors.set_authors([])
+    table = study.authors.table
+    table.item(0, 0).setText("Ada Lovelace")
+    table.item(0, 1).setText("0000-0002-1825-0096")
+    assert not study.isComplete()
+    assert "not valid" in study.authors.problem.text()
+    table.item(0, 1).setText("0000-0002-1825-0097")
+    table.item(0, 2).setText("Analytical Engine Society")
+    assert study.isComplete()
+    study.license.setCurrentText("CC0-1.0")
+    study.keywords.setText("heat, diffusion")
+    _next(wizard, qtbot, "CodePage")
+    saved = load_spec(spec_file)
+    assert saved.study.authors[0].orcid == "0000-0002-1825-0097"
+    assert saved.study.license == "CC0-1.0" and saved.study.keywords == ["heat", "diffusion"]
+
+    # Code: not a git repository (said so); the code files are listed
+    code = wizard.currentPage()
+    assert code.git.state == "warn" and "not a git repository" in code.git.text()
+    listed = {code.files.topLevelItem(i).text(0) for i in range(code.files.topLevelItemCount())}
+    assert "analysis.py" in listed and "data/initial.csv" not in listed
+    _next(wizard, qtbot, "DataPage")
+
+    # Data: the data folder was detected; both files are packed
+    data = wizard.currentPage()
+    assert set(data.sizes) == {"data/initial.csv", "data/material.json"}
+    assert all(data.how(p) == PACK for p in data.sizes)
+    assert "2 files packed" in data.total.text()
+    _next(wizard, qtbot, "EnvironmentPage")
+
+    # Environment: point it at the study's virtualenv; numpy shows in the lock preview
+    env = wizard.currentPage()
+    env.python.setText(str(study_python))
+    env._detect()
+    assert env.found.state == "ok" and "virtualenv" in env.found.text()
+    assert "numpy==" in env.lock.toPlainText()
+    _next(wizard, qtbot, "RunPage")
+
+    # Run: the command was guessed; Next needs a real traced run and confirmed results
+    run = wizard.currentPage()
+    assert run.command.text() == "python analysis.py"
+    run.command.setText("python analysis.py --steps 50")
+    run.outputs.setText("results/")
+    assert not run.isComplete()
+    qtbot.mouseClick(run.run_button, __import__("PySide6.QtCore").QtCore.Qt.MouseButton.LeftButton)
+    assert run.verdict.state == "ok", run.verdict.text()
+    assert "exit code 0" in run.verdict.text()
+    log = run.log.toPlainText()
+    assert "python analysis.py --steps 50" in log
+    found = {run.found.topLevelItem(i).text(0) for i in range(run.found.topLevelItemCount())}
+    assert any(f.startswith("results/") for f in found), found
+    assert not run.isComplete()
+    run.confirm.setChecked(True)
+    wizard.state.build_image = False        # keep the test off the Docker daemon
+    _next(wizard, qtbot, "ImagePage")
+
+    # Image: with the build off, the packages are locked and vendored; when no base image
+    # can be pinned here, the page says why and offers to go on without the recipe
+    image = wizard.currentPage()
+    assert not image.build.isChecked()
+    if not image.isComplete():
+        assert image.verdict.state == "bad" and image.skip.isVisible(), image.verdict.text()
+        assert immediate_tasks and "studypack" in immediate_tasks[-1][0]
+        immediate_tasks.clear()
+        image.skip.setChecked(True)
+    else:
+        assert "pip lock" in image.messages.text()
+    assert image.isComplete(), image.verdict.text()
+    _next(wizard, qtbot, "ReviewPage")
+
+    review = wizard.currentPage()
+    areas = [review.tree.topLevelItem(i).text(0) for i in range(review.tree.topLevelItemCount())]
+    assert any(a.startswith("Code and input data") for a in areas)
+    assert any(a.startswith("Results of the original run") for a in areas)
+    assert "before compression" in review.total.text()
+    _next(wizard, qtbot, "ExportPage")
+
+    export = wizard.currentPage()
+    out = tmp_path / "heat.studypack"
+    export.path.setText(str(out))
+    assert not export.isComplete()
+    export.create_button.click()
+    assert export.verdict.state == "ok", export.verdict.text()
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert export.checksum.text() == digest
+    assert Path(f"{out}.sha256").read_text().split()[0] == digest
+    assert export.show_folder.isEnabled() and export.isComplete()
+    assert immediate_tasks == [], immediate_tasks
+
+    # What a user checks: the bundle is intact and says what the wizard was told
+    assert verify(out).ok
+    meta = read_info(out).metadata
+    assert meta["study"]["title"] == "Heat diffusion on a rod"
+    assert meta["study"]["authors"][0]["orcid"] == "0000-0002-1825-0097"
+    assert meta["runs"][0]["command"] == ["python", "analysis.py", "--steps", "50"]
+    assert any(o.startswith("results/") for o in meta["outputs"])
+    # and the CLI can make the same bundle again from the spec the wizard wrote
+    again = load_spec(spec_file)
+    assert again.runs[0].command == ["python", "analysis.py", "--steps", "50"]
+    assert again.output_paths == ["results/"]
+    assert again.environment.python == str(study_python)

@@ -1,0 +1,463 @@
+"""The replay window: open a bundle, see what study it holds, check that it is intact
+and who signed it, replay it and read, output by output, whether it reproduced.
+
+Opened from argv (a double-click), File > Open, drag-and-drop, or macOS FileOpen.
+Every read of the bundle (info, verify, signature, replay) runs off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QStandardPaths, Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QMainWindow, QPushButton, QScrollArea, QSplitter,
+                               QStackedWidget, QTabWidget, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from studypack.fsutil import human_size
+
+from . import backend
+from .dialogs import show_error
+from .report_view import ReportView
+from .widgets import LogView, StatusLabel, TaskPanel, heading, wrapped
+
+BUNDLE_FILTER = "studypack bundles (*.studypack);;All files (*)"
+
+MODE_HELP = {
+    "auto": "auto \u2014 pick the best mode available on this computer",
+    "image": "image \u2014 load the image saved in the bundle (exact, offline)",
+    "rebuild": "rebuild \u2014 rebuild the image from the bundle's recipe and packages",
+    "trace": "trace \u2014 an image made only of the files the original run used",
+    "directory": "directory \u2014 no container engine: run from the traced files (Linux)",
+}
+
+
+def _get(doc: dict, dotted: str, default=""):
+    value = doc
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value if value not in (None, "") else default
+
+
+def authors_text(authors: list) -> str:
+    parts = []
+    for a in authors or []:
+        if isinstance(a, str):
+            parts.append(a)
+            continue
+        text = a.get("name", "")
+        if a.get("affiliation"):
+            text += f" ({a['affiliation']})"
+        if a.get("orcid"):
+            text += f" \u2014 ORCID {a['orcid']}"
+        parts.append(text)
+    return "; ".join(parts) or "(no author given)"
+
+
+class WelcomePage(QWidget):
+    def __init__(self, window: "ReplayWindow"):
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(heading("studypack", 10), alignment=Qt.AlignmentFlag.AlignHCenter)
+        intro = wrapped("Open a study bundle to see what it holds, check that it is intact, "
+                        "and replay it to see whether its results reproduce on this computer. "
+                        "Or turn your own study folder into a bundle.", selectable=False)
+        intro.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        intro.setMaximumWidth(560)
+        layout.addWidget(intro, alignment=Qt.AlignmentFlag.AlignHCenter)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.open_button = QPushButton("Open a bundle\u2026")
+        self.open_button.clicked.connect(window.choose_bundle)
+        self.create_button = QPushButton("Create a bundle from a study folder\u2026")
+        self.create_button.clicked.connect(window.start_wizard)
+        for b in (self.open_button, self.create_button):
+            b.setMinimumHeight(40)
+            row.addWidget(b)
+        row.addStretch(1)
+        layout.addLayout(row)
+        hint = wrapped("You can also drop a .studypack file on this window.", selectable=False)
+        hint.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        hint.setStyleSheet("color: #666;")
+        layout.addWidget(hint)
+        layout.addStretch(2)
+
+
+class BundleView(QWidget):
+    """Everything about one open bundle."""
+
+    def __init__(self, window: "ReplayWindow"):
+        super().__init__()
+        self.window_ = window
+        self.title = heading("")
+        self.authors = wrapped("")
+        self.facts_line = wrapped("")
+        self.facts_line.setStyleSheet("color: #555;")
+        self.integrity = StatusLabel()
+        self.signature = StatusLabel()
+        self.verify_panel = TaskPanel()
+        self.problems = wrapped("")
+        self.problems.setStyleSheet("color: #cf222e;")
+        self.problems.hide()
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._about_tab(), "&Study")
+        self.tabs.addTab(self._files_tab(), "&Files")
+        self.tabs.addTab(self._replay_tab(), "&Replay")
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.authors)
+        layout.addWidget(self.facts_line)
+        status = QHBoxLayout()
+        status.addWidget(self.integrity, 1)
+        status.addWidget(self.signature, 1)
+        layout.addLayout(status)
+        layout.addWidget(self.verify_panel)
+        layout.addWidget(self.problems)
+        layout.addWidget(self.tabs, 1)
+
+    # ---------------------------------------------------------------- tabs
+    def _about_tab(self) -> QWidget:
+        inner = QWidget()
+        self.about = QFormLayout(inner)
+        self.about.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.about.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.fields: dict[str, QLabel] = {}
+        for key, label in (("description", "Description"), ("keywords", "Keywords"),
+                           ("license", "License"), ("doi", "DOI"), ("when", "Run on"),
+                           ("where", "Run where"), ("command", "Command"),
+                           ("outcome", "Outcome"), ("environment", "Environment"),
+                           ("image", "Saved image"), ("size", "Bundle"),
+                           ("format", "Format")):
+            value = wrapped("")
+            self.fields[key] = value
+            self.about.addRow(f"<b>{label}</b>", value)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        return scroll
+
+    def _files_tab(self) -> QWidget:
+        self.files = QTreeWidget()
+        self.files.setHeaderLabels(["File", "Size"])
+        self.files.setColumnWidth(0, 520)
+        return self.files
+
+    def _replay_tab(self) -> QWidget:
+        page = QWidget()
+        self.mode = QComboBox()
+        for mode in backend.replay_modes():
+            self.mode.addItem(MODE_HELP.get(mode, mode), mode)
+        self.replay_button = QPushButton("&Replay the study")
+        self.replay_button.setDefault(True)
+        self.replay_button.clicked.connect(self.window_.start_replay)
+        self.open_outputs = QPushButton("&Open the output folder")
+        self.open_outputs.setEnabled(False)
+        self.open_outputs.clicked.connect(self.window_.open_output_folder)
+        mode_label = QLabel("&Mode:")
+        mode_label.setBuddy(self.mode)
+        row = QHBoxLayout()
+        row.addWidget(mode_label)
+        row.addWidget(self.mode, 1)
+        row.addWidget(self.replay_button)
+        row.addWidget(self.open_outputs)
+        self.log = LogView()
+        self.log.setPlaceholderText("The replay's log appears here.")
+        self.replay_panel = TaskPanel(log=self.log)
+        self.report = ReportView()
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.log)
+        splitter.addWidget(self.report)
+        splitter.setSizes([120, 400])
+        layout = QVBoxLayout(page)
+        layout.addLayout(row)
+        layout.addWidget(self.replay_panel)
+        layout.addWidget(splitter, 1)
+        return page
+
+    # ---------------------------------------------------------------- fill
+    def show_info(self, info) -> None:
+        meta = info.metadata or {}
+        study = meta.get("study", {})
+        self.title.setText(_get(study, "title") or info.bag_name)
+        self.authors.setText(authors_text(study.get("authors", [])))
+        runs = meta.get("runs") or []
+        first = runs[0] if runs else {}
+        self.facts_line.setText(
+            f"{info.path.name} \u2014 {human_size(info.compressed_size)}, "
+            f"format version {info.format_version}")
+        f = self.fields
+        f["description"].setText(_get(study, "description", "(none)"))
+        f["keywords"].setText(", ".join(study.get("keywords", [])) or "(none)")
+        f["license"].setText(_get(study, "license", "(not stated)"))
+        doi = _get(study, "doi")
+        f["doi"].setText(f'<a href="https://doi.org/{doi}">{doi}</a>' if doi
+                         else "not deposited yet")
+        f["doi"].setOpenExternalLinks(True)
+        f["when"].setText(_get(first, "started_at", "(not recorded)"))
+        host = first.get("host", {}) if isinstance(first, dict) else {}
+        where = ", ".join(str(v) for v in (host.get("hostname"), host.get("os"),
+                                           host.get("kernel"), host.get("cpu"),
+                                           host.get("machine")) if v)
+        f["where"].setText(where or "(not recorded)")
+        commands = [" ".join(r.get("command", [])) for r in runs if isinstance(r, dict)]
+        f["command"].setText("<br>".join(f"<code>{c}</code>" for c in commands) or "(none)")
+        outcomes = [f"exit code {r.get('exit_code')}, {r.get('duration_s', '?')} s"
+                    for r in runs if isinstance(r, dict)]
+        f["outcome"].setText("; ".join(outcomes) or "(not recorded)")
+        env = meta.get("environment", {})
+        f["environment"].setText(_describe_environment(env))
+        f["image"].setText("yes (replays exactly, offline)" if _get(meta, "image.saved")
+                           else "no")
+        f["size"].setText(f"{human_size(info.compressed_size)} compressed")
+        f["format"].setText(f"studypack format {info.format_version}, bag {info.bag_name}")
+        self._fill_files(meta)
+
+    def _fill_files(self, meta: dict) -> None:
+        self.files.clear()
+        for key, label in (("inputs", "Inputs (code and data)"), ("outputs", "Outputs of the original run"),
+                           ("references", "Data kept by reference (downloaded at replay)")):
+            entries = meta.get(key) or []
+            if not entries and key == "references":
+                continue
+            total = sum(int(e.get("size", 0)) for e in entries if isinstance(e, dict))
+            top = QTreeWidgetItem([f"{label} \u2014 {len(entries)} files", human_size(total)])
+            for entry in entries:
+                if isinstance(entry, dict):
+                    QTreeWidgetItem(top, [entry.get("path", "?"), human_size(int(entry.get("size", 0)))])
+                else:
+                    QTreeWidgetItem(top, [str(entry), ""])
+            self.files.addTopLevelItem(top)
+            top.setExpanded(key == "outputs")
+
+
+def _describe_environment(env) -> str:
+    if not isinstance(env, dict) or not env:
+        return "(not recorded)"
+    if env.get("description"):
+        return env["description"]
+    parts = [env.get("kind", ""), env.get("python_version", ""), env.get("platform", "")]
+    text = " ".join(p for p in parts if p)
+    if env.get("base_image"):
+        text += f"; base image {env['base_image']}"
+    return text or "(not recorded)"
+
+
+class ReplayWindow(QMainWindow):
+    def __init__(self):
+        super().__init__()
+        self.bundle_path: Optional[Path] = None
+        self.info = None
+        self.verified = None
+        self.replay_result = None
+        self.output_dir: Optional[Path] = None
+        self.setWindowTitle("studypack")
+        self.setAcceptDrops(True)
+        self.resize(1000, 720)
+        self.stack = QStackedWidget()
+        self.welcome = WelcomePage(self)
+        self.view = BundleView(self)
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.view)
+        self.setCentralWidget(self.stack)
+        self._menus()
+        self.statusBar().showMessage("Open a .studypack bundle, or drop one here.")
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = QAction("&Open a bundle\u2026", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self.choose_bundle)
+        new_action = QAction("&Create a bundle\u2026", self)
+        new_action.setShortcut(QKeySequence.StandardKey.New)
+        new_action.triggered.connect(self.start_wizard)
+        close_action = QAction("&Close window", self)
+        close_action.setShortcut(QKeySequence.StandardKey.Close)
+        close_action.triggered.connect(self.close)
+        for action in (open_action, new_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(close_action)
+
+    # ------------------------------------------------------------ opening
+    def choose_bundle(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a study bundle", "", BUNDLE_FILTER)
+        if path:
+            self.open_bundle(Path(path))
+
+    def start_wizard(self) -> None:
+        from PySide6.QtWidgets import QApplication
+        app = QApplication.instance()
+        if hasattr(app, "new_wizard"):
+            app.new_wizard()
+        else:
+            from .wizard import BundleWizard
+            self._wizard = BundleWizard(None)
+            self._wizard.show()
+
+    def dragEnterEvent(self, event) -> None:
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_bundle(Path(url.toLocalFile()))
+                event.acceptProposedAction()
+                return
+
+    def open_bundle(self, path: Path) -> None:
+        if self.view.replay_panel.running or self.view.verify_panel.running:
+            show_error(self, backend.UsageError(
+                "This window is still busy with the open bundle.",
+                "Cancel first, or open the bundle from File > Open in a new window."))
+            return
+        path = Path(path).expanduser().absolute()
+        self.statusBar().showMessage(f"Reading {path.name}\u2026")
+        from . import tasks
+        tasks.run_task(lambda report, cancel: backend.read_info(path),
+                       lambda info: self._info_read(path, info),
+                       on_error=lambda exc, details: self._open_failed(path, exc, details))
+
+    def _open_failed(self, path: Path, exc, details: str) -> None:
+        self.statusBar().showMessage(f"Could not open {path.name}.")
+        show_error(self, exc, details)
+
+    def _info_read(self, path: Path, info) -> None:
+        self.bundle_path, self.info = path, info
+        self.verified = self.replay_result = None
+        self.output_dir = None
+        self.setWindowTitle(f"{path.name} \u2014 studypack")
+        self.view.show_info(info)
+        self.view.report.table.setRowCount(0)
+        self.view.report.headline.setText("")
+        self.view.log.clear()
+        self.view.open_outputs.setEnabled(False)
+        self.view.problems.hide()
+        self.stack.setCurrentWidget(self.view)
+        self.start_verify()
+
+    # ------------------------------------------------------------ verify
+    def start_verify(self) -> None:
+        path = self.bundle_path
+        self.view.integrity.set_status("info", "Checking every checksum\u2026")
+        self.view.signature.set_status("info", "Signature: waiting for the check")
+        self.view.replay_button.setEnabled(False)
+
+        def work(report, cancel):
+            result = backend.verify(path, report=report, cancel=cancel)
+            signature = backend.signature_status(path, result.tagmanifest) if result.ok else None
+            return result, signature
+
+        self.view.verify_panel.start(work, self._verified, on_error=self._verify_failed)
+
+    def _verified(self, outcome) -> None:
+        result, signature = outcome
+        self.verified = result
+        if result.ok:
+            self.view.integrity.set_status(
+                "ok", f"Intact: {result.checked} files match their checksums.")
+            self.view.verify_panel.finish("Integrity check finished.")
+            self.view.replay_button.setEnabled(True)
+        else:
+            self._show_damaged(result.problems)
+        self._show_signature(signature)
+        self.statusBar().showMessage("Ready." if result.ok else "This bundle is damaged.")
+
+    def _verify_failed(self, exc, details) -> None:
+        from studypack.errors import BundleError, Cancelled
+        if isinstance(exc, Cancelled):
+            self.view.integrity.set_status("warn", "Integrity not checked (cancelled).")
+            self.view.replay_button.setEnabled(True)
+            return
+        if isinstance(exc, BundleError):
+            self._show_damaged([exc.full_text()])
+            return
+        self.view.integrity.set_status("bad", "The integrity check could not run.")
+        show_error(self, exc, details)
+
+    def _show_damaged(self, problems: list[str]) -> None:
+        shown = problems[:12] + ([f"\u2026 and {len(problems) - 12} more"] if len(problems) > 12 else [])
+        self.view.integrity.set_status(
+            "bad", "This bundle is DAMAGED: its content does not match its checksums. "
+                   "Do not trust its results; get a fresh copy from its source.")
+        self.view.problems.setText("\n".join(shown))
+        self.view.problems.show()
+        self.view.signature.set_status("warn", "Signature not checked: the bundle is damaged.")
+        self.view.replay_button.setEnabled(False)
+
+    def _show_signature(self, status) -> None:
+        if status is None:
+            return
+        state = status.state
+        if state == "signed":
+            text = f"Signed by key {status.key_id}"
+            if not status.trusted_key:
+                text += " (the key named in the signature; compare it with the author's)"
+            self.view.signature.set_status("ok", text)
+        elif state == "unsigned":
+            self.view.signature.set_status("info", "Unsigned")
+        elif state == "mismatch":
+            self.view.signature.set_status("bad", "Signature does not match: " + status.message)
+        else:
+            self.view.signature.set_status("warn", status.message)
+
+    # ------------------------------------------------------------ replay
+    def start_replay(self) -> None:
+        if self.bundle_path is None:
+            return
+        path = self.bundle_path
+        mode = self.view.mode.currentData()
+        base = Path(QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.AppDataLocation)) / "replays"
+        keep = base / f"{path.name.removesuffix('.studypack')}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.view.log.clear()
+        self.view.report.table.setRowCount(0)
+        self.view.report.headline.setText("")
+        self.view.replay_button.setEnabled(False)
+        self.view.open_outputs.setEnabled(False)
+        self.view.tabs.setCurrentIndex(2)
+        self.view.log.add(f"Replaying {path.name} (mode: {mode}); work folder {keep}")
+        self.view.replay_panel.start(
+            lambda report, cancel: backend.replay(path, mode, keep, report=report, cancel=cancel),
+            self._replayed, on_error=self._replay_failed)
+
+    def _replay_failed(self, exc, details) -> None:
+        self.view.replay_button.setEnabled(True)
+        from studypack.errors import Cancelled
+        if isinstance(exc, Cancelled):
+            self.view.log.add("Cancelled.")
+            return
+        self.view.log.add(f"Stopped: {getattr(exc, 'message', exc)}")
+        show_error(self, exc, details)
+
+    def _replayed(self, result) -> None:
+        from studypack.report import headline, report_dict
+        self.replay_result = result
+        self.view.replay_button.setEnabled(True)
+        expected, actual = backend.replay_roots(result)
+        self.output_dir = actual
+        self.view.open_outputs.setEnabled(actual is not None)
+        text = headline(report_dict(result))
+        self.view.replay_panel.finish(text)
+        self.view.report.show_result(result, text, expected, actual)
+        self.view.log.add(text)
+        self.statusBar().showMessage(text)
+
+    def open_output_folder(self) -> None:
+        if self.output_dir is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.output_dir)))
+
+    def closeEvent(self, event) -> None:
+        for panel in (self.view.replay_panel, self.view.verify_panel):
+            if panel.running:
+                panel.cancel()
+        super().closeEvent(event)

@@ -1,0 +1,207 @@
+"""Page 8: write the bundle, show its checksum, and optionally archive it on Zenodo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QVBoxLayout)
+
+from studypack.errors import Cancelled
+from studypack.fsutil import human_size
+
+from .. import backend
+from ..widgets import StatusLabel
+from .base import WizardPage, note
+
+SITES = [("Zenodo sandbox (for trying out)", "https://sandbox.zenodo.org"),
+         ("Zenodo", "https://zenodo.org")]
+
+# Tests answer the publish confirmation here instead of a blocking dialog.
+confirm_publish = None
+
+
+class ExportPage(WizardPage):
+    TITLE = "Write the bundle"
+    SUBTITLE = ("Choose where to write the bundle. A .sha256 file with its checksum is "
+                "written beside it.")
+
+    def __init__(self, state):
+        super().__init__(state)
+        self.path = QLineEdit()
+        browse = QPushButton("&Browse\u2026")
+        browse.clicked.connect(self._browse)
+        self.overwrite = QCheckBox("&Replace the file if it exists")
+        self.create_button = QPushButton("&Create the bundle")
+        self.create_button.setDefault(True)
+        self.create_button.clicked.connect(self.start)
+        self.panel = self.task_panel()
+        self.verdict = StatusLabel()
+        self.checksum = QLineEdit()
+        self.checksum.setReadOnly(True)
+        self.checksum.setPlaceholderText("sha256 of the bundle, once written")
+        self.show_folder = QPushButton("&Show in folder")
+        self.show_folder.setEnabled(False)
+        self.show_folder.clicked.connect(self._show_in_folder)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path, 1)
+        path_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("&Bundle file:", path_row)
+        form.addRow("", self.overwrite)
+        row = QHBoxLayout()
+        row.addWidget(self.create_button)
+        row.addWidget(self.panel, 1)
+        sum_row = QHBoxLayout()
+        sum_row.addWidget(self.checksum, 1)
+        sum_row.addWidget(self.show_folder)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(row)
+        layout.addWidget(self.verdict)
+        layout.addLayout(sum_row)
+        layout.addWidget(self._deposit_box())
+        layout.addStretch(1)
+
+    # ---------------------------------------------------------------- bundle
+    def initializePage(self) -> None:
+        if not self.path.text():
+            self.path.setText(str(backend.default_bundle_path(self.state.spec)))
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Write the bundle to", self.path.text(),
+                                              "studypack bundles (*.studypack)")
+        if path:
+            self.path.setText(path if path.endswith(".studypack") else path + ".studypack")
+
+    def start(self) -> None:
+        session = self.state.session
+        out = Path(self.path.text().strip()).expanduser()
+        overwrite = self.overwrite.isChecked()
+        self.create_button.setEnabled(False)
+        self.show_folder.setEnabled(False)
+        self.checksum.clear()
+        self.state.result = None
+        self.verdict.set_status("info", f"Writing {out.name}\u2026")
+        self.panel.start(lambda report, cancel: session.pack(out, overwrite, report, cancel),
+                         self._written, on_error=self._failed)
+
+    def _failed(self, exc, details) -> None:
+        self.create_button.setEnabled(True)
+        if isinstance(exc, Cancelled):
+            self.verdict.set_status("warn", "Cancelled: no bundle was written.")
+            return
+        self.verdict.set_status("bad", getattr(exc, "message", str(exc)))
+        self.fail(exc, details)
+
+    def _written(self, result) -> None:
+        self.create_button.setEnabled(True)
+        self.state.result = result
+        self.checksum.setText(result.sha256)
+        self.show_folder.setEnabled(True)
+        self.verdict.set_status("ok", f"Written: {result.path} \u2014 {human_size(result.size)}, "
+                                f"{result.files} files. Checksum (sha256) below, also in "
+                                f"{result.path.name}.sha256.")
+        self.panel.finish("Bundle written.")
+        self.deposit_box.setEnabled(backend.available("studypack.deposit", "run_deposit"))
+        self.completeChanged.emit()
+
+    def _show_in_folder(self) -> None:
+        if self.state.result is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.state.result.path).parent)))
+
+    def ready(self) -> bool:
+        return self.state.result is not None
+
+    def validatePage(self) -> bool:
+        return not self.busy   # Close: everything was saved already
+
+    # ---------------------------------------------------------------- deposit
+    def _deposit_box(self) -> QGroupBox:
+        box = QGroupBox("Archive it on Zenodo (optional): get a DOI to cite")
+        self.site = QComboBox()
+        for label, url in SITES:
+            self.site.addItem(label, url)
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("leave empty to use ZENODO_TOKEN or the system keyring")
+        self.publish = QCheckBox("&Publish now (mints the DOI; the files can never change "
+                                 "afterwards). Otherwise it stays a draft you review on Zenodo.")
+        self.deposit_button = QPushButton("&Deposit\u2026")
+        self.deposit_button.clicked.connect(self.start_deposit)
+        self.deposit_panel = self.task_panel()
+        self.deposit_verdict = StatusLabel()
+        form = QFormLayout(box)
+        form.addRow("&Site:", self.site)
+        form.addRow("&Token:", self.token)
+        form.addRow("", self.publish)
+        row = QHBoxLayout()
+        row.addWidget(self.deposit_button)
+        row.addWidget(self.deposit_panel, 1)
+        form.addRow(row)
+        form.addRow(self.deposit_verdict)
+        box.setEnabled(False)
+        self.deposit_box = box
+        return box
+
+    def base_url(self) -> str:
+        return self.site.currentData()
+
+    def start_deposit(self) -> None:
+        from studypack.deposit import plan_deposit
+        from studypack.deposit.metadata import render
+        bundle = Path(self.state.result.path)
+        publish = self.publish.isChecked()
+        base_url = self.base_url()
+        self.deposit_button.setEnabled(False)
+        self.deposit_panel.start(
+            lambda report, cancel: plan_deposit(bundle, base_url=base_url, publish=publish),
+            lambda plan: self._confirm(plan, render(plan.metadata)),
+            on_error=self._deposit_failed)
+
+    def _confirm(self, plan, metadata_text: str) -> None:
+        question = (f"Send {len(plan.files)} files ({human_size(plan.total_size)}) to "
+                    f"{plan.base_url}?\n\n" + "\n".join(plan.notes))
+        if confirm_publish is not None:
+            ok = confirm_publish(question, metadata_text)
+        else:
+            box = QMessageBox(QMessageBox.Icon.Question, "Deposit to Zenodo", question,
+                              QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                              self)
+            box.setDetailedText("Metadata that will be sent:\n" + metadata_text)
+            ok = box.exec() == QMessageBox.StandardButton.Yes
+        if not ok:
+            self.deposit_button.setEnabled(True)
+            self.deposit_verdict.set_status("info", "Nothing was sent.")
+            return
+        from studypack.deposit import run_deposit
+        from studypack.deposit.token import Secret, find_token
+        typed = self.token.text().strip()
+        sandbox = "sandbox" in plan.base_url
+
+        def work(report, cancel):
+            token = Secret(typed) if typed else find_token(plan.base_url, sandbox=sandbox)
+            return run_deposit(plan, token, report=report, cancel=cancel)
+
+        self.deposit_panel.start(work, self._deposited, on_error=self._deposit_failed)
+
+    def _deposit_failed(self, exc, details) -> None:
+        self.deposit_button.setEnabled(True)
+        if isinstance(exc, Cancelled):
+            self.deposit_verdict.set_status("warn", "Cancelled; run it again to resume the draft.")
+            return
+        self.deposit_verdict.set_status("bad", getattr(exc, "message", str(exc)))
+        self.fail(exc, details)
+
+    def _deposited(self, result) -> None:
+        self.deposit_button.setEnabled(True)
+        from studypack.deposit import write_doi
+        if result.doi and self.state.spec_path is not None:
+            write_doi(self.state.spec_path, result.doi)
+            self.state.spec.study.doi = result.doi
+        what = "Published" if result.state == "published" else "Draft saved"
+        self.deposit_verdict.set_status(
+            "ok", f"{what}: {result.record_url}" + (f" \u2014 DOI {result.doi}" if result.doi else ""))
+        self.deposit_panel.finish("")

@@ -1,0 +1,154 @@
+"""Page 6: the environment recipe (Dockerfile), the image built from it, and whether
+to save that image inside the bundle (exact and offline replays, but bigger)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QPlainTextEdit, QPushButton, QVBoxLayout)
+
+from studypack.errors import Cancelled
+from studypack.fsutil import human_size
+
+from .. import backend
+from ..widgets import StatusLabel, mono_font
+from .base import WizardPage, note
+
+
+class ImagePage(WizardPage):
+    TITLE = "The environment image"
+    SUBTITLE = ("studypack locks and downloads the packages, writes a Dockerfile that rebuilds "
+                "the environment offline, and can build the image now and keep it in the bundle.")
+
+    def __init__(self, state):
+        super().__init__(state)
+        self.engine = StatusLabel()
+        self.build = QCheckBox("&Build the image now (checks that the recipe works)")
+        self.save = QCheckBox("&Save the image inside the bundle (exact replays without "
+                              "building; makes the bundle bigger)")
+        self.base_image = QLineEdit()
+        self.base_image.setPlaceholderText("default: the official python:X.Y-slim image of the "
+                                           "run's Python")
+        self.base_image.setToolTip("A Docker image on this computer or in a registry; studypack "
+                                   "pins it by digest.")
+        self.base_image.textEdited.connect(self._options_changed)
+        self.skip = QCheckBox("Continue &without the environment recipe (the bundle still "
+                              "replays from its traced files)")
+        self.skip.hide()
+        self.skip.toggled.connect(self.completeChanged)
+        self.build.toggled.connect(self._options_changed)
+        self.save.toggled.connect(self._options_changed)
+        self.prepare = QPushButton("&Prepare the environment")
+        self.prepare.clicked.connect(self.start)
+        self.verdict = StatusLabel()
+        self.dockerfile = QPlainTextEdit()
+        self.dockerfile.setReadOnly(True)
+        self.dockerfile.setFont(mono_font())
+        self.dockerfile.setPlaceholderText("The Dockerfile appears here once the environment "
+                                           "is prepared.")
+        self.messages = note()
+        self.panel = self.task_panel()
+        row = QHBoxLayout()
+        row.addWidget(self.prepare)
+        row.addWidget(self.panel, 1)
+        form = QFormLayout()
+        form.addRow("Base &image:", self.base_image)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.engine)
+        layout.addLayout(form)
+        layout.addWidget(self.build)
+        layout.addWidget(self.save)
+        layout.addLayout(row)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.skip)
+        layout.addWidget(QLabel("Dockerfile:"))
+        layout.addWidget(self.dockerfile, 1)
+        layout.addWidget(self.messages)
+        self.engine_ok = False
+        self.prepared_with: tuple | None = None
+
+    def initializePage(self) -> None:
+        self.base_image.setText(self.state.spec.environment.base_image)
+        self.engine.set_status("info", "Looking for a container engine\u2026")
+        self.panel.start(lambda report, cancel: backend.engine_status(), self._engine_known)
+
+    def _engine_known(self, status) -> None:
+        self.engine_ok, sentence = status
+        self.engine.set_status("ok" if self.engine_ok else "warn", sentence)
+        self.build.setEnabled(self.engine_ok)
+        self.save.setEnabled(self.engine_ok)
+        if not self.engine_ok:
+            self.build.setChecked(False)
+            self.save.setChecked(False)
+        elif self.prepared_with is None:
+            self.build.setChecked(self.state.build_image)
+        self.panel.finish("")
+        if self.prepared_with is None and self.state.trace is not None:
+            self.start()
+
+    def _options_changed(self, *_):
+        if self.save.isChecked() and not self.build.isChecked():
+            self.build.setChecked(True)
+        self.state.build_image = self.build.isChecked()
+        self.state.save_image = self.save.isChecked()
+        self.completeChanged.emit()
+
+    def options(self) -> tuple[bool, bool, str]:
+        return self.build.isChecked(), self.save.isChecked(), self.base_image.text().strip()
+
+    def apply(self) -> None:
+        self.state.spec.environment.base_image = self.base_image.text().strip()
+
+    def start(self) -> None:
+        session = self.state.session
+        if session is None or self.panel.running:
+            return
+        build, save, _base = self.options()
+        options = self.options()
+        self.apply()
+        self.state.image = None
+        self.skip.hide()
+        self.skip.setChecked(False)
+        self.prepare.setEnabled(False)
+        self.verdict.set_status("info", "Locking and downloading the packages"
+                                + (", building the image" if build else "") + "\u2026")
+        self.panel.start(
+            lambda report, cancel: session.capture_environment(build, save, report, cancel),
+            lambda env: self._prepared(env, options), on_error=self._failed)
+
+    def _failed(self, exc, details) -> None:
+        self.prepare.setEnabled(True)
+        if isinstance(exc, Cancelled):
+            self.verdict.set_status("warn", "Cancelled.")
+            return
+        self.verdict.set_status("bad", getattr(exc, "message", str(exc)))
+        self.skip.show()
+        self.fail(exc, details)
+
+    def _prepared(self, env, options) -> None:
+        self.prepare.setEnabled(True)
+        self.prepared_with = options
+        self.state.image = env
+        dockerfile = env.files_dir / "Dockerfile" if env.files_dir else None
+        text = ""
+        if dockerfile and dockerfile.is_file():
+            text = dockerfile.read_text(encoding="utf-8", errors="replace")
+        self.dockerfile.setPlainText(text or "(no Dockerfile: the environment was not captured)")
+        meta = env.metadata or {}
+        parts = [f"Environment: {meta.get('kind', 'unknown')}."]
+        image = meta.get("image") or {}
+        if isinstance(image, dict) and image.get("id"):
+            parts.append(f"Image built: {image.get('tag') or image['id'][:19]}.")
+        size = image.get("size") if isinstance(image, dict) else None
+        if env.image_tar and env.image_tar.is_file():
+            parts.append(f"The saved image adds {human_size(env.image_tar.stat().st_size)} "
+                         "(before compression) to the bundle.")
+        elif size:
+            parts.append(f"Saving the image would add about {human_size(size)} "
+                         "(before compression).")
+        self.verdict.set_status("ok", " ".join(parts))
+        self.messages.setText("\n".join(env.messages))
+        self.panel.finish("Environment ready.")
+        self.completeChanged.emit()
+
+    def ready(self) -> bool:
+        return self.prepared_with == self.options() or self.skip.isChecked()

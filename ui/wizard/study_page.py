@@ -1,0 +1,190 @@
+"""Page 1: what the study is — title, description, authors, license, keywords.
+
+These become the bundle's metadata, its RO-Crate, and a Zenodo deposit's record.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout,
+                               QHeaderView, QLineEdit, QPlainTextEdit, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from studypack.errors import UsageError
+from studypack.spec import COMMON_LICENSES, NAME_RE, Author, orcid_is_valid, slugify
+
+from .base import WizardPage, note
+
+NAME, ORCID, AFFILIATION = range(3)
+
+
+class AuthorsTable(QWidget):
+    """Authors as rows; an ORCID iD is checked by its check digit as it is typed."""
+
+    def __init__(self, on_change):
+        super().__init__()
+        self.on_change = on_change
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Name", "ORCID iD (optional)", "Affiliation"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setTabKeyNavigation(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(ORCID, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(AFFILIATION, QHeaderView.ResizeMode.Stretch)
+        self.table.setMinimumHeight(110)
+        self.table.itemChanged.connect(self._changed)
+        add = QPushButton("&Add author")
+        add.clicked.connect(lambda: self.add_author(Author(name=""), edit=True))
+        remove = QPushButton("Remove author")
+        remove.clicked.connect(self._remove)
+        self.problem = note(colour="#cf222e")
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        layout.addWidget(self.problem)
+
+    def set_authors(self, authors: list[Author]) -> None:
+        self.table.blockSignals(True)
+        self.table.setRowCount(0)
+        self.table.blockSignals(False)
+        for author in authors:
+            self.add_author(author)
+        if not authors:
+            self.add_author(Author(name=""))
+
+    def add_author(self, author: Author, edit: bool = False) -> None:
+        row = self.table.rowCount()
+        self.table.blockSignals(True)
+        self.table.insertRow(row)
+        for col, value in enumerate((author.name, author.orcid, author.affiliation)):
+            self.table.setItem(row, col, QTableWidgetItem(value))
+        self.table.blockSignals(False)
+        self._changed()
+        if edit:
+            self.table.setCurrentCell(row, NAME)
+            self.table.editItem(self.table.item(row, NAME))
+
+    def _remove(self) -> None:
+        rows = sorted({i.row() for i in self.table.selectedItems()}, reverse=True)
+        for row in rows or [self.table.currentRow()]:
+            if row >= 0:
+                self.table.removeRow(row)
+        self._changed()
+
+    def _text(self, row: int, col: int) -> str:
+        item = self.table.item(row, col)
+        return item.text().strip() if item else ""
+
+    def authors(self) -> list[Author]:
+        out = []
+        for row in range(self.table.rowCount()):
+            name = self._text(row, NAME)
+            if name:
+                out.append(Author(name=name, orcid=self._text(row, ORCID),
+                                  affiliation=self._text(row, AFFILIATION)))
+        return out
+
+    def problems(self) -> list[str]:
+        found = []
+        for row in range(self.table.rowCount()):
+            orcid = self._text(row, ORCID)
+            if orcid and not orcid_is_valid(orcid):
+                who = self._text(row, NAME) or f"row {row + 1}"
+                found.append(f"The ORCID iD of {who}, {orcid}, is not valid (its last "
+                             "character, the check digit, does not match). It looks like "
+                             "0000-0002-1825-0097.")
+            if orcid and not self._text(row, NAME):
+                found.append(f"Row {row + 1} has an ORCID iD but no name.")
+        return found
+
+    def _changed(self, *_):
+        self.table.blockSignals(True)
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, ORCID)
+            if item is None:
+                continue
+            bad = bool(item.text().strip()) and not orcid_is_valid(item.text())
+            item.setBackground(QBrush(QColor("#ffd7d5")) if bad else QBrush())
+            item.setToolTip("Not a valid ORCID iD (check digit)" if bad else "")
+        self.table.blockSignals(False)
+        self.problem.setText("\n".join(self.problems()))
+        self.on_change()
+
+
+class StudyPage(WizardPage):
+    TITLE = "The study"
+    SUBTITLE = ("Describe the study as a reader should see it. This becomes the bundle's "
+                "metadata and, if you deposit it, its Zenodo record.")
+
+    def __init__(self, state):
+        super().__init__(state)
+        self.title_edit = QLineEdit()
+        self.title_edit.textChanged.connect(self._title_changed)
+        self.name_edit = QLineEdit()
+        self.name_edit.setToolTip("Used in file names: letters, digits, '.', '_' and '-'.")
+        self.name_edit.textEdited.connect(self._name_edited)
+        self.name_edit.textChanged.connect(self.completeChanged)
+        self.description = QPlainTextEdit()
+        self.description.setTabChangesFocus(True)
+        self.description.setPlaceholderText("What the study does, in a few sentences.")
+        self.description.setMaximumHeight(110)
+        self.authors = AuthorsTable(self.completeChanged.emit)
+        self.license = QComboBox()
+        self.license.setEditable(True)
+        self.license.addItems(COMMON_LICENSES)
+        self.license.setToolTip("An SPDX license identifier. CC-BY-4.0 is common for data and "
+                                "papers, MIT or Apache-2.0 for code.")
+        self.keywords = QLineEdit()
+        self.keywords.setPlaceholderText("heat equation, numerical methods")
+        self._name_was_edited = False
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("&Title:", self.title_edit)
+        form.addRow("&Short name:", self.name_edit)
+        form.addRow("&Description:", self.description)
+        form.addRow("Authors:", self.authors)
+        form.addRow("&License:", self.license)
+        form.addRow("&Keywords:", self.keywords)
+
+    def initializePage(self) -> None:
+        study = self.state.spec.study
+        self.title_edit.setText(study.title)
+        self.name_edit.setText(study.name)
+        self._name_was_edited = self.state.spec_existed
+        self.description.setPlainText(study.description)
+        self.authors.set_authors(study.authors)
+        self.license.setCurrentText(study.license or "CC-BY-4.0")
+        self.keywords.setText(", ".join(study.keywords))
+
+    def _title_changed(self, text: str) -> None:
+        if not self._name_was_edited:
+            self.name_edit.setText(slugify(text))
+        self.completeChanged.emit()
+
+    def _name_edited(self, _text: str) -> None:
+        self._name_was_edited = True
+
+    def ready(self) -> bool:
+        return (bool(self.title_edit.text().strip())
+                and bool(NAME_RE.match(self.name_edit.text().strip()))
+                and not self.authors.problems())
+
+    def apply(self) -> None:
+        if not self.authors.authors():
+            raise UsageError("Name at least one author.",
+                             "Archives such as Zenodo require a creator for every record.")
+        study = self.state.spec.study
+        study.title = self.title_edit.text().strip()
+        study.name = self.name_edit.text().strip()
+        study.description = self.description.toPlainText().strip()
+        study.authors = self.authors.authors()
+        study.license = self.license.currentText().strip()
+        study.keywords = [k.strip() for k in self.keywords.text().split(",") if k.strip()]
