@@ -92,3 +92,37 @@ def test_missing_output_path_is_a_clear_error(example_study, tmp_path):
     spec.write_text(spec.read_text().replace('paths = ["results/"]', 'paths = ["figures/"]'))
     result = run_cli("create", example_study, "-o", tmp_path / "m.studypack", "--no-image", "-q")
     assert result.returncode == 2 and "'figures/', which does not exist" in result.stderr
+
+
+def test_data_by_reference_goes_to_fetch_txt(example_study, tmp_path):
+    import hashlib
+    big = example_study / "data" / "big.csv"
+    big.write_text("x\n" + "1\n" * 5000)
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    spec = example_study / "studypack.toml"
+    spec.write_text(spec.read_text().replace(
+        '[outputs]',
+        f'[[data.references]]\npath = "data/big.csv"\nurl = "file://{big}"\n'
+        f'size = {big.stat().st_size}\nsha256 = "{digest}"\n\n[outputs]'))
+    out = tmp_path / "r.studypack"
+    result = run_cli("create", example_study, "-o", out, "--no-image", "-q")
+    assert result.returncode == 0, result.stderr
+    with open(out, "rb") as fh:
+        everything = zstandard.ZstdDecompressor().stream_reader(
+            fh, read_across_frames=True).read()
+    assert f"file://{big} {big.stat().st_size} data/study/data/big.csv".encode() in everything
+    assert b"1\n1\n1\n1\n1\n1\n1\n1\n" not in everything  # the data itself stays outside
+    verify = run_cli("verify", out, "--json")
+    assert verify.returncode == 0, verify.stdout
+    info = read_info(out).metadata
+    assert info["data_references"][0]["sha256"] == digest
+
+
+def test_no_trace_packs_the_study_as_it_is(example_study, tmp_path):
+    (example_study / "results").mkdir()
+    (example_study / "results" / "old.csv").write_text("a\n1\n")
+    out = tmp_path / "n.studypack"
+    result = run_cli("create", example_study, "-o", out, "--no-trace", "--no-image", "-q")
+    assert result.returncode == 0, result.stderr
+    meta = read_info(out).metadata
+    assert meta["runs"] == [] and meta["outputs"] == ["results/old.csv"]
