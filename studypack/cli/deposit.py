@@ -91,7 +91,7 @@ def run(args) -> int:
                             err.hint) from None
         if not args.json:
             out_console.print(f"Wrote doi = \"{result.doi}\" to [study] in {args.spec}.",
-                              soft_wrap=True)
+                              soft_wrap=True, markup=False)
     return 0
 
 

@@ -213,7 +213,8 @@ class ZenodoClient:
                 TOKEN_HELP.format(site=self.base_url), scope=scope)
         if status == 400 and errors:
             details = "; ".join(
-                f"{e.get('field', '').removeprefix('metadata.') or 'record'}: {e.get('message')}"
+                f"{e.get('field', '').removeprefix('metadata.') or 'record'}: "
+                f"{str(e.get('message', '')).rstrip('.')}"
                 for e in errors if isinstance(e, dict))
             return ValidationError(
                 f"Zenodo refused to {what}: {details}.",

@@ -52,8 +52,8 @@ def parse_ref(ref: str, base_url: str | None = None) -> RecordRef:
                              "Zenodo DOIs start with 10.5281/zenodo. (sandbox: 10.5072/zenodo.).")
         return RecordRef(site.rstrip("/"), int(m.group(2)))
     if _ANY_DOI_RE.match(text):
-        raise UsageError(f"{ref} is not a Zenodo DOI; studypack fetches bundles from Zenodo "
-                         "records only.",
+        raise UsageError(f"{ref} is not a Zenodo DOI; studypack works with Zenodo records "
+                         "only.",
                          "Download the bundle yourself and give studypack the file.")
     parts = urlsplit(text)
     if parts.scheme in ("http", "https") and parts.netloc:
