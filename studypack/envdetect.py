@@ -84,7 +84,11 @@ def find_interpreter(executable: str | None, spec=None) -> str:
     the active ``VIRTUAL_ENV``/``CONDA_PREFIX``, else ``python3`` on PATH."""
     candidates = [executable]
     env_spec = getattr(spec, "environment", None)
-    candidates.append(getattr(env_spec, "python", "") or None)
+    spec_python = getattr(env_spec, "python", "") or None
+    if spec_python and os.sep in spec_python and not os.path.isabs(spec_python) \
+            and getattr(spec, "path", None) is not None:
+        spec_python = str(spec.root / spec_python)   # relative to the study folder
+    candidates.append(spec_python)
     for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
         if os.environ.get(var):
             candidates.append(str(Path(os.environ[var]) / "bin" / "python"))

@@ -51,9 +51,11 @@ for dist in metadata.distributions():
     if not name:
         continue
     direct = dist.read_text("direct_url.json")
+    path = getattr(dist, "_path", None)
     out.append({"name": name, "version": dist.version,
                 "installer": (dist.read_text("INSTALLER") or "").strip(),
-                "direct_url": json.loads(direct) if direct else None})
+                "direct_url": json.loads(direct) if direct else None,
+                "location": str(path) if path is not None else ""})
 print(json.dumps(out))
 """
 
@@ -64,6 +66,7 @@ class Distribution:
     version: str
     installer: str = ""
     direct_url: dict | None = None
+    location: str = ""                 # the .dist-info / .egg-info folder
 
     @property
     def key(self) -> str:
@@ -78,6 +81,10 @@ class Distribution:
             return f"installed from {url}"
         if "vcs_info" in (self.direct_url or {}):
             return f"installed from {url} (version control)"
+        folder = Path(self.location).parent.name if self.location else ""
+        if self.location and folder not in ("site-packages", "dist-packages"):
+            # e.g. a `setup.py develop` install: its metadata lies in the project itself
+            return f"installed in place from {Path(self.location).parent}"
         return None
 
 
