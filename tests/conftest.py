@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from docker_fixtures import base_image, docker_engine, registry  # noqa: F401 (fixtures)
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "resources" / "examples" / "heat-diffusion"
 
