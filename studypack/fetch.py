@@ -53,6 +53,7 @@ def fetch_record(ref: str, dest_dir: str | Path, *, base_url: str | None = None,
     report, cancel = reporter(report), cancel_token(cancel)
     target_ref = parse_ref(ref, base_url)
     client = client or ZenodoClient(target_ref.base_url)
+    client.report = report
     report(Progress("fetch", message=f"Reading record {target_ref.record_id}"))
     record = client.get_record(target_ref.record_id, cancel=cancel)
     files = record.get("files") or []

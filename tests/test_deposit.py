@@ -231,12 +231,14 @@ def test_token_never_reaches_output_logs_state_spec_or_upload(server, bundle, tm
 
 def test_rate_limit_waits_as_told_then_succeeds(server, bundle, tmp_path):
     server.fail("POST", CREATE, 429, retry_after=3)
-    sleeps = Sleeps()
+    sleeps, told = Sleeps(), []
     plan = plan_deposit(bundle, base_url=server.url)
     result = run_deposit(plan, client=client_for(server, sleeps=sleeps),
-                         state=DepositState(tmp_path / "s.json"))
+                         state=DepositState(tmp_path / "s.json"), report=told.append)
     assert result.state == "draft"
     assert sleeps == [3.0]
+    assert [p.message for p in told if p.phase == "wait"] == [
+        "Zenodo asks to slow down (429); retrying in 3 seconds"]
     assert [s for m, p, s in server.log if m == "POST"] == [429, 201]
 
 

@@ -102,6 +102,7 @@ class ZenodoClient:
         self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self.max_retry_after, self.timeout, self._sleep = max_retry_after, timeout, sleep
         self._auth = _Bearer(token) if token else None
+        self.report: Reporter = reporter(None)   # told about each wait before a retry
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"studypack/{__version__}"
         self.session.headers["Accept"] = "application/json"
@@ -137,7 +138,8 @@ class ZenodoClient:
                         f"({type(exc).__name__}), {attempt} times.",
                         "Check your network and run the same command again: an interrupted "
                         "deposit resumes from its draft.") from None
-                self._wait(self._backoff(attempt), cancel)
+                self._wait(self._backoff(attempt), cancel,
+                           f"the connection failed while trying to {what}")
                 continue
             finally:
                 if hasattr(payload, "close"):
@@ -153,7 +155,7 @@ class ZenodoClient:
                         f"Wait {_human_wait(delay)} and run the same command again.",
                         status=429)
                 resp.close()
-                self._wait(delay, cancel)
+                self._wait(delay, cancel, "Zenodo asks to slow down (429)")
                 continue
             if resp.status_code >= 500:
                 if attempt == self.attempts:
@@ -164,7 +166,8 @@ class ZenodoClient:
                         "the same command again later: it resumes from the draft.",
                         status=resp.status_code)
                 resp.close()
-                self._wait(self._backoff(attempt), cancel)
+                self._wait(self._backoff(attempt), cancel,
+                           f"Zenodo had a server error ({resp.status_code})")
                 continue
             if resp.status_code in expect:
                 return resp
@@ -174,8 +177,9 @@ class ZenodoClient:
     def _backoff(self, attempt: int) -> float:
         return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
-    def _wait(self, seconds: float, cancel: CancelToken) -> None:
+    def _wait(self, seconds: float, cancel: CancelToken, why: str = "") -> None:
         """Sleep ``seconds`` in short steps, so a cancel is honoured at once."""
+        self.report(Progress("wait", 0, None, f"{why}; retrying in {_human_wait(seconds)}"))
         if self._sleep is not None:
             self._sleep(seconds)
         else:
@@ -326,7 +330,7 @@ class ZenodoClient:
                 if attempt == self.attempts:
                     raise ServerError(f"The download of {name} broke off {attempt} times.",
                                       "Check your network and run the same command again.")
-                self._wait(self._backoff(attempt), cancel)
+                self._wait(self._backoff(attempt), cancel, f"the download of {name} broke off")
                 continue
             finally:
                 resp.close()
@@ -364,5 +368,6 @@ def _retry_after(resp: requests.Response) -> float | None:
 
 def _human_wait(seconds: float) -> str:
     if seconds < 90:
-        return f"{max(1, round(seconds))} seconds"
+        whole = max(1, round(seconds))
+        return "1 second" if whole == 1 else f"{whole} seconds"
     return f"{round(seconds / 60)} minutes"

@@ -155,6 +155,7 @@ def run_deposit(plan: DepositPlan, token: Secret | None = None, *, report: Repor
                 state: DepositState | None = None) -> DepositResult:
     report, cancel = reporter(report), cancel_token(cancel)
     client = client or ZenodoClient(plan.base_url, token)
+    client.report = report
     state = state or DepositState()
     key = key_for(plan.base_url, plan.sha256)
     entry = state.get(key)
