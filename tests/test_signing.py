@@ -5,56 +5,48 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import sys
-import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import zstandard
 
 from studypack import signing
+from studypack.cli import main as cli_main
+
+from hostile.corpus import BAG, valid_bundle
 
 MINISIGN = shutil.which("minisign")
 needs_minisign = pytest.mark.skipif(MINISIGN is None, reason="the minisign tool is not installed")
 TAGMANIFEST = "tagmanifest-sha256.txt"
 
 
-def studypack_cli(*args: str, stdin: str | None = None, cwd: Path | None = None):
-    return subprocess.run([sys.executable, "-m", "studypack", *args], input=stdin,
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def _bag_bytes(name: str, payload: dict[str, bytes]) -> bytes:
-    """A small but complete bag: tag files, payload, manifest, tag manifest."""
-    def sha(data: bytes) -> str:
-        return hashlib.sha256(data).hexdigest()
-
-    tags = {
-        "bagit.txt": b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
-        "bag-info.txt": (f"Payload-Oxum: {sum(map(len, payload.values()))}.{len(payload)}\n"
-                         ).encode(),
-        "studypack.json": b'{"format_version": 1, "name": "signed study"}\n',
-    }
-    manifest = "".join(f"{sha(d)}  data/{p}\n" for p, d in payload.items()).encode()
-    tagmanifest = "".join(f"{sha(d)}  {p}\n" for p, d in
-                          [*tags.items(), ("manifest-sha256.txt", manifest)]).encode()
-    members = [*tags.items(), *((f"data/{p}", d) for p, d in payload.items()),
-               ("manifest-sha256.txt", manifest), (TAGMANIFEST, tagmanifest)]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path, data in members:
-            info = tarfile.TarInfo(f"{name}/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return zstandard.ZstdCompressor().compress(buf.getvalue())
+@pytest.fixture
+def studypack_cli(capsys, monkeypatch):
+    """Run the `studypack` command line in this process (as `python -m studypack` does),
+    with ``stdin`` as what a script would pipe in."""
+    def run(*args: str, stdin: str | None = None) -> Done:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        code = cli_main(list(args))
+        out = capsys.readouterr()
+        return Done(code, out.out, out.err)
+    return run
 
 
 @pytest.fixture
 def bundle(tmp_path) -> Path:
     path = tmp_path / "study.studypack"
-    path.write_bytes(_bag_bytes("study", {"hello.txt": b"hello\n", "numbers.csv": b"1,2\n"}))
+    path.write_bytes(valid_bundle())  # a small bundle in the real format (bag "study")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     (tmp_path / "study.studypack.sha256").write_text(f"{digest}  study.studypack\n")
     return path
@@ -69,7 +61,7 @@ def tagmanifest_of(bundle: Path) -> bytes:
     return signing.read_tagmanifest(bundle)[1]
 
 
-def test_keygen_cli_writes_private_key_and_public_key(tmp_path):
+def test_keygen_cli_writes_private_key_and_public_key(tmp_path, studypack_cli):
     done = studypack_cli("keygen", "-o", str(tmp_path / "me"), "--no-password")
     assert done.returncode == 0, done.stderr
     secret, public = tmp_path / "me.key", tmp_path / "me.pub"
@@ -80,7 +72,7 @@ def test_keygen_cli_writes_private_key_and_public_key(tmp_path):
     assert "already exists" in again.stderr and "Traceback" not in again.stderr
 
 
-def test_sign_leaves_bundle_identical_and_writes_detached_signature(bundle, keys):
+def test_sign_leaves_bundle_identical_and_writes_detached_signature(bundle, keys, studypack_cli):
     before = bundle.read_bytes()
     done = studypack_cli("sign", str(bundle), "--key", str(keys.secret_key))
     assert done.returncode == 0, done.stderr
@@ -92,7 +84,7 @@ def test_sign_leaves_bundle_identical_and_writes_detached_signature(bundle, keys
     assert status.label == f"signed by {keys.key_id}"
 
 
-def test_sign_never_replaces_a_signature_without_force(bundle, keys):
+def test_sign_never_replaces_a_signature_without_force(bundle, keys, studypack_cli):
     assert studypack_cli("sign", str(bundle), "--key", str(keys.secret_key)).returncode == 0
     first = signing.signature_path_for(bundle).read_bytes()
     again = studypack_cli("sign", str(bundle), "--key", str(keys.secret_key))
@@ -108,7 +100,7 @@ def test_minisign_tool_checks_a_studypack_signature(bundle, keys, tmp_path):
     signing.sign_bundle(bundle, keys.secret_key)
     tm = tmp_path / "tm"
     with tm.open("wb") as out:
-        subprocess.run(["tar", "--zstd", "-xOf", str(bundle), f"study/{TAGMANIFEST}"],
+        subprocess.run(["tar", "--zstd", "-xOf", str(bundle), f"{BAG}/{TAGMANIFEST}"],
                        stdout=out, check=True)
     checked = subprocess.run([MINISIGN, "-Vm", str(tm), "-x", f"{bundle}.minisig",
                               "-p", str(keys.public_key)], capture_output=True, text=True)
@@ -145,7 +137,7 @@ def test_studypack_checks_a_minisign_tool_signature(bundle, tmp_path):
 
 
 @needs_minisign
-def test_password_protected_keys_work_in_both_tools(bundle, tmp_path):
+def test_password_protected_keys_work_in_both_tools(bundle, tmp_path, studypack_cli):
     done = studypack_cli("keygen", "-o", str(tmp_path / "locked"), stdin="s3cret pass\n")
     assert done.returncode == 0, done.stderr
     assert "encrypted" in (tmp_path / "locked.key").read_text()
@@ -211,10 +203,42 @@ def test_without_a_key_the_announced_signer_is_shown_but_not_trusted(bundle, key
     assert signing.verify_signature(bundle, None, altered).state == "mismatch"
 
 
-def test_missing_key_and_missing_bundle_are_one_sentence_errors(bundle, tmp_path):
+def test_missing_key_and_missing_bundle_are_one_sentence_errors(bundle, tmp_path, studypack_cli):
     no_key = studypack_cli("sign", str(bundle), "--key", str(tmp_path / "absent.key"))
     assert no_key.returncode == 2 and "does not exist" in no_key.stderr
     assert "Traceback" not in no_key.stderr
     no_bundle = studypack_cli("sign", str(tmp_path / "absent.studypack"),
                               "--key", str(tmp_path / "absent.key"))
     assert no_bundle.returncode == 2 and "absent.studypack does not exist" in no_bundle.stderr
+
+
+def test_verify_cli_checks_the_signature_with_pubkey(bundle, keys, tmp_path, studypack_cli):
+    assert studypack_cli("sign", str(bundle), "--key", str(keys.secret_key)).returncode == 0
+    good = studypack_cli("verify", "-q", str(bundle), "--pubkey", str(keys.public_key))
+    assert good.returncode == 0, good.stderr
+    assert f"signed by key {keys.key_id}" in good.stdout
+    as_line = studypack_cli("verify", "-q", str(bundle), "--pubkey", keys.public_key_b64,
+                            "--json")
+    signature = json.loads(as_line.stdout)["signature"]
+    assert (signature["state"], signature["key_id"]) == ("signed", keys.key_id)
+
+    other = signing.generate_keypair(tmp_path / "other", password=None)
+    wrong = studypack_cli("verify", "-q", str(bundle), "--pubkey", str(other.public_key))
+    assert wrong.returncode == 1
+    assert f"made by key {keys.key_id}, not by the given key {other.key_id}" in wrong.stderr
+
+
+def test_verify_cli_with_pubkey_refuses_an_unsigned_bundle(bundle, keys, studypack_cli):
+    done = studypack_cli("verify", "-q", str(bundle), "--pubkey", str(keys.public_key))
+    assert done.returncode == 1
+    assert "not signed" in done.stderr
+
+
+def test_sign_refuses_a_damaged_bundle(bundle, keys, studypack_cli):
+    data = bytearray(bundle.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bundle.write_bytes(bytes(data))
+    done = studypack_cli("sign", str(bundle), "--key", str(keys.secret_key))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert not signing.signature_path_for(bundle).exists()

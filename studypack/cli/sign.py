@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BundleError, UsageError
-from ..signing import (DEFAULT_KEY_BASE, TAGMANIFEST_NAME, read_tagmanifest,
-                       sign_bundle, signature_path_for)
+from ..bundle.reader import read_info, verify
+from ..signing import DEFAULT_KEY_BASE, TAGMANIFEST_NAME, sign_bundle, signature_path_for
 from ._console import out_console, progress_bar
 from .keygen import read_password
 
@@ -27,18 +27,16 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def _check_bundle(bundle: Path) -> None:
-    """Refuse to vouch for a bundle whose checksums do not hold."""
-    try:
-        from ..bundle.reader import verify
-    except ImportError:  # reader not available: the signature still covers the tag manifest
-        return
+def _checked_tagmanifest(bundle: Path) -> tuple[str, bytes]:
+    """Refuse to vouch for a bundle whose checksums do not hold; return the bag name
+    and the tag manifest bytes that were just checked."""
     with progress_bar() as (report, cancel):
         result = verify(bundle, report, cancel)
     if not result.ok:
         first = result.problems[0] if result.problems else "its checksums do not hold"
-        raise BundleError(f"Refusing to sign {bundle}: {first}",
+        raise BundleError(f"Refusing to sign {bundle}: {first}.",
                           "Run `studypack verify` on it for the full list of problems.")
+    return read_info(bundle).bag_name, result.tagmanifest
 
 
 def run(args) -> int:
@@ -47,8 +45,7 @@ def run(args) -> int:
                          "Pass --force to replace the signature.")
     if not args.bundle.is_file():
         raise UsageError(f"The bundle {args.bundle} does not exist.")
-    _check_bundle(args.bundle)
-    tagmanifest = read_tagmanifest(args.bundle)
+    tagmanifest = _checked_tagmanifest(args.bundle)
     result = sign_bundle(args.bundle, args.key,
                          lambda: read_password(f"Password for {args.key}: ", confirm=False),
                          force=args.force, tagmanifest=tagmanifest)
