@@ -381,8 +381,11 @@ def test_bundle_changed_after_its_sidecar_is_refused(server, tmp_path):
     sidecar = bundle.with_name(bundle.name + ".sha256")
     sidecar.write_text("f" * 64 + f"  {bundle.name}\n")
     plan = plan_deposit(bundle, base_url=server.url)
+    state = DepositState(tmp_path / "s.json")
     with pytest.raises(BundleError, match="does not match its .sha256"):
-        run_deposit(plan, client=client_for(server), state=DepositState(tmp_path / "s.json"))
+        run_deposit(plan, client=client_for(server), state=state)
+    assert server.depositions == {}  # no orphan draft is left behind
+    assert state.get(f"{server.url}#{'f' * 64}") is None
 
 
 def test_sandbox_doi_is_refused_for_a_production_deposit(bundle):

@@ -106,7 +106,8 @@ class ZenodoClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"studypack/{__version__}"
         self.session.headers["Accept"] = "application/json"
-        self.session.trust_env = False  # no netrc, no proxy surprises with a token
+        # trust_env stays on: HTTPS_PROXY and REQUESTS_CA_BUNDLE matter on institutional
+        # networks; an explicit auth always wins over ~/.netrc.
 
     def close(self) -> None:
         self.session.close()
@@ -254,6 +255,11 @@ class ZenodoClient:
         return _json_of(self.request("PUT", self.deposition_url(dep_id),
                                      json={"metadata": metadata}, what="set the metadata",
                                      cancel=cancel))
+
+    def delete_deposition(self, dep_id: int | str, cancel=None) -> None:
+        """Only drafts can be deleted (403 once published)."""
+        self.request("DELETE", self.deposition_url(dep_id), expect=(201, 202, 204),
+                     what="delete the draft", cancel=cancel)
 
     def delete_deposition_file(self, dep_id: int | str, file_id: str, cancel=None) -> None:
         self.request("DELETE", f"{self.deposition_url(dep_id)}/files/{file_id}", expect=(204,),

@@ -205,9 +205,13 @@ def run_deposit(plan: DepositPlan, token: Secret | None = None, *, report: Repor
         transfer = client.upload(bucket, planned.name, planned.path, report=report,
                                  cancel=cancel)
         if planned.path == plan.bundle and transfer.sha256 != plan.sha256:
+            # The draft is keyed by a checksum the bundle does not have: remove it, so
+            # that a corrected bundle does not leave an orphan draft behind.
+            client.delete_deposition(dep_id, cancel=cancel)
+            state.remove(key)
             raise BundleError(f"{plan.bundle.name} does not match its .sha256 sidecar: it is "
-                              "damaged or was changed after it was made.",
-                              "Run `studypack verify` on it; the draft was kept.")
+                              "damaged or was changed after it was made. Its draft on Zenodo "
+                              "was removed.", "Run `studypack verify` on it.")
         known_md5[planned.name] = transfer.md5
         state.update(key, md5=known_md5)
         uploaded.append(planned.name)
