@@ -206,6 +206,53 @@ def test_no_token_anywhere_says_how_to_provide_one(monkeypatch):
     assert "sb" not in repr(find_token("https://sandbox.zenodo.org", sandbox=True))
 
 
+def test_token_from_the_system_keyring(server, bundle, monkeypatch, capsys):
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1
+        store: dict = {}
+
+        def get_password(self, service, username):
+            return self.store.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.store[(service, username)] = password
+
+        def delete_password(self, service, username):
+            self.store.pop((service, username), None)
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    try:
+        monkeypatch.delenv("ZENODO_TOKEN")
+        keyring.set_password("studypack-zenodo", "127.0.0.1", TOKEN)
+        code, out, err = deposit_cli(server, bundle, capsys=capsys)
+    finally:
+        keyring.set_keyring(previous)
+    assert code == 0, err
+    assert json.loads(out)["state"] == "draft"
+
+
+def test_upload_streams_without_holding_the_file_in_memory(server, tmp_path):
+    import tracemalloc
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as fh:
+        for _ in range(48):
+            fh.write(b"\0" * (1 << 20))
+    client = client_for(server)
+    draft = client.create_deposition()
+    tracemalloc.start()
+    try:
+        sent = client.upload(draft["links"]["bucket"], big.name, big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sent.size == 48 << 20
+    assert peak < 12 << 20, f"peak Python memory {peak >> 20} MB for a 48 MB upload"
+
+
 def test_token_never_reaches_output_logs_state_spec_or_upload(server, bundle, tmp_path,
                                                               capsys, caplog):
     caplog.set_level(logging.DEBUG)
