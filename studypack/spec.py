@@ -445,7 +445,10 @@ def detect_spec(folder: str | os.PathLike) -> StudySpec:
         runs=[RunStep(command=command)],
         data_paths=[d + "/" for d in _DATA_DIRS if (root / d).is_dir()],
         output_paths=[d + "/" for d in _OUTPUT_DIRS if (root / d).is_dir()],
-        environment=EnvironmentSpec(kind=env_kind),
+        # the study's own virtualenv runs it, not whatever python is first on PATH
+        environment=EnvironmentSpec(kind=env_kind, python=next(
+            (f"{v}/bin/python" for v in (".venv", "venv") if (root / v / "bin" / "python").exists()),
+            "")),
         path=root / SPEC_NAME)
 
 
