@@ -102,7 +102,10 @@ class EnvironmentView:
 
 def detect_environment(spec: StudySpec, report=None, cancel=None) -> EnvironmentView:
     from studypack.envdetect import detect_environment as detect, find_interpreter
-    env = detect(find_interpreter(None, spec))
+    python = spec.environment.python
+    # a relative interpreter in the spec is relative to the study, not to our cwd
+    explicit = str(spec.root / python) if python and not Path(python).is_absolute() else None
+    env = detect(find_interpreter(explicit, spec))
     view = EnvironmentView(description=env.describe(), kind=env.kind,
                            python_version=env.python_version, capture=env)
     if env.kind == "conda":

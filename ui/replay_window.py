@@ -259,6 +259,7 @@ class ReplayWindow(QMainWindow):
         self.verified = None
         self.replay_result = None
         self.output_dir: Optional[Path] = None
+        self.replays_dir: Optional[Path] = None   # where replays are kept (default: app data)
         self.setWindowTitle("studypack")
         self.setAcceptDrops(True)
         self.resize(1000, 720)
@@ -416,9 +417,13 @@ class ReplayWindow(QMainWindow):
             return
         path = self.bundle_path
         mode = self.view.mode.currentData()
-        base = Path(QStandardPaths.writableLocation(
+        base = self.replays_dir or Path(QStandardPaths.writableLocation(
             QStandardPaths.StandardLocation.AppDataLocation)) / "replays"
-        keep = base / f"{path.name.removesuffix('.studypack')}-{time.strftime('%Y%m%d-%H%M%S')}"
+        stem = f"{path.name.removesuffix('.studypack')}-{time.strftime('%Y%m%d-%H%M%S')}"
+        keep, n = base / stem, 1
+        while keep.exists():   # a replay never writes into an earlier one's folder
+            n += 1
+            keep = base / f"{stem}-{n}"
         self.view.log.clear()
         self.view.report.table.setRowCount(0)
         self.view.report.headline.setText("")
@@ -446,7 +451,14 @@ class ReplayWindow(QMainWindow):
         expected, actual = backend.replay_roots(result)
         self.output_dir = actual
         self.view.open_outputs.setEnabled(actual is not None)
+        from studypack.replay import run_failure
         text = headline(report_dict(result))
+        for line in result.notes:
+            self.view.log.add(f"note: {line}")
+        failure = run_failure(result)
+        if failure is not None:
+            text += " " + failure.message
+            self.view.log.add(failure.full_text())
         self.view.replay_panel.finish(text)
         self.view.report.show_result(result, text, expected, actual)
         self.view.log.add(text)
