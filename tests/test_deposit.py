@@ -289,6 +289,14 @@ def test_rate_limit_waits_as_told_then_succeeds(server, bundle, tmp_path):
     assert [s for m, p, s in server.log if m == "POST"] == [429, 201]
 
 
+def test_rate_limit_reset_header_alone_is_honoured(server, bundle, tmp_path):
+    server.fail("POST", CREATE, 429, retry_after=5, only_reset_header=True)
+    sleeps = Sleeps()
+    run_deposit(plan_deposit(bundle, base_url=server.url),
+                client=client_for(server, sleeps=sleeps), state=DepositState(tmp_path / "s"))
+    assert len(sleeps) == 1 and 3.5 <= sleeps[0] <= 6
+
+
 def test_rate_limit_longer_than_the_bound_gives_up_with_the_wait(server, bundle, tmp_path):
     server.fail("POST", CREATE, 429, retry_after=3600)
     plan = plan_deposit(bundle, base_url=server.url)

@@ -54,6 +54,18 @@ def test_fetch_by_record_url_and_by_concept_doi(published, tmp_path):
     assert by_concept.record_id == deposited.deposition_id  # the latest version
 
 
+def test_concept_doi_on_a_server_without_concept_redirects(tmp_path):
+    bundle = make_bundle(tmp_path / "src", payload_bytes=1000)
+    with FakeZenodo(concept_redirect=False) as server:
+        server.add_token(TOKEN)
+        result = run_deposit(plan_deposit(bundle, base_url=server.url, publish=True),
+                             client=ZenodoClient(server.url, Secret(TOKEN)),
+                             state=DepositState(tmp_path / "s.json"))
+        fetched = fetch_record(result.concept_doi, tmp_path / "in", base_url=server.url)
+        assert fetched.record_id == result.deposition_id
+        assert server.count("GET", r"/api/records/\d+/versions/latest") == 1
+
+
 def test_bad_checksum_is_refused_and_nothing_is_kept(tmp_path):
     bundle = make_bundle(tmp_path / "src", payload_bytes=1 << 20)
     with FakeZenodo() as server:

@@ -133,6 +133,7 @@ class Fault:
     times: int
     retry_after: int | None = None
     message: str | None = None
+    only_reset_header: bool = False
 
 
 class ApiError(Exception):
@@ -145,8 +146,12 @@ class FakeZenodo:
     """Start with ``with FakeZenodo() as server:``; ``server.url`` is the base URL."""
 
     def __init__(self, doi_prefix: str = "10.5281", first_id: int = 1000,
-                 quota_bytes: int = 50 * 10**9, max_files: int = 100):
+                 quota_bytes: int = 50 * 10**9, max_files: int = 100,
+                 concept_redirect: bool = True):
         self.doi_prefix = doi_prefix
+        # Zenodo redirects /api/records/<concept id> to the latest version; a plain
+        # InvenioRDM answers 404 there and serves /api/records/<id>/versions/latest.
+        self.concept_redirect = concept_redirect
         self.quota_bytes, self.max_files = quota_bytes, max_files
         self.tokens: dict[str, tuple[str, set[str]]] = {}
         self.depositions: dict[int, Deposition] = {}
@@ -185,10 +190,12 @@ class FakeZenodo:
         return token
 
     def fail(self, method: str, path_regex: str, status: int, times: int = 1,
-             retry_after: int | None = None, message: str | None = None) -> None:
-        """Answer the next ``times`` matching requests with ``status``."""
+             retry_after: int | None = None, message: str | None = None,
+             only_reset_header: bool = False) -> None:
+        """Answer the next ``times`` matching requests with ``status``. A 429 carries
+        ``Retry-After`` and ``X-RateLimit-*``, or only the latter."""
         self._faults.append(Fault(method.upper(), re.compile(path_regex), status, times,
-                                  retry_after, message))
+                                  retry_after, message, only_reset_header))
 
     def drop_upload(self, after_bytes: int, times: int = 1) -> None:
         """Close the connection abruptly after reading ``after_bytes`` of an upload."""
@@ -373,16 +380,26 @@ class FakeZenodo:
                         "Content-Type": "text/html"}
                 headers = {}
                 if fault.status == 429:
-                    headers = {"Retry-After": str(fault.retry_after or 1),
-                               "X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0",
+                    wait = fault.retry_after or 1
+                    headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0",
                                "X-RateLimit-Reset": str(int(_dt.datetime.now().timestamp())
-                                                        + (fault.retry_after or 1))}
+                                                        + wait)}
+                    if not fault.only_reset_header:
+                        headers["Retry-After"] = str(wait)
                 message = fault.message or {429: "Too Many Requests"}.get(fault.status, "Error")
                 return fault.status, {"status": fault.status, "message": message}, headers
 
         m = re.fullmatch(r"/api/records/(\d+)", path)
         if m and method == "GET":
             return self._get_record(int(m.group(1)))
+        m = re.fullmatch(r"/api/records/(\d+)/versions/latest", path)
+        if m and method == "GET":
+            rec_id = int(m.group(1))
+            concept = rec_id if rec_id in self.concepts else getattr(
+                self.depositions.get(rec_id), "conceptrecid", None)
+            if not self.concepts.get(concept):
+                raise ApiError(404, "PID does not exist.")
+            return 302, b"", {"Location": f"{self.url}/api/records/{self.concepts[concept][-1]}"}
         m = re.fullmatch(r"/api/records/(\d+)/files/([^/]+)/content", path)
         if m and method == "GET":
             return self._get_record_file(int(m.group(1)), unquote(m.group(2)))
@@ -592,7 +609,7 @@ class FakeZenodo:
         return 201, self._bucket_file_json(bucket, stored), {}
 
     def _get_record(self, rec_id: int):
-        if rec_id in self.concepts and self.concepts[rec_id]:   # a concept id: the latest
+        if rec_id in self.concepts and self.concepts[rec_id] and self.concept_redirect:
             latest = self.concepts[rec_id][-1]
             return 302, b"", {"Location": f"{self.url}/api/records/{latest}"}
         d = self.depositions.get(rec_id)

@@ -306,8 +306,15 @@ class ZenodoClient:
 
     # ------------------------------------------------------------------ records
     def get_record(self, record_id: int | str, cancel=None) -> dict:
-        """A published record (public; followed from a concept id to the latest version)."""
-        return _json_of(self.request("GET", f"{self.api}/records/{record_id}", auth=False,
+        """A published record (public). A concept id leads to the latest version: Zenodo
+        redirects it, and InvenioRDM's ``/versions/latest`` is asked when it does not."""
+        url = f"{self.api}/records/{record_id}"
+        try:
+            return _json_of(self.request("GET", url, auth=False,
+                                         what=f"read record {record_id}", cancel=cancel))
+        except NotFoundError:
+            pass
+        return _json_of(self.request("GET", f"{url}/versions/latest", auth=False,
                                      what=f"read record {record_id}", cancel=cancel))
 
     def download(self, url: str, out: BinaryIO, *, name: str, size: int | None = None,
@@ -359,9 +366,15 @@ def _json_of(resp: requests.Response) -> dict:
 
 
 def _retry_after(resp: requests.Response) -> float | None:
+    """Seconds to wait: ``Retry-After`` (seconds or a date), else Zenodo's documented
+    ``X-RateLimit-Reset`` (the Unix time the window resets)."""
     value = resp.headers.get("Retry-After")
     if not value:
-        return None
+        reset = resp.headers.get("X-RateLimit-Reset", "")
+        try:
+            return max(0.0, float(reset) - time.time()) if reset else None
+        except ValueError:
+            return None
     try:
         return max(0.0, float(value))
     except ValueError:
