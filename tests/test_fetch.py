@@ -83,6 +83,17 @@ def test_bad_checksum_is_refused_and_nothing_is_kept(tmp_path):
         assert code == EXIT_DAMAGED
 
 
+def test_a_download_broken_off_is_started_again(published, tmp_path):
+    server, bundle, deposited = published
+    server.drop_download(bundle.name, after_bytes=1 << 20)
+    client = ZenodoClient(server.url, backoff=0.01)
+    content = rf"/api/records/\d+/files/{bundle.name}/content"
+    before = server.count("GET", content)
+    fetched = fetch_record(deposited.doi, tmp_path, base_url=server.url, client=client)
+    assert fetched.path.read_bytes() == bundle.read_bytes()
+    assert server.count("GET", content) == before + 2
+
+
 def test_a_bundle_already_there_is_reused_a_different_file_is_left_alone(published, tmp_path):
     server, bundle, deposited = published
     first = fetch_record(deposited.doi, tmp_path, base_url=server.url)

@@ -165,6 +165,7 @@ class FakeZenodo:
         self._drops: list[int] = []
         self._corrupt_uploads = 0
         self._corrupt_downloads: set[str] = set()
+        self._drop_downloads: dict[str, list[int]] = {}
         self._next_id = first_id
         self._lock = threading.RLock()
         self._tmp = tempfile.TemporaryDirectory(prefix="fake-zenodo-")
@@ -207,6 +208,10 @@ class FakeZenodo:
 
     def corrupt_download(self, key: str) -> None:
         self._corrupt_downloads.add(key)
+
+    def drop_download(self, key: str, after_bytes: int, times: int = 1) -> None:
+        """Break the next ``times`` downloads of ``key`` off after ``after_bytes``."""
+        self._drop_downloads[key] = [after_bytes] * times
 
     def count(self, method: str, path_regex: str) -> int:
         pattern = re.compile(path_regex)
@@ -639,11 +644,22 @@ class FakeZenodo:
         if d is None or not d.submitted or key not in d.bucket.files:
             raise ApiError(404, "PID does not exist.")
         f = d.bucket.files[key]
+        if self._drop_downloads.get(key):
+            return 200, _Truncated(f.path, self._drop_downloads[key].pop(0)), {
+                "Content-Type": "application/octet-stream"}
         if key in self._corrupt_downloads:
             data = bytearray(f.path.read_bytes())
             data[len(data) // 2] ^= 0xFF
             return 200, bytes(data), {"Content-Type": "application/octet-stream"}
         return 200, f.path, {"Content-Type": "application/octet-stream"}
+
+
+@dataclass
+class _Truncated:
+    """A file answer announced whole but broken off after ``after`` bytes."""
+
+    path: Path
+    after: int
 
 
 class _Server(ThreadingHTTPServer):
@@ -734,6 +750,14 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, headers = result
             app.log.append((method, path, status))
         self.send_response(status)
+        if isinstance(payload, _Truncated):
+            self.send_header("Content-Length", str(payload.path.stat().st_size))
+            self.end_headers()
+            with open(payload.path, "rb") as fh:
+                self.wfile.write(fh.read(payload.after))
+            self.wfile.flush()
+            self.drop_connection()
+            return
         if isinstance(payload, Path):
             self.send_header("Content-Length", str(payload.stat().st_size))
         else:
