@@ -331,6 +331,9 @@ class ZenodoClient:
             try:
                 for chunk in resp.iter_content(CHUNK):
                     cancel.check()
+                    if size and done + len(chunk) > size:  # never fill a disk for a liar
+                        raise ZenodoError(f"{name} is longer than the {size} bytes the record "
+                                          "lists; the download was stopped.")
                     out.write(chunk)
                     md5.update(chunk)
                     sha256.update(chunk)
