@@ -20,7 +20,7 @@ from .bundle import metadata as md
 from .bundle.writer import Member, PackPlan, pack
 from .collect import StudyFile, collect_study
 from .errors import UsageError
-from .fsutil import utc_now_iso
+from .fsutil import make_work_dir, utc_now_iso
 from .hostinfo import git_state, host_facts
 from .progress import CancelToken, Progress, Reporter, reporter, token
 from .secrets import Scrubber
@@ -79,7 +79,7 @@ def create_bundle(spec_path: str | os.PathLike, out_path: str | os.PathLike | No
     if out.resolve().is_relative_to(spec.root) and out.suffix != fmt.EXTENSION:
         raise UsageError(f"The bundle would be written inside the study as {out.name}.",
                          f"Name it *{fmt.EXTENSION} or write it outside the study folder.")
-    work = Path(tempfile.mkdtemp(prefix="studypack-create-"))
+    work = make_work_dir("create")  # also sweeps the scratch folders of killed runs
     try:
         scrubber = Scrubber(allow=set(spec.environment.allow_env))
         traced = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -28,8 +30,24 @@ def remove_stale_partials(folder: Path, name: str) -> None:
         pid_text = candidate.name[len(TEMP_MARK):-len(suffix)]
         if pid_text.isdigit() and _alive(int(pid_text)) and int(pid_text) != os.getpid():
             continue
+        if candidate.is_dir() and not candidate.is_symlink():  # an unpack's staging folder
+            shutil.rmtree(candidate, ignore_errors=True)
+            continue
         with contextlib.suppress(OSError):
             candidate.unlink()
+
+
+def make_work_dir(kind: str) -> Path:
+    """A scratch folder in the system temp dir named after this process, made after
+    removing those of processes that are gone (a SIGKILL gives no chance to clean up)."""
+    base = Path(tempfile.gettempdir())
+    prefix = f"studypack-{kind}-"
+    for old in base.glob(f"{prefix}*-*"):
+        pid_text = old.name[len(prefix):].split("-", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)) and old.is_dir() \
+                and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
 
 
 def _alive(pid: int) -> bool:

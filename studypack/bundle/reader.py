@@ -25,10 +25,12 @@ import zstandard
 
 from ..errors import BundleError, UnsafeBundleError, UnsupportedFormatError, UsageError, \
     WriteError, write_error
-from ..fsutil import temp_path_for
+from ..fsutil import remove_stale_partials, temp_path_for
 from ..progress import CancelToken, Progress, Reporter, reporter, token
 from . import format as fmt
+from .inflate import Inflated
 
+HEAD_CHUNK = 64 * 1024              # info reads only the first members
 CHUNK = 1024 * 1024
 TAG_ALLOWANCE = 256 * 1024 * 1024   # room for tag files beyond the declared payload
 
@@ -141,7 +143,7 @@ def _newer(path: Path, version) -> UnsupportedFormatError:
 class _Stream:
     """The tar stream of a bundle, member by member, with the safety checks."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, ahead: bool = True):
         self.path = Path(path)
         self.raw = _open_raw(self.path)
         _check_marker(self.raw, self.path)
@@ -149,8 +151,11 @@ class _Stream:
         self.zreader = zstandard.ZstdDecompressor().stream_reader(
             io.BufferedReader(self.counting, CHUNK), read_across_frames=True,
             read_size=CHUNK)
+        # tarfile parses every header; the bytes come from a forward-only reader that
+        # inflates ahead on a worker thread (see inflate.py) unless only the head is read.
+        self.data = Inflated(self.zreader, ahead=ahead, chunk=CHUNK if ahead else HEAD_CHUNK)
         try:
-            self.tar = tarfile.open(fileobj=self.zreader, mode="r|",
+            self.tar = tarfile.open(fileobj=self.data, mode="r:",
                                     encoding="utf-8", errors="strict")
         except Exception as exc:
             self.close()
@@ -163,6 +168,9 @@ class _Stream:
         self.tag_bytes = 0               # everything else: bounded by TAG_ALLOWANCE
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if getattr(self, "data", None) is not None:
+                self.data.close()
         with contextlib.suppress(Exception):
             self.raw.close()
 
@@ -262,10 +270,15 @@ class _Stream:
         """Hash a member's bytes (and write them to ``out``); return the sha256."""
         sha = hashlib.sha256()
         try:
-            src = self.tar.extractfile(member)
+            if member.sparse is not None:   # tarfile fills the holes
+                src = self.tar.extractfile(member)
+                read = src.read
+            else:  # the bytes follow the header: hand out views of the inflated chunks
+                self.data.seek(member.offset_data)
+                read = self.data.view
             remaining = member.size
             while remaining:
-                chunk = src.read(min(CHUNK, remaining))
+                chunk = read(min(CHUNK, remaining))
                 if not chunk:
                     raise EOFError("unexpected end of data")
                 sha.update(chunk)
@@ -283,7 +296,7 @@ class _Stream:
         """After the last member: only zero padding may follow, then the file's end."""
         try:
             while True:
-                rest = self.zreader.read(CHUNK)
+                rest = self.data.read(CHUNK)
                 if not rest:
                     break
                 if rest.strip(b"\0"):
@@ -377,7 +390,7 @@ def _read_head(stream: _Stream) -> tuple[dict, dict[str, str], dict[str, bytes]]
 
 def read_info(path: str | os.PathLike) -> BundleInfo:
     """Name, title, authors, runs, counts, sizes — from the first members only."""
-    stream = _Stream(Path(path))
+    stream = _Stream(Path(path), ahead=False)
     try:
         metadata, bag_info, _ = _read_head(stream)
         return BundleInfo(stream.path, stream.bag, metadata["format_version"], metadata,
@@ -419,6 +432,7 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken):
                 raise UsageError(f"{target} already exists; it was left as it is.",
                                  "Unpack into another folder, or remove it first.")
             _check_room(dest, total)
+            remove_stale_partials(dest, stream.bag)  # left by an unpack that was killed
             staging = temp_path_for(target)
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
