@@ -144,6 +144,8 @@ class Engine:
             return func(*args, **kwargs)
         except (requests.exceptions.ConnectionError, ConnectionError) as exc:
             raise _connection_error(exc, self.where) from None
+        except docker.errors.NotFound:
+            raise   # the caller decides what a missing image or container means
         except docker.errors.APIError as exc:
             raise EngineError(f"The container engine refused to {what}: "
                               f"{exc.explanation or exc}.") from None

@@ -57,8 +57,24 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
     if files_dir.exists():
         shutil.rmtree(files_dir)
     files_dir.mkdir(parents=True)
-    messages: list[str] = []
 
+    want_build = bool(build_image) or save_image
+    owns_engine = engine is None
+    if engine is None and want_build:
+        engine = Engine.connect()   # fail now, before minutes of downloads, if none answers
+    try:
+        return _capture(executable, spec, files_dir=files_dir, stage_dir=stage_dir,
+                        engine=engine, base_image=base_image, build_image=build_image,
+                        save_image=save_image, packages=packages, report=report,
+                        cancel=cancel)
+    finally:
+        if owns_engine and engine is not None:
+            engine.close()
+
+
+def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, build_image,
+             save_image, packages, report, cancel) -> EnvironmentCapture:
+    messages: list[str] = []
     report(Progress("environment", 0, None, "Detecting the study's environment"))
     env = detect_environment(find_interpreter(executable, spec))
     messages.append(f"environment: found {env.describe()}")
@@ -98,17 +114,18 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
 
     ref = base_image or getattr(getattr(spec, "environment", None), "base_image", "") \
         or default_base_image(env)
-    want_build = bool(build_image) or save_image
-    owns_engine = engine is None
     if engine is None:
-        engine = Engine.connect() if want_build else Engine.try_connect()
-    try:
-        return _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_file,
-                       system_packages, build_image, save_image, metadata, messages,
-                       report, cancel)
-    finally:
-        if owns_engine and engine is not None:
-            engine.close()
+        engine = Engine.try_connect()
+        try:
+            return _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind,
+                           lock_file, system_packages, build_image, save_image, metadata,
+                           messages, report, cancel)
+        finally:
+            if engine is not None:
+                engine.close()
+    return _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_file,
+                   system_packages, build_image, save_image, metadata, messages, report,
+                   cancel)
 
 
 def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_file,
