@@ -104,13 +104,13 @@ def check_modes(layout: BagLayout) -> list[ModeCheck]:
 
 
 def _image_here(ref: str) -> bool:
-    from .replay_modes import docker_client, image_present
+    from .replay_modes import connect_engine
 
-    client = docker_client()
+    engine = connect_engine()
     try:
-        return image_present(client, ref)
+        return engine.image_exists(ref)
     finally:
-        client.close()
+        engine.close()
 
 
 def host_problems(layout: BagLayout) -> list[str]:

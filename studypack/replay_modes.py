@@ -31,6 +31,7 @@ from . import elfinfo
 from .errors import BuildError, EngineError, ImageLoadError, UsageError
 from .progress import CancelToken, Progress, Reporter
 
+CONTAINER_LABEL = "io.studypack.container"   # as studypack.engine: found by cleanups
 IMAGE_STUDY_DIR = "/study"     # studypack.dockerfile.STUDY_DIR
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 IMAGE_PREFIX = "studypack-replay"
@@ -83,32 +84,16 @@ HOST_PLACE_VARIABLES = {"PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_EN
 
 # --------------------------------------------------------------------------- engine
 
-def docker_client():
-    """A Docker (or Podman-compatible) client, or a clear EngineError."""
-    try:
-        import docker
-        from docker.errors import DockerException
-    except ImportError:  # pragma: no cover - a dependency of studypack
-        raise EngineError("The docker Python package is missing.",
-                          "Reinstall studypack: pip install studypack") from None
-    try:
-        client = docker.from_env(timeout=600)
-        client.ping()
-        return client
-    except DockerException as exc:
-        text = str(exc)
-        if "Permission denied" in text:
-            raise EngineError("No permission to use the Docker daemon's socket.",
-                              "Add yourself to the docker group, or use --mode directory.") \
-                from None
-        raise EngineError("No Docker daemon is answering on this machine.",
-                          "Start it (sudo systemctl start docker), or replay without an "
-                          "engine: --mode directory.") from None
+def connect_engine():
+    """The environment issue's Engine (Docker, or Podman's Docker-compatible socket)."""
+    from .engine import Engine
+
+    return Engine.connect()
 
 
 def engine_available() -> tuple[bool, str]:
     try:
-        docker_client().close()
+        connect_engine().close()
         return True, "the Docker daemon answers"
     except EngineError as exc:
         return False, exc.message
@@ -135,7 +120,8 @@ class _ContainerRunner(Runner):
         self.bag_dir = bag_dir
         self.network = network
         self.keep = keep
-        self.client = docker_client()
+        self.engine = connect_engine()
+        self.client = self.engine.client
         self.image: str | None = None
         self.created_image = False
         self.notes = []
@@ -157,7 +143,8 @@ class _ContainerRunner(Runner):
         return IMAGE_STUDY_DIR
 
     def run(self, plan: RunPlan, report: Reporter, cancel: CancelToken) -> RunOutcome:
-        from docker.errors import APIError, ImageNotFound
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
 
         argv = self.command(plan)
         root = self.mount_point(plan)
@@ -166,18 +153,14 @@ class _ContainerRunner(Runner):
             environment=self.environment(plan),
             volumes={str(plan.study_dir): {"bind": root, "mode": "rw"}},
             network_mode="host" if self.network else "none", detach=True,
-            labels={"org.studypack.replay": "1"})
+            labels={CONTAINER_LABEL: str(os.getpid())})
         if os.getuid() != 0:  # files written into the study folder stay the user's
             kwargs["user"] = f"{os.getuid()}:{os.getgid()}"
         container = None
         t0 = time.monotonic()
         try:
-            try:
-                container = self.client.containers.create(self.image, **kwargs)
-                container.start()
-            except (APIError, ImageNotFound) as exc:
-                raise EngineError(f"Docker could not start the run: {_api_text(exc)}.",
-                                  "Check `docker info`; try another --mode.") from None
+            container = self.client.containers.create(self.image, **kwargs)
+            container.start()
             while True:
                 container.reload()
                 if container.status in ("exited", "dead"):
@@ -191,6 +174,9 @@ class _ContainerRunner(Runner):
             exit_code = container.wait().get("StatusCode")
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        except (DockerException, RequestException) as exc:
+            raise EngineError(f"Docker could not run the command: {_api_text(exc)}.",
+                              "Check `docker info`; or try another --mode.") from None
         finally:
             if container is not None:
                 with contextlib.suppress(Exception):
@@ -200,9 +186,8 @@ class _ContainerRunner(Runner):
     def close(self) -> None:
         if self.created_image and self.image and not self.keep:
             with contextlib.suppress(Exception):
-                self.client.images.remove(self.image, force=True)
-        with contextlib.suppress(Exception):
-            self.client.close()
+                self.engine.remove_image(self.image)
+        self.engine.close()
 
 
 def _container_cwd(root: str, plan: RunPlan) -> str:
@@ -218,56 +203,29 @@ class ImageRunner(_ContainerRunner):
     name = "image"
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
-        from docker.errors import APIError
-
-        tar = self.bag_dir / "data/image/image.tar"
         before = {img.id for img in self.client.images.list(all=True)}
-        report(Progress("image", 0, tar.stat().st_size, "loading the saved image"))
-        try:
-            with open(tar, "rb") as fh:
-                images = self.client.images.load(fh)
-        except APIError as exc:
-            raise ImageLoadError(f"Docker could not load the bundle's image: {_api_text(exc)}.",
-                                 "Try --mode rebuild or --mode trace.") from None
-        if not images:
-            raise ImageLoadError("The bundle's image.tar holds no image.",
-                                 "Try --mode rebuild or --mode trace.")
-        self.image = images[0].id
+        ids = self.engine.load(self.bag_dir / "data/image/image.tar", report=report,
+                               cancel=cancel)
+        self.image = ids[0]
+        # An image that was here before the replay is the user's: never remove it.
         self.created_image = self.image not in before
-        report(Progress("image", tar.stat().st_size, tar.stat().st_size,
-                        f"loaded {self.image[:19]}"))
 
 
 class RebuildRunner(_ContainerRunner):
     name = "rebuild"
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
-        from docker.errors import APIError, BuildError as DockerBuildError
-
         context = self.bag_dir / "data"     # the Dockerfile COPYs env/ and study/
         base = dockerfile_base(context / "env" / "Dockerfile")
-        if base and not image_present(self.client, base):
+        if base and not self.engine.image_exists(base):
             raise BuildError(f"The base image {base} is not on this machine, and a rebuild "
                              "is done offline.",
-                             "Load it (docker load) or use --mode image or --mode trace.")
+                             "Load it (docker load), or use --mode image or --mode trace.")
         tag = f"{IMAGE_PREFIX}-rebuild:{uuid.uuid4().hex[:12]}"
-        report(Progress("build", 0, None, f"building the image offline from {base or 'scratch'}"))
-        try:
-            lines = self.client.api.build(path=str(context), dockerfile="env/Dockerfile", tag=tag,
-                                          network_mode="none", rm=True, forcerm=True,
-                                          decode=True, pull=False)
-            for chunk in lines:
-                cancel.check()
-                if "error" in chunk:
-                    raise BuildError(f"Rebuilding the image failed: {chunk['error'].strip()}",
-                                     "Try --mode image or --mode trace.")
-                text = (chunk.get("stream") or "").strip()
-                if text:
-                    report(Progress("build", 0, None, text[:120]))
-        except (APIError, DockerBuildError) as exc:
-            raise BuildError(f"Rebuilding the image failed: {_api_text(exc)}.",
-                             "Try --mode image or --mode trace.") from None
-        self.image, self.created_image = tag, True
+        self.created_image = True
+        built = self.engine.build(context, tag=tag, dockerfile="env/Dockerfile",
+                                  report=report, cancel=cancel)
+        self.image = built.tag
 
 
 def dockerfile_base(dockerfile: Path) -> str | None:
@@ -278,16 +236,6 @@ def dockerfile_base(dockerfile: Path) -> str | None:
             refs = [w for w in words[1:] if not w.startswith("--")]
             return None if not refs or refs[0] == "scratch" else refs[0]
     return None
-
-
-def image_present(client, ref: str) -> bool:
-    from docker.errors import ImageNotFound
-
-    try:
-        client.images.get(ref)
-        return True
-    except ImageNotFound:
-        return False
 
 
 class TraceRunner(_ContainerRunner):
@@ -344,6 +292,8 @@ def write_rootfs_tar(rootfs: Path, out: Path, busybox: str | None, report: Repor
     def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
+        if info.name == "tmp" and info.isdir():
+            info.mode = 0o1777     # anyone may write temporary files
         return info
 
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
@@ -354,11 +304,12 @@ def write_rootfs_tar(rootfs: Path, out: Path, busybox: str | None, report: Repor
             if path.is_file() and not path.is_symlink():
                 done += path.stat().st_size
                 report(Progress("image", done, total, "packing the traced files"))
-        tmp = tarfile.TarInfo("tmp")
-        tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
-        tar.addfile(tmp)
-        if busybox:
-            bin_dir = _inside(rootfs, "bin")
+        if not (rootfs / "tmp").exists():
+            tmp = tarfile.TarInfo("tmp")
+            tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
+            tar.addfile(reset(tmp))
+        bin_dir = _inside(rootfs, "bin")
+        if busybox and not (rootfs / bin_dir / "busybox").exists():
             tar.add(busybox, f"{bin_dir}/busybox", filter=reset)
             if not (rootfs / bin_dir / "sh").exists() and not (rootfs / bin_dir / "sh").is_symlink():
                 sh = tarfile.TarInfo(f"{bin_dir}/sh")
@@ -416,7 +367,9 @@ class DirectoryRunner(Runner):
         root = PurePosixPath(plan.original_root)
         if pure == root or root in pure.parents:
             return plan.study_dir / pure.relative_to(root)
-        return resolve_in_rootfs(self.rootfs, path)
+        # The last component stays as it is: a virtualenv's bin/python is a link that
+        # Python must see by that name to find its pyvenv.cfg.
+        return resolve_in_rootfs(self.rootfs, str(pure.parent)) / pure.name
 
     def command(self, plan: RunPlan) -> tuple[list[str], dict[str, str]]:
         if not plan.executable:

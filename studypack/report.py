@@ -37,7 +37,8 @@ def report_dict(result) -> dict[str, Any]:
     return {
         "mode": result.mode,
         "mode_reason": result.mode_reason,
-        "reproduced": bool(result.compared and all_reproduced(result.outputs)),
+        "reproduced": bool(result.reproduced),
+        "failed_run": result.failed_run.index if result.failed_run else None,
         "compared": result.compared,
         "bundle": result.bundle,
         "study": result.study,
@@ -57,9 +58,13 @@ def headline(doc: dict[str, Any]) -> str:
         return f"Replayed with your own inputs or arguments: {total} output(s) written, not compared."
     compared = total - counts.get(IGNORED, 0) - counts.get(NEW, 0)
     done = counts.get(REPRODUCED, 0)
+    extra = [f"{counts[s]} {s}" for s in (IGNORED, NEW) if counts.get(s)]
+    tail = f" ({', '.join(extra)})" if extra else ""
     if doc["reproduced"]:
-        return f"Reproduced {done}/{compared} outputs."
-    return f"NOT reproduced: {done}/{compared} outputs reproduced."
+        return f"Reproduced {done}/{compared} outputs{tail}."
+    if doc.get("failed_run"):
+        return f"NOT reproduced: run {doc['failed_run']} failed; {done}/{compared} outputs reproduced{tail}."
+    return f"NOT reproduced: {done}/{compared} outputs reproduced{tail}."
 
 
 def render_json(result) -> str:
