@@ -240,6 +240,10 @@ def _rootfs_members(files: list[Path]) -> tuple[list[Member], list[dict]]:
     for path in files:
         if path.is_symlink():
             real = Path(os.path.realpath(path))
+            if real.is_dir():  # /lib64 -> usr/lib64: the loader's path goes through it
+                links.append({"path": str(path),
+                              "target": os.path.relpath(real, start=path.parent)})
+                continue
             if not real.is_file():
                 continue
             links.append({"path": str(path),
