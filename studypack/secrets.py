@@ -89,6 +89,8 @@ class Scrubber:
                 self._forget(name, value, "its name looks like a secret")
             elif value_is_secret(value):
                 self._forget(name, value, "its value looks like a credential")
+            elif any(secret in value for secret in self._values):
+                self._forget(name, value, "its value was given as a secret argument")
             else:
                 kept[name] = value
         return kept

@@ -205,17 +205,22 @@ def _scrub_trace(trace_dir: Path, scrubber: Scrubber) -> dict:
     """Rewrite config.yml and trace.sqlite3 with secrets removed; return the config."""
     config_path = trace_dir / "config.yml"
     config = yaml.safe_load(config_path.read_text())
-    for run in config.get("runs") or []:
-        run["environ"] = scrubber.scrub_environment(run.get("environ") or {})
-    for run in config.get("runs") or []:
-        run["argv"] = scrubber.scrub_argv(run.get("argv") or [])
     db_path = trace_dir / "trace.sqlite3"
     with sqlite3.connect(db_path) as db:
         rows = db.execute("SELECT id, argv, envp FROM executed_files").fetchall()
+    # Every argument first: a secret given on a command line (even one a shell expanded
+    # from an innocently named variable) must be known before any environment is scrubbed.
+    for run in config.get("runs") or []:
+        run["argv"] = scrubber.scrub_argv(run.get("argv") or [])
+    clean_argvs = {row_id: scrubber.scrub_argv([a for a in argv.split("\0") if a])
+                   for row_id, argv, _envp in rows}
+    for run in config.get("runs") or []:
+        run["environ"] = scrubber.scrub_environment(run.get("environ") or {})
+    with sqlite3.connect(db_path) as db:
         for row_id, argv, envp in rows:
             env = dict(item.split("=", 1) for item in envp.split("\0") if "=" in item)
             clean_env = scrubber.scrub_environment(env)
-            clean_argv = scrubber.scrub_argv([a for a in argv.split("\0") if a])
+            clean_argv = clean_argvs[row_id]
             db.execute("UPDATE executed_files SET argv = ?, envp = ? WHERE id = ?",
                        ("\0".join(clean_argv) + "\0",
                         "".join(f"{k}={v}\0" for k, v in clean_env.items()), row_id))
