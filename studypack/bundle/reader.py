@@ -453,6 +453,7 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken):
             done[0] += n
             report(Progress(phase, done[0], total, ""))
 
+        made: set[Path] = set()
         for rel, member in stream.members():
             cancel.check()
             if member.isdir():
@@ -475,10 +476,12 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken):
             if staging is not None:
                 out_path = staging / rel
                 try:
-                    out_path.parent.mkdir(parents=True, exist_ok=True)
+                    if out_path.parent not in made:  # thousands of small files, few folders
+                        out_path.parent.mkdir(parents=True, exist_ok=True)
+                        made.add(out_path.parent)
                     with open(out_path, "wb") as out:
                         digests[rel] = stream.copy(member, out, cancel, on_chunk)
-                    os.chmod(out_path, 0o755 if member.mode & 0o111 else 0o644)
+                        os.fchmod(out.fileno(), 0o755 if member.mode & 0o111 else 0o644)
                 except OSError as exc:
                     raise write_error(out_path, exc) from None
             else:

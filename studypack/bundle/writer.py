@@ -22,6 +22,9 @@ from ..progress import CancelToken, Progress, Reporter, reporter, token
 from . import format as fmt
 
 CHUNK = 4 * 1024 * 1024
+# A frame switch flushes zstd's worker pipeline; only large precompressed members
+# (a saved image, big wheels or archives) are worth a fast frame of their own.
+FAST_FRAME_MIN = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 
@@ -199,7 +202,8 @@ def pack(plan: PackPlan, out_path: str | os.PathLike, *, level: int = 3, threads
         report(Progress("pack", 0, total, "packing"))
         for member in plan.payload:
             cancel.check()
-            zw.use("fast" if member.precompressed else "main")
+            zw.use("fast" if member.precompressed and member.size >= FAST_FRAME_MIN
+                   else "main")
             zw.write(_header(f"{bag}/{member.arcname}", member.size, member.mode, member.mtime))
             if member.data is not None:
                 zw.write(member.data)
