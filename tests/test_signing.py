@@ -242,3 +242,24 @@ def test_sign_refuses_a_damaged_bundle(bundle, keys, studypack_cli):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert not signing.signature_path_for(bundle).exists()
+
+
+@needs_minisign
+def test_a_real_bundle_signed_by_studypack_is_checked_by_minisign(example_bundle, keys, tmp_path,
+                                                                 studypack_cli):
+    """The documented check without studypack, on a bundle of a real traced run."""
+    bundle = tmp_path / example_bundle.name
+    shutil.copy(example_bundle, bundle)
+    shutil.copy(f"{example_bundle}.sha256", f"{bundle}.sha256")
+    done = studypack_cli("sign", str(bundle), "--key", str(keys.secret_key))
+    assert done.returncode == 0, done.stderr
+    bag = signing.read_tagmanifest(bundle)[0]
+    tm = tmp_path / "tm"
+    with tm.open("wb") as out:
+        subprocess.run(["tar", "--zstd", "-xOf", str(bundle), f"{bag}/{TAGMANIFEST}"],
+                       stdout=out, check=True)
+    checked = subprocess.run([MINISIGN, "-Vm", str(tm), "-x", f"{bundle}.minisig",
+                              "-p", str(keys.public_key)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    verified = studypack_cli("verify", "-q", str(bundle), "--pubkey", str(keys.public_key))
+    assert verified.returncode == 0 and f"signed by key {keys.key_id}" in verified.stdout
