@@ -26,7 +26,11 @@ def main(argv: list[str]) -> int:
 
     appending = append == "1"
     status = trace.trace(command[0], command, Path(trace_dir), appending)
-    trace.write_configuration(Path(trace_dir), True, True, overwrite=not appending)
+    # write_configuration print()s advice for the reprozip CLI: keep it out of the
+    # study's recorded stdout, in the tracer's log.
+    import contextlib
+    with open(logfile, "a") as log, contextlib.redirect_stdout(log):
+        trace.write_configuration(Path(trace_dir), True, True, overwrite=not appending)
     exit_code = status & 0xFF
     signal = status & 0xFF if status & 0x0100 else None
     with open(statusfile, "w") as fh:
