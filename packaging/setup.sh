@@ -15,6 +15,7 @@ APT_PACKAGES=(
   docker-registry      # a local registry, for digest-pinning tests
   busybox-static       # a shell for FROM-scratch trace images, without any download
   debootstrap          # makes a Debian base image locally
+  podman               # Docker-compatible API socket: the engine code is tested against it too
   zstd tar coreutils   # the standard tools a bundle must open with
   minisign             # checks studypack signatures without studypack
   python3-venv git gcc libsqlite3-dev

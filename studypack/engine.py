@@ -184,6 +184,10 @@ class Engine:
             registry_digest = data.id
         except docker.errors.DockerException as exc:
             reason = getattr(exc, "explanation", None) or str(exc)
+            pulled = self._pull_for_digest(ref, repository) if pull and local is None else None
+            if pulled:   # Podman 4 has no /distribution endpoint: pull, then read the digest
+                return PinnedImage(ref=ref, repository=repository, digest=pulled,
+                                   source="registry")
             if local is not None:
                 raise BaseImageError(
                     f"The base image {ref} exists only on this machine and has no registry "
@@ -209,6 +213,14 @@ class Engine:
                 raise BaseImageError(f"The base image {pinned.pinned} could not be pulled: "
                                      f"{getattr(exc, 'explanation', None) or exc}.") from None
         return pinned
+
+    def _pull_for_digest(self, ref: str, repository: str) -> str | None:
+        try:
+            image = self.client.images.pull(ref)
+        except docker.errors.DockerException:
+            return None
+        return next((d.split("@", 1)[1] for d in image.attrs.get("RepoDigests") or []
+                     if d.split("@")[0] == repository), None)
 
     def image_exists(self, ref: str) -> bool:
         try:
