@@ -20,6 +20,9 @@ import threading
 
 CHUNK = 1024 * 1024
 AHEAD = 8          # chunks decompressed ahead: memory stays flat (~10 MiB)
+# tarfile reads a pax or GNU long-name header whole, whatever size it claims; member
+# bytes never come through read() (they are viewed). Past this, it is a bomb.
+MAX_READ = 64 * 1024 * 1024 + CHUNK
 
 
 class Inflated:
@@ -92,8 +95,10 @@ class Inflated:
         return out
 
     def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = 1 << 62
+        if size is None or size < 0 or size > MAX_READ:
+            raise tarfile.ReadError(
+                f"a header or tag file of {size} bytes is implausibly large: "
+                "it may be a decompression bomb")
         parts = []
         while size > 0:
             part = self.view(size)
