@@ -38,8 +38,9 @@ def main(argv: list[str]) -> int:
     out = child.stdout.read()
     rc = child.wait()
     wall = time.perf_counter() - start
-    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    json.dump({"wall": wall, "rss_mb": rss_kb / 1024, "rc": rc, "phases": phases,
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+               "rss_mb": usage.ru_maxrss / 1024, "rc": rc, "phases": phases,
                "stdout": out[-4000:], "stderr": "".join(err_lines)[-4000:]}, sys.stdout)
     return 0
 

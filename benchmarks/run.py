@@ -70,9 +70,16 @@ class Row:
         ref_rss = max(r["rss_mb"] for r in self.refs) if self.refs else None
         size = (f"{self.size / 1e6:.1f} / {self.ref_size / 1e6:.1f} MB = "
                 f"{self.size / self.ref_size:.4f}" if self.size and self.ref_size else "—")
-        cells = [self.name, fmt_s(ours), self.reference, fmt_s(ref), ratio,
+        cpu, ref_cpu = _median(self.ours, "cpu"), _median(self.refs, "cpu")
+        cpu_cell = f"{fmt_s(cpu)} / {fmt_s(ref_cpu)}" if ref_cpu else fmt_s(cpu)
+        cells = [self.name, fmt_s(ours), self.reference, fmt_s(ref), ratio, cpu_cell,
                  fmt_mb(rss), fmt_mb(ref_rss), size, self.note]
         return "| " + " | ".join(cells) + " |"
+
+
+def _median(runs: list[dict], key: str):
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
 
 
 def fmt_s(v) -> str:
@@ -197,7 +204,7 @@ def main(argv=None) -> int:
             bag = bags[key]
             ref_run = measure(f"tar -cf - -C {q(bag.parent)} {q(bag.name)} "
                               f"| zstd -T0 -3 -q -f -o {q(ref)}")
-            rows[key].ours.append({**got, "wall": got["pack_phase"]})
+            rows[key].ours.append({**got, "wall": got["pack_phase"], "cpu": None})
             rows[key].refs.append(ref_run)
             rows[key].size, rows[key].ref_size = bundle.stat().st_size, ref.stat().st_size
             if key == "create":
@@ -206,7 +213,8 @@ def main(argv=None) -> int:
                 from studypack.bundle.reader import read_info
                 duration = read_info(bundle).metadata["runs"][0]["duration_s"]
                 run_durations.append(duration)
-                rows["traced-total"].ours.append({**got, "wall": got["wall"] - duration})
+                rows["traced-total"].ours.append({**got, "wall": got["wall"] - duration,
+                                                  "cpu": None})
                 rows["traced-total"].refs.append(ref_run)
         if "verify" in steps:
             r = rows["verify"]
@@ -292,9 +300,10 @@ def render(rows: dict[str, Row], facts: dict, args) -> str:
         f"{facts['load'][0]:.2f}, after {facts['load_after'][0]:.2f}; "
         f"{facts['minutes']} min in all.",
         "",
-        "| operation | studypack | reference | reference time | ratio | peak RSS | "
-        "reference peak RSS | size: bundle / reference | note |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| operation | studypack | reference | reference time | ratio | CPU (user+sys): "
+        "studypack / reference | peak RSS | reference peak RSS | size: bundle / reference "
+        "| note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [row.line() for row in rows.values() if row.ours]
     return "\n".join(lines)
