@@ -120,7 +120,7 @@ member_name = st.lists(component, min_size=1, max_size=5).map("/".join)
 member_type = st.sampled_from([tarfile.REGTYPE, tarfile.REGTYPE, tarfile.REGTYPE,
                                tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
                                tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE,
-                               tarfile.CONTTYPE, b"V", b"Z"])
+                               tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE, b"V", b"Z"])
 crafted_member = st.builds(
     Member, name=st.one_of(member_name, member_name.map(lambda n: f"{BAG}/data/{n}")),
     data=st.binary(max_size=64), type=member_type,

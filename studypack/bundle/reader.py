@@ -33,6 +33,11 @@ from .inflate import Inflated
 HEAD_CHUNK = 64 * 1024              # info reads only the first members
 CHUNK = 1024 * 1024
 TAG_ALLOWANCE = 256 * 1024 * 1024   # room for tag files beyond the declared payload
+# Even when the declared size is honest-looking, a bundle may not inflate to more than
+# this many times its own size (plus a slack): a 1 KB bundle declaring a 1 TB sparse or
+# all-zero file would otherwise keep verify busy for hours. Real data is far below it.
+MAX_INFLATION = 1000
+INFLATION_SLACK = 1024 * 1024 * 1024
 
 
 @dataclass
@@ -165,6 +170,7 @@ class _Stream:
         self.folders: set[str] = set()   # every folder a member is, or sits in
         self.declared_bytes: int | None = None
         self.payload_bytes = 0           # data/ members: bounded by Payload-Oxum exactly
+        self.inflation_limit = MAX_INFLATION * self.path.stat().st_size + INFLATION_SLACK
         self.tag_bytes = 0               # everything else: bounded by TAG_ALLOWANCE
 
     def close(self) -> None:
@@ -229,6 +235,10 @@ class _Stream:
                     raise UnsafeBundleError(
                         f"The bundle unpacks to more than its declared payload size "
                         f"(Payload-Oxum, at {shown!r}): it may be a decompression bomb.")
+                if self.payload_bytes > self.inflation_limit:
+                    raise UnsafeBundleError(
+                        f"The bundle would inflate to more than {MAX_INFLATION} times its own "
+                        f"size (at {shown!r}): it may be a decompression bomb.")
             else:
                 self.tag_bytes += member.size
                 if self.tag_bytes > TAG_ALLOWANCE:
@@ -431,7 +441,7 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken):
             if target.exists():
                 raise UsageError(f"{target} already exists; it was left as it is.",
                                  "Unpack into another folder, or remove it first.")
-            _check_room(dest, total)
+            _check_room(dest, min(total, stream.inflation_limit))  # more is refused anyway
             remove_stale_partials(dest, stream.bag)  # left by an unpack that was killed
             staging = temp_path_for(target)
             shutil.rmtree(staging, ignore_errors=True)

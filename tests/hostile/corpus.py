@@ -221,6 +221,34 @@ def _tag_file_bomb() -> bytes:
                         + members[3:])
 
 
+SPARSE_REAL_SIZE = 1 << 40
+
+
+def _sparse_bomb() -> bytes:
+    """A PAX 1.0 sparse member: 1 byte stored, 1 TiB of holes; bag-info declares 2 TiB,
+    so only a bound on inflation (not the declared size) stops it."""
+    members = base_members(oxum=f"{2 * SPARSE_REAL_SIZE}.{len(PAYLOAD) + 1}")
+    sparse_map = b"1\n0\n1\n".ljust(tarfile.BLOCKSIZE, b"\0")   # one region: offset 0, 1 byte
+    out = io.BytesIO(MARKER)
+    out.seek(0, io.SEEK_END)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        at = next(i for i, m in enumerate(members) if m.name.endswith("/manifest-sha256.txt"))
+        for i, m in enumerate(members):
+            if i == at:
+                info = tarfile.TarInfo(f"{BAG}/data/study/GNUSparseFile.0/holes.bin")
+                info.size = len(sparse_map) + 1
+                info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                                    "GNU.sparse.name": f"{BAG}/data/study/holes.bin",
+                                    "GNU.sparse.realsize": str(SPARSE_REAL_SIZE)}
+                tar.addfile(info, io.BytesIO(sparse_map + b"x"))
+            info = tarfile.TarInfo(m.name)
+            info.size = len(m.data)
+            tar.addfile(info, io.BytesIO(m.data))
+    out.write(zstandard.ZstdCompressor().compress(raw.getvalue()))
+    return out.getvalue()
+
+
 def _file_then_folder() -> bytes:
     # a file, then a member that needs the same path to be a folder
     return bundle_bytes(_insert_payload(base_members(),
@@ -332,6 +360,8 @@ CASES: list[Case] = [
          ("twice", "duplicate"), _duplicate),
     Case("decompression-bomb", "61 bytes declared, 100 MiB inside",
          ("declared", "bomb"), _bomb),
+    Case("sparse-bomb", "a 1 TiB sparse file in a 1 KB bundle declaring 2 TiB",
+         ("bomb",), _sparse_bomb),
     Case("tag-file-bomb", "a 300 MiB tag file outside the payload", ("bomb", "large"),
          _tag_file_bomb),
     Case("truncated", "the stream cut at two thirds", ("truncated", "incomplete", "ends"),
