@@ -120,18 +120,20 @@ def test_wizard_makes_a_verified_bundle_from_a_bare_study_folder(
     wizard.state.build_image = False        # keep the test off the Docker daemon
     _next(wizard, qtbot, "ImagePage")
 
-    # Image: with the build off, the packages are locked and vendored; when no base image
-    # can be pinned here, the page says why and offers to go on without the recipe
+    # Image: nothing happens before the user chooses; with the build off the packages
+    # are locked with their hashes and vendored
     image = wizard.currentPage()
-    assert not image.build.isChecked()
-    if not image.isComplete():
-        assert image.verdict.state == "bad" and image.skip.isVisible(), image.verdict.text()
-        assert immediate_tasks and "studypack" in immediate_tasks[-1][0]
-        immediate_tasks.clear()
-        image.skip.setChecked(True)
-    else:
-        assert "pip lock" in image.messages.text()
-    assert image.isComplete(), image.verdict.text()
+    assert not image.build.isChecked() and not image.isComplete()
+    image.prepare.click()
+    assert image.verdict.state == "ok", image.verdict.text()
+    assert "pip lock" in image.messages.text() and "numpy" not in image.messages.text().split("not locked")[-1]
+    assert image.isComplete()
+    # changing an option asks for the environment to be prepared again
+    image.save.setChecked(True)
+    assert not image.isComplete()
+    image.save.setChecked(False)
+    image.build.setChecked(False)
+    assert image.isComplete()
     _next(wizard, qtbot, "ReviewPage")
 
     review = wizard.currentPage()

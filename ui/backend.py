@@ -184,6 +184,7 @@ class CreateSession:
         self.traced = None
         self.environment = None
         self.plan = None
+        self.image_bytes: int | None = None   # size of the built image, if known
         self.warnings: list[str] = []
 
     def run_dir(self, index: int = 1) -> Path:
@@ -211,6 +212,9 @@ class CreateSession:
                                 base_image=self.spec.environment.base_image or None)
         self.environment = capture_environment_part(self.spec, self.traced, self.work,
                                                     options, report, cancel)
+        image = self.environment.metadata.get("image") or {}
+        if image.get("built") and not image.get("saved"):
+            self.image_bytes = image_size(image.get("tag", ""))
         return self.environment
 
     def make_plan(self, report=None, cancel=None):
@@ -242,6 +246,20 @@ def default_bundle_path(spec: StudySpec) -> Path:
     """Beside the study folder, not inside it: the study is not part of its own bundle."""
     from studypack.bundle.format import EXTENSION
     return spec.root.parent / f"{spec.study.name}{EXTENSION}"
+
+
+def image_size(tag: str) -> int | None:
+    """The size of a built image as the engine reports it (what saving would add)."""
+    from studypack.engine import Engine
+    engine = Engine.try_connect()
+    if engine is None or not tag:
+        return None
+    try:
+        return int(engine.client.images.get(tag).attrs.get("Size") or 0) or None
+    except Exception:  # the estimate is a courtesy; its absence is not an error
+        return None
+    finally:
+        engine.close()
 
 
 def engine_status() -> tuple[bool, str]:

@@ -7,6 +7,7 @@ Every read of the bundle (info, verify, signature, replay) runs off the GUI thre
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 from typing import Optional
@@ -70,7 +71,7 @@ class WelcomePage(QWidget):
                         "and replay it to see whether its results reproduce on this computer. "
                         "Or turn your own study folder into a bundle.", selectable=False)
         intro.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        intro.setMaximumWidth(560)
+        intro.setFixedWidth(560)
         layout.addWidget(intro, alignment=Qt.AlignmentFlag.AlignHCenter)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -99,11 +100,14 @@ class BundleView(QWidget):
         self.title = heading("")
         self.authors = wrapped("")
         self.facts_line = wrapped("")
+        for label in (self.title, self.authors, self.facts_line):
+            label.setTextFormat(Qt.TextFormat.PlainText)
         self.facts_line.setStyleSheet("color: #555;")
         self.integrity = StatusLabel()
         self.signature = StatusLabel()
         self.verify_panel = TaskPanel()
         self.problems = wrapped("")
+        self.problems.setTextFormat(Qt.TextFormat.PlainText)
         self.problems.setStyleSheet("color: #cf222e;")
         self.problems.hide()
 
@@ -138,6 +142,9 @@ class BundleView(QWidget):
                            ("image", "Saved image"), ("size", "Bundle"),
                            ("format", "Format")):
             value = wrapped("")
+            # a bundle is a stranger's text: only our own markup is rendered
+            value.setTextFormat(Qt.TextFormat.RichText if key in ("doi", "command", "environment")
+                                else Qt.TextFormat.PlainText)
             self.fields[key] = value
             self.about.addRow(f"<b>{label}</b>", value)
         scroll = QScrollArea()
@@ -199,36 +206,43 @@ class BundleView(QWidget):
         f["keywords"].setText(", ".join(study.get("keywords", [])) or "(none)")
         f["license"].setText(_get(study, "license", "(not stated)"))
         doi = _get(study, "doi")
+        doi = html.escape(doi, quote=True)
         f["doi"].setText(f'<a href="https://doi.org/{doi}">{doi}</a>' if doi
                          else "not deposited yet")
         f["doi"].setOpenExternalLinks(True)
-        f["when"].setText(_get(first, "started_at", "(not recorded)"))
+        f["when"].setText(_when(_get(first, "started_at")) or "(not recorded)")
         host = first.get("host", {}) if isinstance(first, dict) else {}
-        where = ", ".join(str(v) for v in (host.get("hostname"), host.get("os"),
-                                           host.get("kernel"), host.get("cpu"),
-                                           host.get("machine")) if v)
+        where = "; ".join(f"{label} {host[key]}" for key, label in (
+            ("hostname", "computer"), ("os", "system"), ("kernel", "kernel"),
+            ("architecture", "architecture"), ("cpu", "processor"), ("user", "user"))
+            if host.get(key))
         f["where"].setText(where or "(not recorded)")
         commands = [" ".join(r.get("command", [])) for r in runs if isinstance(r, dict)]
-        f["command"].setText("<br>".join(f"<code>{c}</code>" for c in commands) or "(none)")
+        f["command"].setText("<br>".join(f"<code>{html.escape(c)}</code>" for c in commands)
+                             or "(none)")
         outcomes = [f"exit code {r.get('exit_code')}, {r.get('duration_s', '?')} s"
                     for r in runs if isinstance(r, dict)]
         f["outcome"].setText("; ".join(outcomes) or "(not recorded)")
         env = meta.get("environment", {})
         f["environment"].setText(_describe_environment(env))
-        f["image"].setText("yes (replays exactly, offline)" if _get(meta, "image.saved")
-                           else "no")
+        f["image"].setText("yes: replays load it, exactly and offline"
+                           if _get(meta, "environment.image.saved") else "no")
         f["size"].setText(f"{human_size(info.compressed_size)} compressed")
         f["format"].setText(f"studypack format {info.format_version}, bag {info.bag_name}")
         self._fill_files(meta)
 
     def _fill_files(self, meta: dict) -> None:
         self.files.clear()
-        for key, label in (("inputs", "Inputs (code and data)"), ("outputs", "Outputs of the original run"),
-                           ("references", "Data kept by reference (downloaded at replay)")):
+        counts = meta.get("counts") or {}
+        for key, label, count_keys in (
+                ("inputs", "Inputs (code and data)", ("code", "data")),
+                ("outputs", "Outputs of the original run", ("outputs",)),
+                ("data_references", "Data kept by reference (downloaded at replay)",
+                 ("referenced",))):
             entries = meta.get(key) or []
-            if not entries and key == "references":
+            if not entries and key == "data_references":
                 continue
-            total = sum(int(e.get("size", 0)) for e in entries if isinstance(e, dict))
+            total = sum(int((counts.get(k) or {}).get("bytes", 0)) for k in count_keys)
             top = QTreeWidgetItem([f"{label} \u2014 {len(entries)} files", human_size(total)])
             for entry in entries:
                 if isinstance(entry, dict):
@@ -242,13 +256,25 @@ class BundleView(QWidget):
 def _describe_environment(env) -> str:
     if not isinstance(env, dict) or not env:
         return "(not recorded)"
-    if env.get("description"):
-        return env["description"]
-    parts = [env.get("kind", ""), env.get("python_version", ""), env.get("platform", "")]
-    text = " ".join(p for p in parts if p)
-    if env.get("base_image"):
-        text += f"; base image {env['base_image']}"
-    return text or "(not recorded)"
+    lines = [env.get("detected") or " ".join(
+        str(env[k]) for k in ("kind", "python_version", "platform") if env.get(k))]
+    if env.get("lock_file"):
+        lines.append(f"locked in {env['lock_file']}: {env.get('packages', '?')} packages"
+                     + (f", {env['wheels']} wheels vendored" if env.get("wheels") else ""))
+    base = env.get("base_image")
+    if isinstance(base, dict) and base.get("pinned"):
+        lines.append(f"image recipe FROM {base.get('ref')} (pinned {base.get('digest', '')[:19]}\u2026)")
+    image = env.get("image")
+    if isinstance(image, dict) and image.get("built"):
+        lines.append(f"image built with {image.get('engine', 'a container engine')}")
+    return "<br>".join(html.escape(l) for l in lines if l) or "(not recorded)"
+
+
+def _when(iso: str) -> str:
+    """2026-11-21T23:09:04Z -> 2026-11-21 23:09 UTC"""
+    if len(iso) >= 16 and iso[10] == "T":
+        return f"{iso[:10]} {iso[11:16]} UTC"
+    return iso
 
 
 class ReplayWindow(QMainWindow):
@@ -366,7 +392,7 @@ class ReplayWindow(QMainWindow):
         if result.ok:
             self.view.integrity.set_status(
                 "ok", f"Intact: {result.checked} files match their checksums.")
-            self.view.verify_panel.finish("Integrity check finished.")
+            self.view.verify_panel.finish("")
             self.view.replay_button.setEnabled(True)
         else:
             self._show_damaged(result.problems)
@@ -453,14 +479,15 @@ class ReplayWindow(QMainWindow):
         self.view.open_outputs.setEnabled(actual is not None)
         from studypack.replay import run_failure
         text = headline(report_dict(result))
+        self.view.log.add(f"Mode {result.mode}: {result.mode_reason}.")
         for line in result.notes:
             self.view.log.add(f"note: {line}")
         failure = run_failure(result)
         if failure is not None:
             text += " " + failure.message
             self.view.log.add(failure.full_text())
-        self.view.replay_panel.finish(text)
-        self.view.report.show_result(result, text, expected, actual)
+        self.view.replay_panel.finish("")
+        self.view.report.show_result(result, f"{text}  (mode {result.mode})", expected, actual)
         self.view.log.add(text)
         self.statusBar().showMessage(text)
 

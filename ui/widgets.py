@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
@@ -32,6 +33,13 @@ def heading(text: str, size_delta: int = 4) -> QLabel:
     label.setFont(font)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def buddy_label(text: str, buddy: QWidget) -> QLabel:
+    """A form label whose &-shortcut focuses ``buddy`` (needed when the field is a layout)."""
+    label = QLabel(text)
+    label.setBuddy(buddy)
     return label
 
 
@@ -76,6 +84,19 @@ class LogView(QPlainTextEdit):
     def add(self, line: str) -> None:
         self.appendPlainText(line.rstrip("\n"))
         self.moveCursor(QTextCursor.MoveOperation.End)
+        self._last_shape = None
+
+    def add_progress(self, line: str) -> None:
+        """A progress message: one that only differs from the previous one by its
+        numbers ("running… 3 s") replaces it instead of filling the log."""
+        shape = re.sub(r"\d+", "#", line)
+        if shape == getattr(self, "_last_shape", None):
+            cursor = self.textCursor()
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.select(QTextCursor.SelectionType.BlockUnderCursor)
+            cursor.removeSelectedText()
+        self.add(line)
+        self._last_shape = shape
 
 
 class TaskPanel(QWidget):
@@ -109,6 +130,10 @@ class TaskPanel(QWidget):
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
         self.bar.setFormat("")
+        # the bar and Cancel show only while something runs; the status line stays
+        self.bar.hide()
+        self.cancel_button.hide()
+        self.status.hide()
 
     @property
     def running(self) -> bool:
@@ -118,13 +143,15 @@ class TaskPanel(QWidget):
         self.bar.setRange(0, 0)
         self.bar.setFormat("")
         self.cancel_button.setEnabled(True)
-        self.status.setText("Starting\u2026")
+        self.bar.show()
+        self.cancel_button.show()
+        self.set_status("Starting\u2026")
         self.started.emit()
 
         def error(exc, details):
             from studypack.errors import Cancelled
-            self.status.setText("Cancelled." if isinstance(exc, Cancelled)
-                                else f"Stopped: {getattr(exc, 'message', exc)}")
+            # the caller shows the cause itself; the panel only says that it stopped
+            self.set_status("Cancelled." if isinstance(exc, Cancelled) else "Stopped.")
             if on_error:
                 on_error(exc, details)
             else:
@@ -139,12 +166,18 @@ class TaskPanel(QWidget):
         if self.bar.maximum() == 0:  # indeterminate until the end
             self.bar.setRange(0, 1)
             self.bar.setValue(1)
+        self.bar.hide()
+        self.cancel_button.hide()
         self.ended.emit()
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
 
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            self.status.setText("Cancelling\u2026")
+            self.set_status("Cancelling\u2026")
             self.cancel_button.setEnabled(False)
 
     def progressed(self, p: Progress) -> None:
@@ -158,12 +191,13 @@ class TaskPanel(QWidget):
         else:
             self.bar.setRange(0, 0)
         if p.message:
-            self.status.setText(p.message if len(p.message) < 200 else p.message[:197] + "\u2026")
+            first = p.message.splitlines()[0] if p.message.strip() else p.message
+            self.set_status(first if len(first) < 200 else first[:197] + "\u2026")
             if self.log is not None:
-                self.log.add(p.message)
+                self.log.add_progress(p.message)
 
     def finish(self, text: str) -> None:
         self.bar.setRange(0, 1)
         self.bar.setValue(1)
         self.bar.setFormat("done")
-        self.status.setText(text)
+        self.set_status(text)

@@ -27,6 +27,7 @@ class CodePage(WizardPage):
         self.excludes.setToolTip("Always left out: " + ", ".join(DEFAULT_EXCLUDES))
         self.excludes.editingFinished.connect(self._refresh_files)
         self.files = QTreeWidget()
+        self.files.setRootIsDecorated(False)
         self.files.setHeaderLabels(["Code file", "Size"])
         self.files.setColumnWidth(0, 560)
         self.summary = note()

@@ -32,6 +32,7 @@ class DataPage(WizardPage):
     def __init__(self, state):
         super().__init__(state)
         self.tree = QTreeWidget()
+        self.tree.setRootIsDecorated(False)
         self.tree.setHeaderLabels(["Data file", "Size", "How it travels", "URL (for a reference)"])
         self.tree.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                   | QAbstractItemView.EditTrigger.EditKeyPressed

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout)
 
 from .. import backend
-from ..widgets import StatusLabel, mono_font
+from ..widgets import StatusLabel, buddy_label, mono_font
 from .base import WizardPage, note
 
 KINDS = [("auto", "Detect it from the study's interpreter"),
@@ -45,7 +45,7 @@ class EnvironmentPage(WizardPage):
         form = QFormLayout()
         form.addRow("Found:", self.found)
         form.addRow("&Kind:", self.kind)
-        form.addRow("&Interpreter:", python_row)
+        form.addRow(buddy_label("&Interpreter:", self.python), python_row)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.panel)

@@ -13,7 +13,7 @@ from studypack.errors import Cancelled
 from studypack.fsutil import human_size
 
 from .. import backend
-from ..widgets import StatusLabel
+from ..widgets import StatusLabel, buddy_label
 from .base import WizardPage, note
 
 SITES = [("Zenodo sandbox (for trying out)", "https://sandbox.zenodo.org"),
@@ -49,7 +49,7 @@ class ExportPage(WizardPage):
         path_row.addWidget(self.path, 1)
         path_row.addWidget(browse)
         form = QFormLayout()
-        form.addRow("&Bundle file:", path_row)
+        form.addRow(buddy_label("&Bundle file:", self.path), path_row)
         form.addRow("", self.overwrite)
         row = QHBoxLayout()
         row.addWidget(self.create_button)
@@ -104,7 +104,9 @@ class ExportPage(WizardPage):
         self.verdict.set_status("ok", f"Written: {result.path} \u2014 {human_size(result.size)}, "
                                 f"{result.files} files. Checksum (sha256) below, also in "
                                 f"{result.path.name}.sha256.")
-        self.panel.finish("Bundle written.")
+        self.panel.finish("")
+        # the bundle is written: Close is the only way on; Cancel would mean nothing
+        self.wizard().button(self.wizard().WizardButton.CancelButton).hide()
         self.deposit_box.setEnabled(backend.available("studypack.deposit", "run_deposit"))
         self.completeChanged.emit()
 

@@ -82,8 +82,9 @@ class ImagePage(WizardPage):
         elif self.prepared_with is None:
             self.build.setChecked(self.state.build_image)
         self.panel.finish("")
-        if self.prepared_with is None and self.state.trace is not None:
-            self.start()
+        if self.prepared_with is None:
+            self.verdict.set_status("info", "Choose the options above, then press Prepare the "
+                                    "environment (locking downloads the packages).")
 
     def _options_changed(self, *_):
         if self.save.isChecked() and not self.build.isChecked():
@@ -138,13 +139,15 @@ class ImagePage(WizardPage):
         image = meta.get("image") or {}
         if isinstance(image, dict) and image.get("id"):
             parts.append(f"Image built: {image.get('tag') or image['id'][:19]}.")
-        size = image.get("size") if isinstance(image, dict) else None
+        size = self.state.session.image_bytes if self.state.session else None
         if env.image_tar and env.image_tar.is_file():
             parts.append(f"The saved image adds {human_size(env.image_tar.stat().st_size)} "
                          "(before compression) to the bundle.")
         elif size:
             parts.append(f"Saving the image would add about {human_size(size)} "
                          "(before compression).")
+            self.save.setText(f"&Save the image inside the bundle (about {human_size(size)} "
+                              "more before compression; replays need no build)")
         self.verdict.set_status("ok", " ".join(parts))
         self.messages.setText("\n".join(env.messages))
         self.panel.finish("Environment ready.")

@@ -56,6 +56,7 @@ class ReviewPage(WizardPage):
         self.tree.setHeaderLabels(["In the bundle", "Files", "Size"])
         self.tree.setColumnWidth(0, 520)
         self.secrets = QTreeWidget()
+        self.secrets.setRootIsDecorated(False)
         self.secrets.setHeaderLabels(["Environment variable left out", "Why"])
         self.secrets.setColumnWidth(0, 280)
         self.warnings = note(colour="#9a6700")

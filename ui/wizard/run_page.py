@@ -78,6 +78,7 @@ class RunPage(WizardPage):
         self.log.setPlaceholderText("The command's output appears here while it runs.")
         self.panel = self.task_panel(log=None)
         self.found = QTreeWidget()
+        self.found.setRootIsDecorated(False)
         self.found.setHeaderLabels(["Result file written by the run", "Size"])
         self.found.setColumnWidth(0, 480)
         self.confirm = QCheckBox("These are the study's results: a replay compares them.")
