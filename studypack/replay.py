@@ -234,6 +234,7 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         finally:
             runner.close()
             result.notes += runner.notes
+        cancel.check()
         report(Progress("compare", 0, None, "comparing the outputs"))
         if reuse:
             result.outputs = list_outputs(study_dir, layout.output_paths)

@@ -162,14 +162,13 @@ class _ContainerRunner(Runner):
             container = self.client.containers.create(self.image, **kwargs)
             container.start()
             while True:
-                container.reload()
-                if container.status in ("exited", "dead"):
-                    break
-                if cancel.cancelled:
-                    cancel.check()
                 report(Progress("run", int(time.monotonic() - t0), None,
                                 f"run {plan.index}: running… {int(time.monotonic() - t0)} s",
                                 unit="s"))
+                cancel.check()
+                container.reload()
+                if container.status in ("exited", "dead"):
+                    break
                 time.sleep(POLL_S)
             exit_code = container.wait().get("StatusCode")
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
@@ -221,7 +220,7 @@ class RebuildRunner(_ContainerRunner):
             raise BuildError(f"The base image {base} is not on this machine, and a rebuild "
                              "is done offline.",
                              "Load it (docker load), or use --mode image or --mode trace.")
-        tag = f"{IMAGE_PREFIX}-rebuild:{uuid.uuid4().hex[:12]}"
+        tag = f"{IMAGE_PREFIX}-rebuild:{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.created_image = True
         built = self.engine.build(context, tag=tag, dockerfile="env/Dockerfile",
                                   report=report, cancel=cancel)
@@ -268,7 +267,7 @@ class TraceRunner(_ContainerRunner):
         if busybox is None:
             self.notes.append("busybox-static is not installed here, so the trace image "
                               "has no shell of its own (apt install busybox-static).")
-        tag = f"{uuid.uuid4().hex[:12]}"
+        tag = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         report(Progress("import", 0, None, "making the image FROM scratch (docker import)"))
         try:
             self.client.api.import_image_from_file(str(layer), repository=f"{IMAGE_PREFIX}-trace",
@@ -417,13 +416,15 @@ class DirectoryRunner(Runner):
                     raise UsageError(f"The traced program could not start here: "
                                      f"{exc.strerror}.", "Use a container mode.") from None
                 try:
-                    while proc.poll() is None:
-                        if cancel.cancelled:
-                            _stop(proc)
-                            cancel.check()
+                    while True:
                         report(Progress("run", int(time.monotonic() - t0), None,
                                         f"run {plan.index}: running… "
                                         f"{int(time.monotonic() - t0)} s", unit="s"))
+                        if cancel.cancelled:
+                            _stop(proc)
+                            cancel.check()
+                        if proc.poll() is not None:
+                            break
                         with contextlib.suppress(subprocess.TimeoutExpired):
                             proc.wait(timeout=POLL_S)
                 finally:

@@ -96,13 +96,15 @@ def outputs_by_path(result) -> dict:
 
 
 def studypack_containers(docker_engine) -> list:
+    """Containers this test process started (other test sessions may run beside it)."""
     return docker_engine.client.containers.list(
-        all=True, filters={"label": "io.studypack.container"})
+        all=True, filters={"label": f"io.studypack.container={os.getpid()}"})
 
 
 def replay_images(docker_engine) -> list[str]:
+    """Images a replay in this process built, imported or loaded and left behind."""
     return [t for image in docker_engine.client.images.list() for t in image.tags
-            if t.startswith("studypack-replay")]
+            if t.startswith("studypack-replay") and t.split(":", 1)[1].startswith(f"{os.getpid()}-")]
 
 
 # ------------------------------------------------------- directory mode (no engine)
