@@ -246,6 +246,20 @@ def test_keep_never_writes_into_a_folder_with_files(random_bundle, tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "precious"
 
 
+def test_cancel_in_directory_mode_stops_and_removes_the_work_folder(random_bundle, tmp_path):
+    cancel = CancelToken()
+    work = tmp_path / "work"
+
+    def report(progress):
+        if progress.phase == "run" and "running" in progress.message:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        replay_bundle(random_bundle, mode="directory", workdir=work, report=report,
+                      cancel=cancel)
+    assert not work.exists()
+
+
 # ------------------------------------------------------------------ container modes
 
 @pytest.mark.docker
@@ -305,3 +319,28 @@ def test_cancel_mid_run_removes_container_and_image(random_bundle, docker_engine
         replay_bundle(random_bundle, mode="trace", report=report, cancel=cancel)
     assert studypack_containers(docker_engine) == []
     assert replay_images(docker_engine) == []
+
+
+def test_replay_straight_from_a_record_url(random_bundle, tmp_path, monkeypatch, capsys):
+    """A published record's URL is fetched (checksums checked), then replayed."""
+    from zenodo_server import FakeZenodo
+
+    from studypack.cli import main
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("ZENODO_TOKEN", "replay-test-token")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    bundle = tmp_path / random_bundle.name
+    shutil.copy(random_bundle, bundle)
+    shutil.copy(str(random_bundle) + ".sha256", str(bundle) + ".sha256")
+    with FakeZenodo() as server:
+        server.add_token("replay-test-token")
+        assert main(["deposit", str(bundle), "--url", server.url, "--yes", "--json",
+                     "--publish"]) == 0
+        record_url = json.loads(capsys.readouterr().out)["record_url"]
+        assert record_url.startswith("http://127.0.0.1:")
+        code = main(["replay", record_url, "--mode", "directory", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 3 and doc["mode"] == "directory"
+    assert {o["path"]: o["status"] for o in doc["outputs"]} == {
+        "results/draw.csv": "differs", "results/draw.json": "differs"}
