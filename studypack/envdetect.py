@@ -40,6 +40,10 @@ print(json.dumps({
 KINDS = ("venv", "conda", "system")
 
 
+class NotPythonError(EnvironmentCaptureError):
+    """The program is not a Python interpreter (e.g. ``make`` or ``bash``)."""
+
+
 @dataclass
 class PythonEnvironment:
     kind: str                      # "venv" | "conda" | "system"
@@ -129,7 +133,7 @@ def detect_environment(executable: str, *, timeout: float = 60) -> PythonEnviron
         # Not a Python (e.g. Rscript in a conda env): only a conda env can be locked then.
         if (guess_prefix / "conda-meta").is_dir():
             return PythonEnvironment(kind="conda", executable=str(path), prefix=guess_prefix)
-        raise EnvironmentCaptureError(
+        raise NotPythonError(
             f"{path} did not answer as a Python interpreter.",
             "studypack locks Python virtualenvs, conda environments and the system Python; "
             "point it at the environment's bin/python.")

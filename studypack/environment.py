@@ -16,7 +16,8 @@ from pathlib import Path
 from .condalock import lock_conda_environment
 from .dockerfile import DockerfileInputs, image_tag, render_dockerfile
 from .engine import BaseImageError, Engine, PinnedImage
-from .envdetect import PythonEnvironment, detect_environment, find_interpreter
+from .envdetect import (NotPythonError, PythonEnvironment, detect_environment,
+                        find_interpreter)
 from .envlock import LINUX_X86_64_PLATFORMS, lock_pip_environment
 from .errors import EngineError, EnvironmentCaptureError
 from .progress import Progress, reporter, token
@@ -76,7 +77,15 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
              save_image, packages, report, cancel) -> EnvironmentCapture:
     messages: list[str] = []
     report(Progress("environment", 0, None, "Detecting the study's environment"))
-    env = detect_environment(find_interpreter(executable, spec))
+    try:
+        env = detect_environment(find_interpreter(executable, spec))
+    except NotPythonError:
+        if executable is None:
+            raise
+        # The run started e.g. `make` or `bash run.sh`: lock the study's Python instead.
+        env = detect_environment(find_interpreter(None, spec))
+        messages.append(f"the run's program {executable} is not Python; the Python "
+                        f"environment locked is {env.executable}")
     messages.append(f"environment: found {env.describe()}")
     wanted = getattr(getattr(spec, "environment", None), "kind", "auto")
     if wanted not in ("auto", "", None, env.kind):
@@ -222,6 +231,20 @@ def _context_files(files_dir: Path, spec) -> list[tuple[str, Path]]:
         placeholder.mkdir(exist_ok=True)
         study_files = [("study", placeholder)]
     return files + study_files
+
+
+def bundle_build_context(data_dir: Path) -> list[tuple[str, Path]]:
+    """The files an unpacked bundle's image is rebuilt from: ``env/`` and ``study/`` of
+    its ``data/`` folder, without the traced files and a saved image (for
+    :meth:`Engine.build`, with ``dockerfile="env/Dockerfile"``)."""
+    files = []
+    for part in ("env", "study"):
+        folder = Path(data_dir) / part
+        files += [(p.relative_to(data_dir).as_posix(), p)
+                  for p in sorted(folder.rglob("*")) if p.is_file()] if folder.is_dir() else []
+        if not folder.is_dir() or not any(folder.iterdir()):
+            files.append((part, folder if folder.is_dir() else Path(data_dir)))
+    return files
 
 
 def _image_python(engine: Engine, tag: str, cancel) -> str:

@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO, copy_example
 from docker_fixtures import REGISTRY
 from studypack.engine import (CONTAINER_LABEL, BaseImageError, DaemonUnavailableError, Engine)
-from studypack.environment import capture_environment
+from studypack.environment import bundle_build_context, capture_environment
 from studypack.errors import BuildError, Cancelled, ImageLoadError
 from studypack.progress import CancelToken
 from studypack.spec import load_spec
@@ -171,6 +171,15 @@ def test_the_study_runs_in_the_offline_rebuilt_image_with_the_same_outputs(
     assert ran.stdout == host.stdout
     for name in ("profile.csv", "summary.json"):
         assert (out / name).read_bytes() == (study / "results" / name).read_bytes()
+
+    # An unpacked bundle's data/ (env/ + study/) rebuilds the same image, offline.
+    data = tmp_path / "bundle" / "data"
+    shutil.copytree(capture.files_dir, data / "env")
+    shutil.copytree(study, data / "study", ignore=shutil.ignore_patterns("results"))
+    rebuilt = docker_engine.build(bundle_build_context(data), tag="studypack-test/rebuilt:1",
+                                  dockerfile="env/Dockerfile")
+    assert rebuilt.id == image["id"]
+    docker_engine.remove_image("studypack-test/rebuilt:1")
 
     # The saved image comes back with the same id, and runs without any build.
     docker_engine.remove_image(image["tag"])
