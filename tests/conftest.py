@@ -61,3 +61,10 @@ def example_bundle(tmp_path_factory, study_python) -> Path:
     result = run_cli("create", study, "-o", out, "--no-image", "-q")
     assert result.returncode == 0, result.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def qapp_cls():
+    """GUI tests run inside the real application class (FileOpen handling, windows)."""
+    from studypack_gui.app import StudypackApplication
+    return StudypackApplication

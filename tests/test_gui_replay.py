@@ -18,20 +18,6 @@ from PySide6.QtGui import QDropEvent
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture(scope="module")
-def example_bundle(tmp_path_factory, study_python) -> Path:
-    """A real bundle of the example study, made on a machine without a container engine
-    (the replay below needs none either)."""
-    from conftest import copy_example, run_cli
-    base = tmp_path_factory.mktemp("gui-bundle")
-    study = copy_example(base, study_python)
-    out = base / "heat-diffusion.studypack"
-    result = run_cli("create", study, "-o", out, "--no-image", "-q",
-                     env={"DOCKER_HOST": f"unix://{base}/no-engine.sock"})
-    assert result.returncode == 0, result.stderr
-    return out
-
-
 @pytest.fixture
 def immediate_tasks():
     from studypack_gui import dialogs, tasks

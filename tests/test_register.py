@@ -94,3 +94,33 @@ def test_packaging_files_are_the_ones_shipped_in_the_package():
     desktop = (REPO / "packaging" / "studypack.desktop").read_text()
     assert "Exec=studypack-gui %f" in desktop
     assert "MimeType=application/x-studypack;" in desktop
+
+
+def test_installers_declare_the_file_type_the_code_reads():
+    """macOS Info.plist and the Windows association come from the format registry,
+    and agree with the freedesktop MIME definition."""
+    import plistlib
+    import xml.etree.ElementTree as ET
+
+    from studypack.bundle import format as fmt
+    from studypack_gui import filetypes
+
+    plist = plistlib.loads(plistlib.dumps(filetypes.info_plist("1.0")))
+    doc = plist["CFBundleDocumentTypes"][0]
+    assert doc["CFBundleTypeExtensions"] == [fmt.EXTENSION.lstrip(".")]
+    assert doc["CFBundleTypeMIMETypes"] == [fmt.MIME_TYPE]
+    uti = plist["UTExportedTypeDeclarations"][0]
+    assert doc["LSItemContentTypes"] == [uti["UTTypeIdentifier"]]
+
+    reg = filetypes.windows_registry(r"C:\Program Files\studypack\studypack.exe")
+    assert f"[HKEY_CURRENT_USER\\Software\\Classes\\{fmt.EXTENSION}]" in reg
+    assert '\\"%1\\"' in reg
+
+    ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
+    mime = ET.parse(REPO / "packaging" / "studypack-mime.xml").getroot().find("m:mime-type", ns)
+    assert mime.get("type") == fmt.MIME_TYPE
+    assert mime.find("m:glob", ns).get("pattern") == "*" + fmt.EXTENSION
+
+    spec = (REPO / "packaging" / "studypack.spec").read_text()
+    compile(spec, "studypack.spec", "exec")
+    assert "filetypes.info_plist(" in spec

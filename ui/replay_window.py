@@ -113,8 +113,8 @@ class BundleView(QWidget):
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._about_tab(), "&Study")
-        self.tabs.addTab(self._files_tab(), "&Files")
-        self.tabs.addTab(self._replay_tab(), "&Replay")
+        self.tabs.addTab(self._files_tab(), "Fi&les")
+        self.tabs.addTab(self._replay_tab(), "Re&play")
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)

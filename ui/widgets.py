@@ -79,7 +79,7 @@ class LogView(QPlainTextEdit):
         self.setReadOnly(True)
         self.setFont(mono_font())
         self.setMaximumBlockCount(LOG_MAX_LINES)
-        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
 
     def add(self, line: str) -> None:
         self.appendPlainText(line.rstrip("\n"))

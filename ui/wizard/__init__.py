@@ -60,7 +60,7 @@ class BundleWizard(QWizard):
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, False)
         self.setOption(QWizard.WizardOption.HaveHelpButton, False)
-        self.setButtonText(QWizard.WizardButton.FinishButton, "&Close")
+        self.setButtonText(QWizard.WizardButton.FinishButton, "Do&ne")
         self.pages = {}
         for cls in (FolderPage, StudyPage, CodePage, DataPage, EnvironmentPage, RunPage,
                     ImagePage, ReviewPage, ExportPage):

@@ -22,7 +22,7 @@ class ImagePage(WizardPage):
     def __init__(self, state):
         super().__init__(state)
         self.engine = StatusLabel()
-        self.build = QCheckBox("&Build the image now (checks that the recipe works)")
+        self.build = QCheckBox("B&uild the image now (checks that the recipe works)")
         self.save = QCheckBox("&Save the image inside the bundle (exact replays without "
                               "building; makes the bundle bigger)")
         self.base_image = QLineEdit()
@@ -135,7 +135,8 @@ class ImagePage(WizardPage):
             text = dockerfile.read_text(encoding="utf-8", errors="replace")
         self.dockerfile.setPlainText(text or "(no Dockerfile: the environment was not captured)")
         meta = env.metadata or {}
-        parts = [f"Environment: {meta.get('kind', 'unknown')}."]
+        parts = ["The packages are locked and stored." if meta.get("lock_file")
+                 else "The environment was not captured."]
         image = meta.get("image") or {}
         if isinstance(image, dict) and image.get("id"):
             parts.append(f"Image built: {image.get('tag') or image['id'][:19]}.")

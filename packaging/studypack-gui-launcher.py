@@ -1,0 +1,7 @@
+"""Entry script for the frozen GUI (PyInstaller needs a script, not a package)."""
+
+import sys
+
+from studypack_gui.app import main
+
+sys.exit(main())
