@@ -132,3 +132,60 @@ def test_a_file_that_is_not_a_bundle_gets_one_sentence(window, tmp_path, immedia
     title, body, details = immediate_tasks[0]
     assert title == "studypack" and "notes.studypack" in body
     assert "Traceback" not in body
+
+
+@pytest.fixture(scope="module")
+def random_bundle(tmp_path_factory) -> Path:
+    """A study that draws an unseeded random number: a replay cannot reproduce it."""
+    import subprocess
+    import sys
+    from conftest import run_cli
+    base = tmp_path_factory.mktemp("gui-random")
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    study = base / "unseeded-random"
+    shutil.copytree(Path(__file__).parent / "studies" / "unseeded-random", study,
+                    ignore=shutil.ignore_patterns("results"))
+    spec = study / "studypack.toml"
+    spec.write_text(spec.read_text()
+                    + f'\n[environment]\nkind = "venv"\npython = "{venv}/bin/python"\n')
+    out = base / "unseeded-random.studypack"
+    result = run_cli("create", study, "-o", out, "-q", "--no-image")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_a_result_that_differs_is_flagged_with_its_diff(window, random_bundle):
+    window.open_bundle(random_bundle)
+    view = window.view
+    view.mode.setCurrentIndex(view.mode.findData("directory"))
+    view.replay_button.click()
+    report = view.report
+    assert window.replay_result is not None and not window.replay_result.reproduced
+    assert "NOT reproduced" in report.headline.text()
+    rows = {report.table.item(r, 0).text(): r for r in range(report.table.rowCount())}
+    assert report.status_of("results/draw.csv") == "differs"
+    assert report.table.item(rows["results/draw.csv"], 1).text() == "\u2716 differs"
+    report.table.selectRow(rows["results/draw.csv"])
+    diff = report.diff.toPlainText()
+    assert "--- original run" in diff and "+++ replay" in diff
+    assert any(line.startswith("-1,") for line in diff.splitlines())
+    assert any(line.startswith("+1,") for line in diff.splitlines())
+
+
+def test_images_are_shown_side_by_side(qtbot, tmp_path):
+    from PIL import Image
+    from studypack_gui.report_view import ImagePair
+    expected, actual = tmp_path / "a.png", tmp_path / "b.png"
+    Image.new("RGB", (40, 30), "red").save(expected)
+    Image.new("RGB", (40, 30), "blue").save(actual)
+    pair = ImagePair()
+    qtbot.addWidget(pair)
+    pair.show_pair(expected, actual)
+    left, right = (label.pixmap() for label in pair.sides)
+    assert not left.isNull() and not right.isNull()
+    assert left.toImage().pixelColor(5, 5).red() == 255
+    assert right.toImage().pixelColor(5, 5).blue() == 255
+    pair.show_pair(expected, tmp_path / "missing.png")
+    assert pair.sides[1].text() == "(no image)"
