@@ -147,3 +147,37 @@ def test_crafted_members_in_a_valid_bag(extra, at, tar_format, oxum):
 def test_tiny_files(size):
     exercise(COMPRESSED[:size])
     exercise(MARKER[:size])
+
+
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+metadata_field = st.sampled_from(["study", "runs", "counts", "environment", "inputs", "outputs",
+                                  "secrets_dropped", "warnings", "studypack_version", "created"])
+
+
+@FUZZ
+@given(st.dictionaries(metadata_field, json_value, max_size=4),
+       st.dictionaries(st.sampled_from(["name", "title", "authors", "description", "license",
+                                        "doi"]), json_value, max_size=3),
+       st.lists(st.dictionaries(st.sampled_from(["index", "command", "exit_code", "duration_s",
+                                                 "started_at", "host", "git"]), json_value),
+                max_size=2))
+def test_fuzzed_metadata_never_crashes_info(fields, study_fields, runs):
+    """`studypack info` (what a double-click shows first) on any studypack.json: it shows
+    the study or refuses in one sentence (exit 1); never an internal error (exit 70)."""
+    from hostile.corpus import metadata
+    from studypack.cli import main
+
+    meta = metadata()
+    meta.update(fields)
+    if isinstance(meta.get("study"), dict):
+        meta["study"].update(study_fields)
+    if runs:
+        meta["runs"] = runs
+    with tempfile.TemporaryDirectory(prefix="studypack-fuzz-") as tmp:
+        path = Path(tmp) / "meta.studypack"
+        path.write_bytes(bundle_bytes(base_members(meta=meta)))
+        assert main(["info", str(path)]) in (0, 1)
+        assert main(["info", "--json", str(path)]) in (0, 1)

@@ -116,6 +116,15 @@ def test_hostile_bundle_is_refused(case, command, jail, corpus_dir, capsys):
     assert not ABSOLUTE_TARGET.exists()
 
 
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_info_never_crashes(case, corpus_dir, capsys):
+    """What a double-click does first: `info` reads only the head, so it may accept a
+    bundle that `verify` refuses — but it never crashes on one."""
+    code, text = run_cli(capsys, "info", str(corpus_dir / f"{case.name}.studypack"))
+    assert code in (0, EXIT_DAMAGED), text
+    assert "Traceback" not in text and "internal error" not in text, text
+
+
 @pytest.mark.parametrize("name", ["symlink-outside", "decompression-bomb"])
 def test_refusal_through_the_real_command(name, jail, corpus_dir):
     """The installed command, as a user runs it: exit 1, one sentence on stderr."""

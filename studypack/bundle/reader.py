@@ -386,14 +386,63 @@ def _read_head(stream: _Stream) -> tuple[dict, dict[str, str], dict[str, bytes]]
                           f"{fmt.METADATA} and {fmt.BAG_INFO} at its start.")
     try:
         metadata = json.loads(found[fmt.METADATA])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BundleError(f"{stream.path.name}'s {fmt.METADATA} is not valid JSON.") from None
     if not isinstance(metadata, dict) or metadata.get("format") != fmt.FORMAT_NAME:
         raise BundleError(f"{stream.path.name} is not a studypack bundle.")
     version = metadata.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _malformed(stream.path, "format_version is not a number")
     if version not in fmt.SUPPORTED_VERSIONS:
         raise _newer(stream.path, version)
+    _check_metadata(metadata, stream.path)
     return metadata, parse_tag_lines(found[fmt.BAG_INFO], fmt.BAG_INFO), found
+
+
+def _malformed(path: Path, what: str) -> BundleError:
+    return BundleError(f"{path.name}'s {fmt.METADATA} is malformed: {what}.",
+                       "The bundle was not written by studypack, or it was altered.")
+
+
+_NUMBER = (int, float)
+# The fields of studypack.json that info, the GUI and replay index into, with the
+# types the writer gives them; a stranger's bundle may hold anything.
+_RUN_FIELDS = {"index": int, "command": list, "exit_code": (int, type(None)),
+               "duration_s": _NUMBER, "started_at": str, "host": dict,
+               "git": (dict, type(None))}
+_TOP_FIELDS = {"runs": list, "counts": dict, "environment": (dict, type(None)),
+               "inputs": list, "outputs": list, "secrets_dropped": list, "warnings": list}
+
+
+def _check_metadata(metadata: dict, path: Path) -> None:
+    study = metadata.get("study")
+    if not isinstance(study, dict):
+        raise _malformed(path, "it has no study section")
+    for key in ("name", "title"):
+        if not isinstance(study.get(key), str):
+            raise _malformed(path, f"study.{key} is missing or not text")
+    authors = study.get("authors", [])
+    if not isinstance(authors, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("name"), str) for a in authors):
+        raise _malformed(path, "study.authors is not a list of people")
+    for key, kinds in _TOP_FIELDS.items():
+        if key in metadata and not isinstance(metadata[key], kinds):
+            raise _malformed(path, f"{key} has the wrong type")
+    for i, run in enumerate(metadata.get("runs", [])):
+        if not isinstance(run, dict):
+            raise _malformed(path, f"run {i + 1} is not a record")
+        for key, kinds in _RUN_FIELDS.items():
+            if not isinstance(run.get(key), kinds) or isinstance(run.get(key), bool):
+                raise _malformed(path, f"run {i + 1}'s {key} is missing or has the wrong type")
+        if not all(isinstance(a, str) for a in run.get("command", [])):
+            raise _malformed(path, f"run {i + 1}'s command is not a list of words")
+    for role, count in metadata.get("counts", {}).items():
+        if not isinstance(count, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in count.values()):
+            raise _malformed(path, f"counts.{role} is not a pair of numbers")
+    for key in ("inputs", "outputs", "secrets_dropped", "warnings"):
+        if not all(isinstance(v, str) for v in metadata.get(key, [])):
+            raise _malformed(path, f"{key} is not a list of names")
 
 
 # --------------------------------------------------------------------------- public

@@ -270,6 +270,31 @@ def _marker_says_newer() -> bytes:
     return marker + bundle_bytes(base_members(), marker=False)
 
 
+def _deeply_nested_metadata() -> bytes:
+    members = base_members()
+    nested = b'{"format": "studypack", "format_version": 1, "x": ' + b"[" * 100_000 \
+        + b"]" * 100_000 + b"}"
+    return bundle_bytes(_replace_member(members, "studypack.json", data=nested))
+
+
+def _metadata_wrong_types() -> bytes:
+    meta = metadata()
+    meta["study"] = "not a section"
+    return bundle_bytes(base_members(meta=meta))
+
+
+def _run_record_wrong_types() -> bytes:
+    meta = metadata()
+    meta["runs"] = [{"index": "one", "command": "rm -rf /"}]
+    return bundle_bytes(base_members(meta=meta))
+
+
+def _version_not_a_number() -> bytes:
+    meta = metadata()
+    meta["format_version"] = [1]
+    return bundle_bytes(base_members(meta=meta))
+
+
 def _empty() -> bytes:
     return b""
 
@@ -371,6 +396,14 @@ CASES: list[Case] = [
     Case("unknown-version", "format_version 999", ("newer", "version"), _unknown_version),
     Case("marker-says-newer", "the marker frame announces format 7", ("version 7",),
          _marker_says_newer),
+    Case("metadata-deeply-nested", "studypack.json nested 100 000 levels deep",
+         ("not valid json",), _deeply_nested_metadata),
+    Case("metadata-wrong-types", "studypack.json whose study section is a string",
+         ("malformed",), _metadata_wrong_types),
+    Case("run-record-wrong-types", "a run record with text where numbers belong",
+         ("malformed",), _run_record_wrong_types),
+    Case("version-not-a-number", "format_version is a list", ("malformed", "version"),
+         _version_not_a_number),
     Case("payload-disagrees", "an output altered after the manifest was written",
          ("checksum", "does not match", "altered"), _payload_disagrees),
     Case("manifest-lists-absent-file", "the manifest names a file that is not there",
