@@ -169,6 +169,7 @@ set -eu
 bag="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d)}"
 mkdir -p "$work"
+work="$(cd "$work" && pwd)"   # docker -v needs an absolute path
 cp -R "$bag/data/study/." "$work/"
 echo "Replaying in $work"
 image=""
@@ -183,7 +184,8 @@ fi
 run() {  # workdir, then the command
   wd="$1"; shift
   if [ -n "$image" ]; then
-    docker run --rm --network none -v "$work:/study" -w "/study/$wd" "$image" "$@"
+    docker run --rm --network none --user "$(id -u):$(id -g)" -v "$work:/study" \
+      -w "/study/$wd" "$image" "$@"
   else
     (cd "$work/$wd" && "$@")
   fi
