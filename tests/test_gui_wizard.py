@@ -167,3 +167,82 @@ def test_wizard_makes_a_verified_bundle_from_a_bare_study_folder(
     assert again.runs[0].command == ["python", "analysis.py", "--steps", "50"]
     assert again.output_paths == ["results/"]
     assert again.environment.python == str(study_python)
+
+
+@pytest.fixture
+def bare_wizard(qtbot, immediate_tasks, bare_study):
+    from studypack_gui.wizard import BundleWizard
+    wizard = BundleWizard(bare_study)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.next()
+    study = wizard.currentPage()
+    study.authors.set_authors([])
+    study.authors.table.item(0, 0).setText("Ada Lovelace")
+    wizard.next()
+    return wizard
+
+
+@pytest.mark.parametrize("with_url", [False, True])
+def test_a_data_file_can_be_kept_by_reference_with_its_checksum(bare_wizard, qtbot,
+                                                                immediate_tasks, with_url):
+    from studypack_gui.wizard.data_page import REFERENCE
+    wizard = bare_wizard
+    _next(wizard, qtbot, "DataPage")
+    data = wizard.currentPage()
+    url = "https://example.org/initial.csv" if with_url else ""
+    data.set_how("data/initial.csv", REFERENCE, url)
+    assert "1 kept by reference" in data.total.text()
+    wizard.next()
+    spec = load_spec(wizard.state.folder / "studypack.toml")
+    csv = wizard.state.folder / "data" / "initial.csv"
+    if not with_url:
+        assert type(wizard.currentPage()).__name__ == "DataPage", "no Next without a URL"
+        assert "has no URL" in immediate_tasks[-1][1]
+        assert spec.data_references == []
+        return
+    assert type(wizard.currentPage()).__name__ == "EnvironmentPage"
+    ref, = spec.data_references
+    assert (ref.path, ref.url, ref.size) == ("data/initial.csv", url, csv.stat().st_size)
+    assert ref.sha256 == hashlib.sha256(csv.read_bytes()).hexdigest()
+
+
+def test_deposit_from_the_export_page_publishes_and_writes_the_doi(qtbot, tmp_path,
+                                                                  immediate_tasks, monkeypatch):
+    """The Zenodo step, against the faithful fake Zenodo over loopback."""
+    from types import SimpleNamespace
+
+    from deposit_bundles import make_bundle
+    from studypack.spec import write_spec
+    from studypack_gui.wizard import WizardState, export_page
+    from zenodo_server import FakeZenodo
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    bundle = make_bundle(tmp_path / "out", payload_bytes=200_000)
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "README.md").write_text("# Soil carbon\n")
+    state = WizardState(folder=study)
+    from studypack.spec import detect_spec
+    state.spec = detect_spec(study)
+    state.spec_path = write_spec(state.spec, study / "studypack.toml")
+    state.result = SimpleNamespace(path=bundle)
+    page = export_page.ExportPage(state)
+    qtbot.addWidget(page)
+    questions = []
+    monkeypatch.setattr(export_page, "confirm_publish",
+                        lambda question, metadata: questions.append((question, metadata)) or True)
+    with FakeZenodo() as server:
+        server.add_token("gui-token-123456")
+        page.site.addItem("test server", server.url)
+        page.site.setCurrentIndex(page.site.count() - 1)
+        page.token.setText("gui-token-123456")
+        page.publish.setChecked(True)
+        page.start_deposit()
+        dep = next(iter(server.depositions.values()))
+        assert dep.submitted and server.stored_bytes(dep.id, bundle.name) == bundle.read_bytes()
+    (question, metadata), = questions
+    assert "published" in question and "Soil carbon under cover crops" in metadata
+    assert page.deposit_verdict.state == "ok" and dep.doi in page.deposit_verdict.text()
+    assert load_spec(study / "studypack.toml").study.doi == dep.doi
