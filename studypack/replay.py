@@ -25,7 +25,8 @@ from .errors import BundleError, EngineError, RunFailedError, StudypackError, Us
 from .progress import CancelToken, Progress, Reporter, reporter, token
 from .replay_modes import (DirectoryRunner, ImageRunner, RebuildRunner, RunOutcome, RunPlan,
                            Runner, TraceRunner, dockerfile_base, engine_available)
-from .replay_study import BagLayout, apply_arguments, apply_inputs, load_layout, make_study_dir
+from .replay_study import (BagLayout, apply_arguments, apply_inputs, fetch_references,
+                           load_layout, make_study_dir)
 
 MODES = ("auto", "image", "rebuild", "trace", "directory")
 AUTO_ORDER = ("image", "rebuild", "trace", "directory")
@@ -207,9 +208,9 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         layout = load_layout(bag_dir)
         chosen, reason = choose_mode(layout, mode)
         report(Progress("replay", 0, None, f"mode {chosen}: {reason}"))
+        notes = list(layout.notes) + fetch_references(layout, report, cancel)
         study_dir = make_study_dir(layout, work / "study", cancel)
         reuse = bool(inputs) or bool(args_override)
-        notes = list(layout.notes)
         if inputs:
             notes += apply_inputs(layout, study_dir, inputs)
         plans = _plans(layout, study_dir, args_override)

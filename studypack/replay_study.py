@@ -64,8 +64,8 @@ class BagLayout:
         if self.spec is not None and self.spec.output_paths:
             return list(self.spec.output_paths)
         # No spec: every file the original run wrote is an output.
-        return sorted({p.relative_to(self.outputs).parts[0] + ("/" if p.is_dir() else "")
-                       for p in self.outputs.iterdir()}) if self.outputs.is_dir() else []
+        return sorted(p.name + ("/" if p.is_dir() else "")
+                      for p in self.outputs.iterdir()) if self.outputs.is_dir() else []
 
     def run_exit_code(self, index: int) -> int | None:
         for run in self.runs:
@@ -96,11 +96,8 @@ def load_layout(bag_dir: Path) -> BagLayout:
     if not runs:
         raise BundleError(f"The bundle {bag_dir.name} records no run, so there is nothing to "
                           "replay.")
-    spec = None
-    spec_copy = bag_dir / fmt.SPEC_COPY
-    if spec_copy.is_file():
-        spec = load_spec(spec_copy)
     notes = []
+    spec = _bundle_spec(bag_dir, metadata, notes)
     root = _original_root(bag_dir, runs, metadata)
     if root is None:
         root = "/study"
@@ -108,6 +105,32 @@ def load_layout(bag_dir: Path) -> BagLayout:
                      "it is replayed in /study")
     restore_symlinks(bag_dir)
     return BagLayout(bag_dir, metadata, runs, spec, root, notes)
+
+
+def _bundle_spec(bag_dir: Path, metadata: dict, notes: list[str]) -> StudySpec | None:
+    """The spec copy in the bundle; when it does not load, the output paths and the
+    comparison rules are taken from studypack.json instead."""
+    from .errors import SpecError
+    from .spec import parse_spec
+
+    spec_copy = bag_dir / fmt.SPEC_COPY
+    if spec_copy.is_file():
+        try:
+            return load_spec(spec_copy)
+        except SpecError as exc:
+            notes.append(f"the bundle's studypack.toml does not load ({exc.message}); the "
+                         "comparison rules come from studypack.json")
+    study = metadata.get("study") or {}
+    doc = {"study": {"name": study.get("name") or "study", "title": study.get("title") or "study"},
+           "run": {"command": ["true"]}}
+    if isinstance(metadata.get("compare"), dict):
+        doc["compare"] = metadata["compare"]
+    try:
+        spec = parse_spec(doc)
+    except SpecError:
+        return None
+    spec.output_paths = []     # every file of data/outputs (see BagLayout.output_paths)
+    return spec
 
 
 def _original_root(bag_dir: Path, runs: list[dict], metadata: dict) -> str | None:
@@ -276,3 +299,74 @@ def _replace_option(argv: list[str], name: str, value: str | None) -> bool:
                 argv.insert(j + 1, value)
             return True
     return False
+
+
+def fetch_references(layout: BagLayout, report, cancel: CancelToken) -> list[str]:
+    """Download the input data a bundle keeps outside by reference (BagIt fetch.txt)
+    into the bag, checking each file's size and its sha256 from the manifest."""
+    import hashlib
+    import urllib.request
+
+    from .bundle.reader import parse_manifest
+    from .errors import RemoteError
+    from .progress import Progress
+
+    fetch_txt = layout.bag_dir / fmt.FETCH_TXT
+    if not fetch_txt.is_file():
+        return []
+    manifest = parse_manifest((layout.bag_dir / fmt.MANIFEST).read_bytes(), fmt.MANIFEST)
+    notes = []
+    for line in fetch_txt.read_text(encoding="utf-8").splitlines():
+        parts = line.split(None, 2)
+        if len(parts) != 3:
+            continue
+        url, length, rel = parts
+        rel_path = PurePosixPath(rel)
+        if rel_path.is_absolute() or ".." in rel_path.parts or rel_path.parts[:1] != ("data",):
+            raise BundleError(f"fetch.txt names an unsafe path {rel!r}.")
+        target = layout.bag_dir / rel_path
+        expected = manifest.get(rel)
+        if target.is_file() and expected and _sha256(target) == expected:
+            continue
+        if not url.startswith(("https://", "http://", "file://")):
+            raise BundleError(f"fetch.txt names {url!r}, which is not an http(s) or file URL.")
+        size = int(length) if length.isdigit() else None
+        report(Progress("fetch", 0, size, f"fetching {rel} from {url}"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        digest, done = hashlib.sha256(), 0
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+                while chunk := response.read(1 << 20):
+                    cancel.check()
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    report(Progress("fetch", done, size, f"fetching {rel}"))
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise RemoteError(f"The referenced input {rel} could not be fetched from {url}: "
+                              f"{getattr(exc, 'reason', None) or exc}.",
+                              "Check the network (a replay fetches referenced data before "
+                              "it runs), or give the file with --input.") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        if (size is not None and done != size) or (expected and digest.hexdigest() != expected):
+            partial.unlink(missing_ok=True)
+            raise BundleError(f"The referenced input {rel} fetched from {url} is not the file "
+                              "the bundle recorded (its size or sha256 differs).",
+                              "The remote copy changed; nothing was replayed.")
+        os.replace(partial, target)
+        notes.append(f"fetched {rel.removeprefix('data/study/')} from {url} (sha256 checked)")
+    return notes
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -164,6 +164,29 @@ def test_unseeded_random_draw_not_reproduced_and_values_shown(random_bundle, tmp
     assert not result.reproduced
 
 
+def test_input_kept_by_reference_is_fetched_and_checked(tmp_path, plain_python):
+    import hashlib
+
+    remote = tmp_path / "remote" / "scale.txt"
+    remote.parent.mkdir()
+    remote.write_text("10\n")
+    digest = hashlib.sha256(remote.read_bytes()).hexdigest()
+    reference = (f'\n[[data.references]]\npath = "data/scale.txt"\nurl = "{remote.as_uri()}"\n'
+                 f'size = {remote.stat().st_size}\nsha256 = "{digest}"\n')
+    study = make_study(tmp_path, "unseeded-random", plain_python)
+    spec = study / "studypack.toml"
+    text = spec.read_text()
+    spec.write_text(text.replace("[outputs]", reference.strip() + "\n\n[outputs]"))
+    bundle = create(study, tmp_path / "referenced.studypack", "--no-image")
+    result = replay_bundle(bundle, mode="directory")
+    assert result.runs[0].exit_code == 0
+    assert any("fetched data/scale.txt" in note for note in result.notes)
+    remote.write_text("11\n")             # the remote copy changed since the bundle was made
+    with pytest.raises(StudypackError) as err:
+        replay_bundle(bundle, mode="directory")
+    assert "data/study/data/scale.txt" in err.value.message and "differs" in err.value.message
+
+
 def test_cli_exit_3_json_and_self_contained_html(random_bundle, tmp_path):
     html = tmp_path / "report.html"
     run = run_cli("replay", random_bundle, "--mode", "directory", "--json", "--html", html)
