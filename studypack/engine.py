@@ -297,12 +297,18 @@ class Engine:
         report(Progress("build", 1, 1, f"Built {tag} ({image_id[:19]})", unit="step"))
         return BuiltImage(id=image_id, tag=tag, log=log)
 
-    def save(self, ref: str, target: Path, *, report=None, cancel=None) -> Path:
-        """``docker save`` into ``target`` (atomically), with byte progress."""
+    def save(self, ref: str, target: Path, *, tag: str | None = None, report=None,
+             cancel=None) -> Path:
+        """``docker save`` into ``target`` (atomically), with byte progress.
+
+        ``ref`` may be an image id; ``tag`` is the name the archive records (so that
+        ``docker load`` gives the image its name back) when the image still has it.
+        """
         report, cancel = reporter(report), token(cancel)
         image = self._call("inspect an image", self.client.images.get, ref)
         total = int(image.attrs.get("Size") or 0) or None
-        named = ref if ref in image.tags else (image.tags[0] if image.tags else False)
+        wanted = tag or ref
+        named = wanted if wanted in image.tags else (image.tags[0] if image.tags else False)
         done = 0
         with atomic_output(target) as out:
             try:

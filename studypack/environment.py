@@ -194,14 +194,15 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
     image = {"built": True, "id": built.id, "tag": tag, "engine": engine.name,
              "network": "none"}
     if install_kind == "pip":
-        image["python_version"] = _image_python(engine, tag, cancel)
+        # By id from here on: another create of the same study may retag meanwhile.
+        image["python_version"] = _image_python(engine, built.id, cancel)
         if image["python_version"] and image["python_version"] != env.python_version:
             messages.append(f"the image has Python {image['python_version']}; the run used "
                             f"{env.python_version} (same minor version, same wheels)")
     messages.append(f"image built offline: {tag} ({built.id[:19]}) with {engine.name}")
     if save_image:
-        capture.image_tar = engine.save(tag, stage_dir / "image.tar", report=report,
-                                        cancel=cancel)
+        capture.image_tar = engine.save(built.id, stage_dir / "image.tar", tag=tag,
+                                        report=report, cancel=cancel)
         image["saved"] = True
         image["tar_bytes"] = capture.image_tar.stat().st_size
         messages.append("the image itself is saved in the bundle (data/image/image.tar): "
