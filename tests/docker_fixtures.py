@@ -76,10 +76,14 @@ def base_image(docker_engine, registry) -> str:
 def ensure_base_image(client) -> None:
     import docker.errors
 
+    repository, tag = BASE_IMAGE.rsplit(":", 1)
     with contextlib.suppress(docker.errors.ImageNotFound):
         image = client.images.get(BASE_IMAGE)
-        if any(d.startswith(BASE_IMAGE.rsplit(":", 1)[0] + "@") for d in
-               image.attrs.get("RepoDigests") or []):
+        if any(d.startswith(repository + "@") for d in image.attrs.get("RepoDigests") or []):
+            try:
+                client.images.get_registry_data(BASE_IMAGE)
+            except docker.errors.DockerException:   # the registry was emptied: push again
+                _push(client, repository, tag)
             return
     with contextlib.suppress(docker.errors.DockerException):
         client.images.pull(BASE_IMAGE)   # an earlier session pushed it to the registry
@@ -108,6 +112,10 @@ def _make_base_image(client) -> None:
             str(tar), repository=repository, tag=tag,
             changes=["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                      'CMD ["python3"]'])
+    _push(client, repository, tag)
+
+
+def _push(client, repository: str, tag: str) -> None:
     for line in client.images.push(repository, tag=tag, stream=True, decode=True):
         if "error" in line:
             pytest.fail(f"pushing the base image to {REGISTRY} failed: {line['error']}")
