@@ -157,7 +157,7 @@ metadata_field = st.sampled_from(["study", "runs", "counts", "environment", "inp
                                   "secrets_dropped", "warnings", "studypack_version", "created"])
 
 
-@FUZZ
+@settings(FUZZ, max_examples=max(EXAMPLES // 3, 20))   # each example runs info twice
 @given(st.dictionaries(metadata_field, json_value, max_size=4),
        st.dictionaries(st.sampled_from(["name", "title", "authors", "description", "license",
                                         "doi"]), json_value, max_size=3),
