@@ -251,6 +251,13 @@ class BundleView(QWidget):
                     QTreeWidgetItem(top, [str(entry), ""])
             self.files.addTopLevelItem(top)
             top.setExpanded(key == "outputs")
+        for key, label in (("rootfs", "System files the run used (ReproZip trace)"),
+                           ("env", "Environment: lock file, packages, Dockerfile"),
+                           ("image", "Saved container image")):
+            part = counts.get(key) or {}
+            if part.get("files"):
+                self.files.addTopLevelItem(QTreeWidgetItem(
+                    [f"{label} \u2014 {part['files']} files", human_size(int(part.get("bytes", 0)))]))
 
 
 def _describe_environment(env) -> str:
@@ -479,7 +486,6 @@ class ReplayWindow(QMainWindow):
         self.view.open_outputs.setEnabled(actual is not None)
         from studypack.replay import run_failure
         text = headline(report_dict(result))
-        self.view.log.add(f"Mode {result.mode}: {result.mode_reason}.")
         for line in result.notes:
             self.view.log.add(f"note: {line}")
         failure = run_failure(result)

@@ -28,7 +28,7 @@ STATUS_TEXT = {
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 # Above this size a text diff would freeze the GUI thread; the details list suffices.
-MAX_DIFF_BYTES = 200_000
+MAX_DIFF_BYTES = 100_000
 
 
 class ImagePair(QWidget):

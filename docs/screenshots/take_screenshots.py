@@ -6,7 +6,8 @@ Run under a real X server (Xvfb is enough) with the study's own virtualenv in pl
     Xvfb :99 -screen 0 1280x800x24 &
     cp -r resources/examples/heat-diffusion /tmp/demo/ && rm /tmp/demo/heat-diffusion/studypack.toml
     python -m venv /tmp/demo/heat-diffusion/.venv && /tmp/demo/heat-diffusion/.venv/bin/pip install numpy
-    DISPLAY=:99 python docs/screenshots/take_screenshots.py /tmp/demo/heat-diffusion docs/screenshots
+    DISPLAY=:99 python docs/screenshots/take_screenshots.py /tmp/demo/heat-diffusion docs/screenshots \
+        [/tmp/demo/unseeded-random.studypack]   # optional: a bundle that does not reproduce
 
 Each window is captured with ImageMagick's ``import`` (what the X server shows) at
 1024x768, the size the GUI must stay readable at, and reduced to a 256-colour PNG.
@@ -53,7 +54,7 @@ def shot(app: QApplication, widget, out: Path) -> None:
     print(f"{out} {out.stat().st_size // 1024} KB")
 
 
-def main(folder: str, out_dir: str) -> int:
+def main(folder: str, out_dir: str, differing: str | None = None) -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     app = StudypackApplication([sys.argv[0]])
@@ -115,8 +116,18 @@ def main(folder: str, out_dir: str) -> int:
     window.start_replay()
     wait(app, lambda: not window.view.replay_panel.running)
     shot(app, window, out / "replay-3-report.png")
+    if differing:
+        # a study that cannot reproduce (an unseeded random draw): the report says so
+        window.open_bundle(Path(differing))
+        wait(app, lambda: window.bundle_path == Path(differing)
+             and not window.view.verify_panel.running)
+        window.view.tabs.setCurrentIndex(2)
+        window.view.mode.setCurrentIndex(window.view.mode.findData("directory"))
+        window.start_replay()
+        wait(app, lambda: not window.view.replay_panel.running)
+        shot(app, window, out / "replay-4-differs.png")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:4]))

@@ -106,7 +106,7 @@ class ExportPage(WizardPage):
                                 f"{result.path.name}.sha256.")
         self.panel.finish("")
         # the bundle is written: Close is the only way on; Cancel would mean nothing
-        self.wizard().button(self.wizard().WizardButton.CancelButton).hide()
+        self.wizard().setOption(self.wizard().WizardOption.NoCancelButton, True)
         self.deposit_box.setEnabled(backend.available("studypack.deposit", "run_deposit"))
         self.completeChanged.emit()
 
