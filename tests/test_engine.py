@@ -233,3 +233,21 @@ def test_permission_denied_on_the_socket_says_to_join_the_docker_group(docker_en
     assert run.stdout.splitlines()[0] == "EnginePermissionError", run.stdout + run.stderr
     assert "Permission denied" in run.stdout
     assert "docker group" in run.stdout
+
+
+def test_no_image_still_pins_a_local_base_and_never_asks_a_registry(docker_engine, base_image,
+                                                                    pinned_base, study_python,
+                                                                    tmp_path):
+    capture = capture_environment(str(study_python), None, tmp_path / "with-base",
+                                  base_image=base_image, build_image=False)
+    assert capture.metadata["image"] == {"built": False}
+    assert f"FROM {pinned_base.pinned}\n" in (capture.files_dir / "Dockerfile").read_text()
+    assert any("--no-image was given" in m for m in capture.messages)
+
+    missing = f"{REGISTRY}/studypack-test/not-here:1"
+    capture = capture_environment(str(study_python), None, tmp_path / "without-base",
+                                  base_image=missing, build_image=False)
+    assert not (capture.files_dir / "Dockerfile").exists()
+    assert capture.metadata["dockerfile"] is None
+    assert any(f"{missing} is not on this machine" in m for m in capture.messages)
+    assert (capture.files_dir / "requirements.lock").is_file()
