@@ -36,6 +36,8 @@ SIGNATURE_SUFFIX = ".minisig"
 TAGMANIFEST_NAME = "tagmanifest-sha256.txt"
 # A tag manifest lists a handful of tag files; anything bigger is not one.
 TAGMANIFEST_MAX_BYTES = 1 << 20
+# Four short lines; the trusted comment is at most 8 KB.
+SIGNATURE_MAX_BYTES = 64 * 1024
 # What ``studypack keygen`` writes when no -o is given.
 DEFAULT_KEY_BASE = Path("~/.config/studypack/signing").expanduser()
 
@@ -270,6 +272,8 @@ def verify_signature(bundle_path: os.PathLike | str, pubkey: os.PathLike | str |
     if not sig_path.is_file():
         return SignatureStatus("unsigned", None, "The bundle is not signed.")
     try:
+        if sig_path.stat().st_size > SIGNATURE_MAX_BYTES:
+            raise minisign.ParseError("far too large for a signature")
         signature = minisign.Signature.from_bytes(sig_path.read_bytes())
     except (minisign.Error, OSError) as exc:
         return SignatureStatus("mismatch", None,

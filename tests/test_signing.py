@@ -193,6 +193,10 @@ def test_damaged_signature_file_does_not_match(bundle, keys):
     assert status.state == "mismatch"
     sig.write_bytes(b"not a signature at all\n")
     assert signing.verify_signature(bundle, keys.public_key, tagmanifest_of(bundle)).state == "mismatch"
+    with sig.open("wb") as fh:   # a stranger's 100 MB "signature" is not read into memory
+        fh.truncate(100 * 1024 * 1024)
+    status = signing.verify_signature(bundle, keys.public_key, tagmanifest_of(bundle))
+    assert status.state == "mismatch" and "too large" in status.message
 
 
 def test_without_a_key_the_announced_signer_is_shown_but_not_trusted(bundle, keys, tmp_path):
