@@ -18,6 +18,7 @@ The format itself is read and written by the ``py-minisign`` library.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import os
 import re
@@ -190,12 +191,15 @@ def load_secret_key(path: os.PathLike | str, password_source=None) -> minisign.S
 
 
 def _key_id_hex(key: minisign.PublicKey) -> str:
-    # key ids are stored little-endian; minisign prints them most significant first
-    return key._keynum_pk.key_id[::-1].hex().upper()
+    """The 8-byte key id that follows the 2-byte algorithm in the key's base64 form.
+    Stored little-endian; minisign prints it most significant byte first."""
+    return base64.b64decode(key.to_base64())[2:10][::-1].hex().upper()
 
 
 def _signature_key_id_hex(signature: minisign.Signature) -> str:
-    return signature._key_id[::-1].hex().upper()
+    """Likewise from the signature's second line (algorithm, key id, signature)."""
+    second_line = bytes(signature).splitlines()[1]
+    return base64.b64decode(second_line)[2:10][::-1].hex().upper()
 
 
 # --------------------------------------------------------------------------- bundle
