@@ -377,6 +377,7 @@ class ReplayWindow(QMainWindow):
         self.view.open_outputs.setEnabled(False)
         self.view.problems.hide()
         self.stack.setCurrentWidget(self.view)
+        self.statusBar().showMessage(f"Checking {path.name}\u2026")
         self.start_verify()
 
     # ------------------------------------------------------------ verify
@@ -425,6 +426,8 @@ class ReplayWindow(QMainWindow):
                    "Do not trust its results; get a fresh copy from its source.")
         self.view.problems.setText("\n".join(shown))
         self.view.problems.show()
+        self.view.verify_panel.set_status("")
+        self.statusBar().showMessage("This bundle is damaged.")
         self.view.signature.set_status("warn", "Signature not checked: the bundle is damaged.")
         self.view.replay_button.setEnabled(False)
 

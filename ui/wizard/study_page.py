@@ -29,7 +29,7 @@ class AuthorsTable(QWidget):
         self.table.setHorizontalHeaderLabels(["Name", "ORCID iD (optional)", "Affiliation"])
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setTabKeyNavigation(True)
+        self.table.setTabKeyNavigation(False)   # Tab leaves the table; arrows move in it
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(ORCID, QHeaderView.ResizeMode.ResizeToContents)
