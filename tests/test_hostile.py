@@ -150,3 +150,18 @@ def test_bomb_is_stopped_before_its_payload_is_inflated(name, jail, corpus_dir):
     assert "bomb" in str(refused.value)
     assert max((p.done for p in seen), default=0) < 1024 * 1024
     assert list((jail / "dest").iterdir()) == []
+
+
+def test_a_hostile_sidecar_is_a_mismatch_not_a_hang(jail, corpus_dir, capsys):
+    """The .sha256 beside a bundle comes from the stranger too: a FIFO or a huge file is
+    reported as not matching, without blocking or filling the memory."""
+    bundle = jail / "valid.studypack"
+    bundle.write_bytes((corpus_dir / "valid.studypack").read_bytes())
+    sidecar = jail / "valid.studypack.sha256"
+    os.mkfifo(sidecar)
+    assert reader.verify(bundle).sidecar == "mismatch"
+    sidecar.unlink()
+    with sidecar.open("wb") as fh:
+        fh.truncate(2 * 1024 ** 3)   # 2 GB of zeros (sparse on disk)
+    code, text = run_cli(capsys, "verify", "-q", str(bundle))
+    assert code == EXIT_DAMAGED and "does not match" in text

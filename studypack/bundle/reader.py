@@ -637,8 +637,11 @@ def _check_sidecar(path: Path, stream: _Stream) -> str:
     sidecar = Path(fmt.sidecar_path(path))
     if not sidecar.exists():
         return "absent"
+    if not sidecar.is_file():  # a FIFO would block the read forever
+        return "mismatch"
     try:
-        expected = sidecar.read_text(encoding="utf-8").split()[0].lower()
+        with open(sidecar, "rb") as fh:  # one line; a stranger's 10 GB file is not read
+            expected = fh.read(4096).decode("utf-8").split()[0].lower()
     except (OSError, UnicodeDecodeError, IndexError):
         return "mismatch"
     return "ok" if expected == stream.counting.sha256.hexdigest() else "mismatch"
