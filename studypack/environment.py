@@ -152,10 +152,12 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
             # means no network either, so only an image already here can be pinned.
             pinned = engine.resolve(ref, pull=will_build, registry=will_build, report=report)
         except BaseImageError as exc:
-            if will_build:
-                raise
-            messages.append(f"{exc} The bundle has no Dockerfile (pass --base-image with "
-                            "an image on this machine to include one).")
+            if build_image is True or save_image:
+                raise   # an image was asked for explicitly: say why there is none
+            # The default (build when a daemon answers) degrades to no image, and says so.
+            will_build = False
+            messages.append(f"{exc} The bundle has no Dockerfile and no image (pass "
+                            "--base-image with an image on this machine to include them).")
     metadata["base_image"] = None if pinned is None else {
         "ref": ref, "pinned": pinned.pinned, "digest": pinned.digest, "source": pinned.source}
     metadata["image"] = {"built": False}
@@ -182,7 +184,8 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
     report(Progress("dockerfile", 0, None, "Dockerfile:\n" + text))
     if not will_build:
         why = ("--no-image was given" if build_image is False
-               else "no container engine answers")
+               else "no container engine answers" if engine is None
+               else "its base image was not found")
         messages.append(f"the image was not built ({why}); rebuild it offline from data/env/")
         return capture
 

@@ -253,3 +253,13 @@ def test_no_image_still_pins_a_local_base_and_never_asks_a_registry(docker_engin
     assert "could not be pinned by digest" in said   # not "cannot be pulled": no lookup
 
     assert (capture.files_dir / "requirements.lock").is_file()
+
+    # By default (build when a daemon answers) a base that cannot be pulled means no
+    # image, said in one sentence; asking for the image explicitly makes it an error.
+    capture = capture_environment(str(study_python), None, tmp_path / "auto",
+                                  base_image=missing, build_image=None)
+    assert capture.metadata["image"] == {"built": False}
+    assert any("cannot be pulled" in m for m in capture.messages)
+    with pytest.raises(BaseImageError, match="cannot be pulled"):
+        capture_environment(str(study_python), None, tmp_path / "explicit",
+                            base_image=missing, build_image=True)
