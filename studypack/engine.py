@@ -230,7 +230,14 @@ class Engine:
             return False
 
     def image_id(self, ref: str) -> str:
-        return self._call("inspect an image", self.client.images.get, ref).id
+        return self._image(ref).id
+
+    def _image(self, ref: str):
+        try:
+            return self._call("inspect an image", self.client.images.get, ref)
+        except docker.errors.NotFound:
+            raise EngineError(f"The image {ref} is not on this machine.",
+                              "Build or load it first.") from None
 
     def remove_image(self, ref: str) -> None:
         with contextlib.suppress(docker.errors.ImageNotFound):
@@ -305,7 +312,7 @@ class Engine:
         ``docker load`` gives the image its name back) when the image still has it.
         """
         report, cancel = reporter(report), token(cancel)
-        image = self._call("inspect an image", self.client.images.get, ref)
+        image = self._image(ref)
         total = int(image.attrs.get("Size") or 0) or None
         wanted = tag or ref
         named = wanted if wanted in image.tags else (image.tags[0] if image.tags else False)
@@ -368,6 +375,7 @@ class Engine:
         report, cancel = reporter(report), token(cancel)
         volumes = {str(Path(host).resolve()): {"bind": inside, "mode": "rw"}
                    for host, inside in (mounts or {}).items()}
+        self._image(image)
         container = self._call(
             "create a container", self.client.containers.create, image, command,
             working_dir=workdir, volumes=volumes, environment=environment, user=user,

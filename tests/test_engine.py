@@ -21,7 +21,7 @@ from conftest import REPO, copy_example
 from docker_fixtures import REGISTRY
 from studypack.engine import (CONTAINER_LABEL, BaseImageError, DaemonUnavailableError, Engine)
 from studypack.environment import bundle_build_context, capture_environment
-from studypack.errors import BuildError, Cancelled, ImageLoadError
+from studypack.errors import BuildError, Cancelled, EngineError, ImageLoadError
 from studypack.progress import CancelToken
 from studypack.spec import load_spec
 
@@ -263,3 +263,8 @@ def test_no_image_still_pins_a_local_base_and_never_asks_a_registry(docker_engin
     with pytest.raises(BaseImageError, match="cannot be pulled"):
         capture_environment(str(study_python), None, tmp_path / "explicit",
                             base_image=missing, build_image=True)
+
+
+def test_running_an_image_that_is_not_here_is_one_sentence(docker_engine):
+    with pytest.raises(EngineError, match="studypack-test/gone:1 is not on this machine"):
+        docker_engine.run("studypack-test/gone:1", ["true"])
