@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -22,6 +21,7 @@ from . import elfinfo
 from .bundle import format as fmt
 from .compare import OutputResult, all_reproduced, compare_outputs, list_outputs
 from .errors import BundleError, EngineError, RunFailedError, StudypackError, UsageError, write_error
+from .fsutil import make_work_dir
 from .progress import CancelToken, Progress, Reporter, reporter, token
 from .replay_modes import (DirectoryRunner, ImageRunner, RebuildRunner, RunOutcome, RunPlan,
                            Runner, TraceRunner, dockerfile_base, engine_available)
@@ -270,7 +270,7 @@ def run_failure(result: ReplayResult) -> RunFailedError | None:
 
 def _make_workdir(workdir) -> Path:
     if workdir is None:
-        return Path(tempfile.mkdtemp(prefix="studypack-replay-"))
+        return make_work_dir("replay")  # also sweeps the work folders of killed replays
     work = Path(workdir).expanduser()
     if work.exists() and any(work.iterdir()):
         raise UsageError(f"{work} is not empty; a replay never writes over your files.",

@@ -231,3 +231,23 @@ def test_unpack_refuses_up_front_when_the_payload_cannot_fit(tmp_path, small_dis
     assert done.returncode == EXIT_WRITE, done.stderr
     assert "free" in done.stderr and "Traceback" not in done.stderr
     assert list(small_disk.iterdir()) == []
+
+
+def test_replay_killed_leaves_no_work_folder_after_the_next_run(example_bundle, tmp_path):
+    """A replay unpacks the bundle into a work folder of its own; when it is killed, the
+    next replay removes that folder."""
+    temp_dir = tmp_path / "tmp"
+    temp_dir.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp_dir)}
+    command = [sys.executable, "-m", "studypack", "replay", str(example_bundle),
+               "--mode", "directory", "--json"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    kill_when(proc, lambda: any(p.name.startswith("studypack-replay-") and any(p.iterdir())
+                                for p in temp_dir.iterdir()))
+    assert proc.returncode == -signal.SIGKILL
+    assert [p.name for p in temp_dir.iterdir() if p.name.startswith("studypack-replay-")]
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in temp_dir.iterdir() if p.name.startswith("studypack-replay-")] == []
