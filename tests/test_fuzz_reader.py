@@ -26,6 +26,8 @@ from studypack.errors import StudypackError
 
 from hostile.corpus import BAG, Member, base_members, bundle_bytes, tar_members
 
+pytestmark = pytest.mark.slow   # ~45 s in all; the budget is set by the example counts
+
 EXAMPLES = int(os.environ.get("STUDYPACK_FUZZ_EXAMPLES", "250"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
