@@ -180,13 +180,30 @@ class _ContainerRunner(Runner):
             if container is not None:
                 with contextlib.suppress(Exception):
                     container.remove(force=True)
+                with contextlib.suppress(Exception):   # gone before its image is removed
+                    container.wait(condition="removed", timeout=10)
         return RunOutcome(plan.index, argv, exit_code, time.monotonic() - t0, stdout, stderr)
 
     def close(self) -> None:
         if self.created_image and self.image and not self.keep:
-            with contextlib.suppress(Exception):
-                self.engine.remove_image(self.image)
+            self._remove_image()
         self.engine.close()
+
+    def _remove_image(self) -> None:
+        """A container stopped by a cancel may take a moment to go; until then the
+        daemon refuses to remove its image. Retry for a few seconds, then say so."""
+        from docker.errors import DockerException, ImageNotFound
+
+        for attempt in range(40):
+            try:
+                self.client.images.remove(self.image, force=True)
+                return
+            except ImageNotFound:
+                return
+            except DockerException:
+                time.sleep(0.25)
+        self.notes.append(f"the image {self.image} could not be removed; remove it with "
+                          f"`docker rmi {self.image}`")
 
 
 def _container_cwd(root: str, plan: RunPlan) -> str:
