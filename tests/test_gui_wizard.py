@@ -246,3 +246,30 @@ def test_deposit_from_the_export_page_publishes_and_writes_the_doi(qtbot, tmp_pa
     assert "published" in question and "Soil carbon under cover crops" in metadata
     assert page.deposit_verdict.state == "ok" and dep.doi in page.deposit_verdict.text()
     assert load_spec(study / "studypack.toml").study.doi == dep.doi
+
+
+@pytest.mark.docker
+def test_the_image_page_builds_the_image_and_estimates_its_size(bare_wizard, qtbot,
+                                                                study_python, base_image):
+    wizard = bare_wizard
+    _next(wizard, qtbot, "DataPage")
+    _next(wizard, qtbot, "EnvironmentPage")
+    wizard.currentPage().python.setText(str(study_python))
+    _next(wizard, qtbot, "RunPage")
+    run = wizard.currentPage()
+    run.outputs.setText("results/")
+    run.start_run()
+    run.confirm.setChecked(True)
+    _next(wizard, qtbot, "ImagePage")
+    image = wizard.currentPage()
+    assert image.engine.state == "ok"
+    image.base_image.setText(base_image)
+    image.build.setChecked(True)
+    image.prepare.click()
+    assert image.verdict.state == "ok", image.verdict.text()
+    dockerfile = image.dockerfile.toPlainText()
+    repository = base_image.rsplit(":", 1)[0]
+    assert f"FROM {repository}@sha256:" in dockerfile
+    assert "Image built" in image.verdict.text()
+    assert "about" in image.save.text() and "MB" in image.save.text()
+    assert load_spec(wizard.state.folder / "studypack.toml").environment.base_image == base_image

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QVBoxLayout)
 
-from studypack.errors import Cancelled
+from studypack.errors import Cancelled, StudypackError
 from studypack.fsutil import human_size
 
 from .. import backend
@@ -106,6 +106,11 @@ class ImagePage(WizardPage):
         build, save, _base = self.options()
         options = self.options()
         self.apply()
+        try:
+            self.state.save()   # the recipe is made from what the spec says
+        except StudypackError as exc:
+            self.fail(exc)
+            return
         self.state.image = None
         self.skip.hide()
         self.skip.setChecked(False)
