@@ -151,10 +151,13 @@ def test_tiny_files(size):
     exercise(MARKER[:size])
 
 
+def _json_containers(inner):
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+
+
 json_value = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
+    _json_containers, max_leaves=12)
 metadata_field = st.sampled_from(["study", "runs", "counts", "environment", "inputs", "outputs",
                                   "secrets_dropped", "warnings", "studypack_version", "created"])
 
