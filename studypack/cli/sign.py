@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..errors import BundleError, UsageError
@@ -14,12 +15,14 @@ from .keygen import read_password
 def register(sub) -> None:
     parser = sub.add_parser(
         "sign", help="sign a bundle (writes BUNDLE.minisig beside it)",
-        description="Check the bundle, then sign its tag manifest (which covers every "
-                    "checksum in it) with an Ed25519 key in minisign's format. The bundle "
-                    "itself is not changed; the signature goes to BUNDLE.minisig. Without "
-                    "studypack, anyone can check it with:\n"
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Check the bundle, then sign its tag manifest (which covers every\n"
+                    "checksum in it) with an Ed25519 key in minisign's format. The bundle\n"
+                    "itself is not changed; the signature goes to BUNDLE.minisig.\n\n"
+                    "Check it with `studypack verify BUNDLE --pubkey KEY.pub`, or without\n"
+                    "studypack:\n"
                     f"  tar --zstd -xOf B.studypack NAME/{TAGMANIFEST_NAME} > tm\n"
-                    "  minisign -Vm tm -x B.studypack.minisig -p key.pub")
+                    "  minisign -Vm tm -x B.studypack.minisig -p KEY.pub")
     parser.add_argument("bundle", type=Path, help="the .studypack file")
     parser.add_argument("--key", type=Path, default=Path(f"{DEFAULT_KEY_BASE}.key"),
                         help=f"secret key (default: {DEFAULT_KEY_BASE}.key)")
