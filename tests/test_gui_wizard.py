@@ -273,3 +273,26 @@ def test_the_image_page_builds_the_image_and_estimates_its_size(bare_wizard, qtb
     assert "Image built" in image.verdict.text()
     assert "about" in image.save.text() and "MB" in image.save.text()
     assert load_spec(wizard.state.folder / "studypack.toml").environment.base_image == base_image
+
+
+def test_cancel_stops_a_traced_run_and_the_gui_stays_responsive(bare_wizard, qtbot,
+                                                                 study_python):
+    """Real worker threads here: the run goes on while the GUI thread handles events."""
+    from studypack_gui import tasks
+    wizard = bare_wizard
+    _next(wizard, qtbot, "DataPage")
+    _next(wizard, qtbot, "EnvironmentPage")
+    wizard.currentPage().python.setText(str(study_python))
+    _next(wizard, qtbot, "RunPage")
+    run = wizard.currentPage()
+    run.command.setText('python -c "import time; print(\'started\', flush=True); time.sleep(120)"')
+    tasks.set_immediate(False)
+    run.start_run()
+    assert run.busy and not run.isComplete()
+    qtbot.waitUntil(lambda: "started" in run.log.toPlainText(), timeout=60000)
+    assert run.panel.cancel_button.isVisible() and run.panel.cancel_button.isEnabled()
+    run.panel.cancel_button.click()
+    qtbot.waitUntil(lambda: not run.busy, timeout=30000)
+    assert run.verdict.state == "warn" and "Cancelled" in run.verdict.text()
+    assert wizard.state.trace is None and not run.isComplete()
+    assert run.run_button.isEnabled()

@@ -160,4 +160,9 @@ class ImagePage(WizardPage):
         self.completeChanged.emit()
 
     def ready(self) -> bool:
-        return self.prepared_with == self.options() or self.skip.isChecked()
+        if self.skip.isChecked():
+            return True
+        # a new traced run drops the environment captured for the previous one
+        session = self.state.session
+        return (session is not None and session.environment is not None
+                and self.prepared_with == self.options())

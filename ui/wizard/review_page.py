@@ -104,8 +104,9 @@ class ReviewPage(WizardPage):
         lines += [f"\u2022 {m}" for m in session.messages()
                   if not m.startswith("dropped environment variable")]
         self.warnings.setText("\n".join(lines))
-        self.panel.finish("Planned.")
+        self.panel.finish("")
         self.planned = True
+        self.state.result = None   # a new plan: an earlier bundle no longer matches it
         self.completeChanged.emit()
 
     def ready(self) -> bool:
