@@ -286,7 +286,7 @@ def reprozip_row(base: Path, study: Path, python: Path, out: Path) -> Row:
     row.refs.append(measure(f"tar -cf - -C {q(study.parent)} {q(study.name)} "
                             f"| zstd -T0 -3 -q -f -o {q(ref)}"))
     row.size, row.ref_size = rpz.stat().st_size, ref.stat().st_size
-    row.note = "size: .rpz (gzip, + libraries) vs tar|zstd of the study"
+    row.note = "size: .rpz (gzip, + libraries) vs tar \\| zstd of the study"
     return row
 
 
