@@ -82,6 +82,11 @@ class ImagePage(WizardPage):
         elif self.prepared_with is None:
             self.build.setChecked(self.state.build_image)
         self.panel.finish("")
+        session = self.state.session
+        if self.prepared_with is not None and (session is None or session.environment is None):
+            self.prepared_with = None
+            self.dockerfile.clear()
+            self.messages.clear()
         if self.prepared_with is None:
             self.verdict.set_status("info", "Choose the options above, then press Prepare the "
                                     "environment (locking downloads the packages).")
