@@ -371,6 +371,12 @@ class DirectoryRunner(Runner):
             if path.is_file() and not path.is_symlink():
                 folders.add(str(path.parent))
         self._library_path = ":".join(sorted(folders))
+        others = started_programs(self.rootfs.parent / "trace" / "trace.sqlite3")
+        if others:
+            self.notes.append("the recorded run started other programs ("
+                              + ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+                              + "); in the directory mode those come from this machine, "
+                              "not from the trace — a container mode replays them exactly")
         if not self.network:
             self._isolate = no_network_prefix()
             if not self._isolate:
@@ -394,6 +400,8 @@ class DirectoryRunner(Runner):
                              "Use a container mode (image, rebuild or trace).")
         launcher = self.map_path(plan.executable, plan)      # may be a venv symlink
         program = resolve_in_rootfs(self.rootfs, plan.executable)
+        if not program.is_file() and launcher.is_file():
+            program = launcher.resolve()     # the study's own script, e.g. run.sh
         if not program.is_file():
             raise UsageError(f"The traced program {plan.executable} is not in the bundle's "
                              "traced files.", "Use --mode image or --mode rebuild.")
@@ -403,19 +411,29 @@ class DirectoryRunner(Runner):
         env["PATH"] = ":".join(str(self.map_path(p, plan)) for p in
                                env.get("PATH", "/usr/bin:/bin").split(":") if p.startswith("/"))
         env["PWD"] = str(plan.study_dir / plan.workdir)
+        args = list(plan.argv[1:])
+        shebang = _shebang(program)
+        if shebang:  # a script: its interpreter comes from the trace too
+            interpreter_path, *interpreter_args = shebang
+            args = [*interpreter_args, str(launcher), *args]
+            launcher = self.map_path(interpreter_path, plan)
+            program = resolve_in_rootfs(self.rootfs, interpreter_path)
+            if not program.is_file():
+                raise UsageError(f"The script's interpreter {interpreter_path} is not in the "
+                                 "bundle's traced files.", "Use a container mode.")
         home = python_home(self.rootfs, program)
         if home is not None:
             env["PYTHONHOME"] = str(home)
             env["PYTHONNOUSERSITE"] = "1"
         interpreter = elfinfo.interpreter(program)
-        if interpreter is None:  # a static program or a script: run it as it is
-            return [str(program), *plan.argv[1:]], env
+        if interpreter is None:  # a static program: run it as it is
+            return [str(program), *args], env
         loader = resolve_in_rootfs(self.rootfs, interpreter)
         if not loader.is_file():
             raise UsageError(f"The traced dynamic loader {interpreter} is missing from the "
                              "bundle's traced files.", "Use a container mode.")
         argv = [str(loader), "--library-path", self._library_path or "",
-                "--argv0", str(launcher), str(program), *plan.argv[1:]]
+                "--argv0", str(launcher), str(program), *args]
         return argv, env
 
     def run(self, plan: RunPlan, report: Reporter, cancel: CancelToken) -> RunOutcome:
@@ -455,6 +473,43 @@ class DirectoryRunner(Runner):
                     f.unlink()
         return RunOutcome(plan.index, list(plan.argv), proc.returncode,
                           time.monotonic() - t0, stdout, stderr)
+
+
+def started_programs(trace_db: Path) -> list[str]:
+    """Programs the traced runs started besides their own command, each once."""
+    import sqlite3
+
+    if not trace_db.is_file():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{trace_db}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT run_id, name FROM executed_files "
+                              "ORDER BY timestamp, id").fetchall()
+    except sqlite3.Error:
+        return []
+    first_of_run: set[int] = set()
+    started = []
+    for run_id, name in rows:   # each run's own first program is not "another" one
+        if run_id not in first_of_run:
+            first_of_run.add(run_id)
+            continue
+        started.append(name)
+    return list(dict.fromkeys(started))
+
+
+def _shebang(path: Path) -> list[str] | None:
+    """``#!/bin/sh -e`` -> ["/bin/sh", "-e"]; None for anything else."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(512)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split(None, 1)
+    if not words or not words[0].startswith("/"):
+        return None
+    return [words[0]] + ([words[1].strip()] if len(words) > 1 and words[1].strip() else [])
 
 
 def no_network_prefix() -> list[str]:

@@ -91,6 +91,23 @@ def example_bundle_with_image(tmp_path_factory, study_python, base_image, docker
     return out
 
 
+@pytest.fixture(scope="session")
+def script_bundle(tmp_path_factory, study_python) -> Path:
+    """The example study started through a shell script, with its virtualenv inside
+    the study folder (as `studypack demo` lays it out)."""
+    base = tmp_path_factory.mktemp("script")
+    study = copy_example(base, study_python)
+    shutil.copytree(study_python.parent.parent, study / ".venv", symlinks=True)
+    (study / "run.sh").write_text('#!/bin/sh\nset -e\necho "shell step"\n'
+                                  ".venv/bin/python analysis.py --steps 50\n")
+    (study / "run.sh").chmod(0o755)
+    spec = study / "studypack.toml"
+    text = spec.read_text().replace('command = ["python", "analysis.py", "--steps", "100"]',
+                                    'command = ["./run.sh"]')
+    spec.write_text(text.replace(f'python = "{study_python}"', 'python = ".venv/bin/python"'))
+    return create(study, base / "script.studypack", "--no-image")
+
+
 def outputs_by_path(result) -> dict:
     return {o.path: o for o in result.outputs}
 
@@ -116,6 +133,15 @@ def test_example_reproduces_in_directory_mode(example_bundle, tmp_path):
     assert statuses == {"results/profile.csv": "reproduced", "results/summary.json": "reproduced"}
     assert result.reproduced
     assert result.runs[0].exit_code == 0 and "simulated 100 steps" in result.runs[0].stdout
+
+
+def test_shell_script_with_venv_inside_the_study_in_directory_mode(script_bundle):
+    result = replay_bundle(script_bundle, mode="directory")
+    assert result.runs[0].stdout.startswith("shell step\n")
+    assert result.reproduced and len(result.outputs) == 2
+    # Honest about what the directory mode cannot rewrite: the script's own child.
+    assert any("started other programs" in note and ".venv/bin/python" in note
+               for note in result.notes)
 
 
 def test_directory_mode_uses_the_traced_interpreter_not_this_machines(timestamp_bundle, tmp_path):
@@ -296,6 +322,14 @@ def test_example_reproduces_in_container_modes(example_bundle_with_image, docker
     assert result.reproduced
     assert studypack_containers(docker_engine) == []
     assert replay_images(docker_engine) == []          # loaded/built images removed
+
+
+@pytest.mark.docker
+def test_shell_script_with_venv_inside_the_study_in_a_trace_image(script_bundle, docker_engine):
+    result = replay_bundle(script_bundle, mode="trace")
+    assert result.runs[0].stdout.startswith("shell step\n")
+    assert result.reproduced and len(result.outputs) == 2
+    assert not any("started other programs" in note for note in result.notes)
 
 
 @pytest.mark.docker
