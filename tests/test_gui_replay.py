@@ -189,3 +189,16 @@ def test_images_are_shown_side_by_side(qtbot, tmp_path):
     assert right.toImage().pixelColor(5, 5).blue() == 255
     pair.show_pair(expected, tmp_path / "missing.png")
     assert pair.sides[1].text() == "(no image)"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_auto_mode_picks_a_container_mode_and_reproduces(window, example_bundle, docker_engine):
+    window.open_bundle(example_bundle)
+    view = window.view
+    assert view.mode.currentData() == "auto"
+    view.replay_button.click()
+    result = window.replay_result
+    assert result is not None and result.reproduced, result.notes
+    assert result.mode in ("image", "rebuild", "trace")
+    assert f"(mode {result.mode})" in view.report.headline.text()
