@@ -41,11 +41,16 @@ def no_hang():
         signal.signal(signal.SIGALRM, previous)
 
 
+def file_name(case) -> str:
+    """Neutral names: a refusal must name the problem itself, not repeat the file name."""
+    return f"received-{CASES.index(case):02}.studypack"
+
+
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hostile-corpus")
     for case in CASES:
-        (folder / f"{case.name}.studypack").write_bytes(case.build())
+        (folder / file_name(case)).write_bytes(case.build())
     (folder / "valid.studypack").write_bytes(valid_bundle())
     return folder
 
@@ -98,7 +103,7 @@ def test_the_untouched_base_is_accepted(command, jail, corpus_dir, capsys):
 @pytest.mark.parametrize("command", ["verify", "unpack"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_hostile_bundle_is_refused(case, command, jail, corpus_dir, capsys):
-    bundle = corpus_dir / f"{case.name}.studypack"
+    bundle = corpus_dir / file_name(case)
     before = snapshot(jail)
     if command == "verify":
         code, text = run_cli(capsys, "verify", "-q", str(bundle))
@@ -120,7 +125,7 @@ def test_hostile_bundle_is_refused(case, command, jail, corpus_dir, capsys):
 def test_info_never_crashes(case, corpus_dir, capsys):
     """What a double-click does first: `info` reads only the head, so it may accept a
     bundle that `verify` refuses — but it never crashes on one."""
-    code, text = run_cli(capsys, "info", str(corpus_dir / f"{case.name}.studypack"))
+    code, text = run_cli(capsys, "info", str(corpus_dir / file_name(case)))
     assert code in (0, EXIT_DAMAGED), text
     assert "Traceback" not in text and "internal error" not in text, text
 
@@ -128,7 +133,7 @@ def test_info_never_crashes(case, corpus_dir, capsys):
 @pytest.mark.parametrize("name", ["symlink-outside", "decompression-bomb"])
 def test_refusal_through_the_real_command(name, jail, corpus_dir):
     """The installed command, as a user runs it: exit 1, one sentence on stderr."""
-    bundle = corpus_dir / f"{name}.studypack"
+    bundle = corpus_dir / file_name(CASES_BY_NAME[name])
     done = subprocess.run([sys.executable, "-m", "studypack", "unpack", str(bundle),
                            str(jail / "dest")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
@@ -143,7 +148,7 @@ def test_refusal_through_the_real_command(name, jail, corpus_dir):
 def test_bomb_is_stopped_before_its_payload_is_inflated(name, jail, corpus_dir):
     """The limit comes from the declared Payload-Oxum: the reader gives up at the
     header of the oversized member, before any of its bytes are decompressed."""
-    bundle = corpus_dir / f"{name}.studypack"
+    bundle = corpus_dir / file_name(CASES_BY_NAME[name])
     seen = []
     with pytest.raises(StudypackError) as refused:
         reader.unpack(bundle, jail / "dest", report=seen.append)

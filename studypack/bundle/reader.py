@@ -329,6 +329,11 @@ def _damaged(path: Path, member: str | None, exc: Exception) -> BundleError:
                            "Fetch the bundle again and compare it with its .sha256 file.")
     if isinstance(exc, UnicodeError):
         return UnsafeBundleError(f"{path.name} has a member whose name is not UTF-8{where}.")
+    if "unknown frame descriptor" in text:  # zstd met bytes that start no frame
+        return BundleError(
+            f"{path.name} holds data that is not part of its compressed stream{where}: bytes "
+            "were appended after its end, or it is damaged.",
+            "Fetch the bundle again and compare it with its .sha256 file.")
     return BundleError(f"{path.name} is damaged{where}: {exc}.",
                        "Fetch the bundle again and compare it with its .sha256 file.")
 
