@@ -312,6 +312,15 @@ def _garbage_after_end() -> bytes:
     return bundle_bytes(base_members()) + b"\x00GARBAGE-AFTER-THE-END" * 64
 
 
+def _garbage_after_tar_end() -> bytes:
+    """Inside the compressed stream this time: a tar archive, its end, then more bytes
+    (which `tar` ignores, and which could carry anything)."""
+    tar = io.BytesIO()
+    tar_members(base_members(), tar)
+    return MARKER + zstandard.ZstdCompressor().compress(
+        tar.getvalue() + b"HIDDEN PAYLOAD AFTER THE END OF THE ARCHIVE" * 100)
+
+
 def _unknown_version() -> bytes:
     return bundle_bytes(base_members(meta=metadata(format_version=999)))
 
@@ -393,6 +402,8 @@ CASES: list[Case] = [
          _truncated),
     Case("garbage-after-end", "bytes after the zstd frame", ("after the end", "after its end", "trailing"),
          _garbage_after_end),
+    Case("garbage-after-tar-end", "bytes after the tar archive's end, inside the zstd stream",
+         ("after the end",), _garbage_after_tar_end),
     Case("unknown-version", "format_version 999", ("newer", "version"), _unknown_version),
     Case("marker-says-newer", "the marker frame announces format 7", ("version 7",),
          _marker_says_newer),
