@@ -14,7 +14,7 @@ from studypack.fsutil import human_size
 
 from .. import backend
 from ..widgets import StatusLabel, buddy_label
-from .base import WizardPage, note
+from .base import WizardPage
 
 SITES = [("Zenodo sandbox (for trying out)", "https://sandbox.zenodo.org"),
          ("Zenodo", "https://zenodo.org")]

@@ -20,7 +20,7 @@ from studypack.spec import RunStep
 
 from .. import backend
 from ..widgets import LogView, StatusLabel
-from .base import WizardPage, note
+from .base import WizardPage
 
 TAIL_INTERVAL_MS = 200
 TAIL_CHUNK = 64 * 1024   # read at most this much per tick: the GUI thread stays quick

@@ -5,7 +5,6 @@ These become the bundle's metadata, its RO-Crate, and a Zenodo deposit's record.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout,
                                QHeaderView, QLineEdit, QPlainTextEdit, QPushButton,

@@ -1,0 +1,276 @@
+"""What the replay window shows of one bundle: the start page, and the bundle's
+study, files and replay tabs. The window (replay_window.py) drives them."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QSplitter, QTabWidget, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from studypack.fsutil import human_size
+
+from . import backend
+from .report_view import ReportView
+from .widgets import LogView, StatusLabel, TaskPanel, heading, wrapped
+
+if TYPE_CHECKING:
+    from .replay_window import ReplayWindow
+
+MODE_HELP = {
+    "auto": "auto \u2014 pick the best mode available on this computer",
+    "image": "image \u2014 load the image saved in the bundle (exact, offline)",
+    "rebuild": "rebuild \u2014 rebuild the image from the bundle's recipe and packages",
+    "trace": "trace \u2014 an image made only of the files the original run used",
+    "directory": "directory \u2014 no container engine: run from the traced files (Linux)",
+}
+
+
+def _get(doc: dict, dotted: str, default=""):
+    value = doc
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value if value not in (None, "") else default
+
+
+def authors_text(authors: list) -> str:
+    parts = []
+    for a in authors or []:
+        if isinstance(a, str):
+            parts.append(a)
+            continue
+        text = a.get("name", "")
+        if a.get("affiliation"):
+            text += f" ({a['affiliation']})"
+        if a.get("orcid"):
+            text += f" \u2014 ORCID {a['orcid']}"
+        parts.append(text)
+    return "; ".join(parts) or "(no author given)"
+
+
+class WelcomePage(QWidget):
+    def __init__(self, window: "ReplayWindow"):
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(heading("studypack", 10), alignment=Qt.AlignmentFlag.AlignHCenter)
+        intro = wrapped("Open a study bundle to see what it holds, check that it is intact, "
+                        "and replay it to see whether its results reproduce on this computer. "
+                        "Or turn your own study folder into a bundle.", selectable=False)
+        intro.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        intro.setFixedWidth(560)
+        layout.addWidget(intro, alignment=Qt.AlignmentFlag.AlignHCenter)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.open_button = QPushButton("Open a bundle\u2026")
+        self.open_button.clicked.connect(window.choose_bundle)
+        self.create_button = QPushButton("Create a bundle from a study folder\u2026")
+        self.create_button.clicked.connect(window.start_wizard)
+        for b in (self.open_button, self.create_button):
+            b.setMinimumHeight(40)
+            row.addWidget(b)
+        row.addStretch(1)
+        layout.addLayout(row)
+        hint = wrapped("You can also drop a .studypack file on this window.", selectable=False)
+        hint.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        hint.setStyleSheet("color: #666;")
+        layout.addWidget(hint)
+        layout.addStretch(2)
+
+
+class BundleView(QWidget):
+    """Everything about one open bundle."""
+
+    def __init__(self, window: "ReplayWindow"):
+        super().__init__()
+        self.window_ = window
+        self.title = heading("")
+        self.authors = wrapped("")
+        self.facts_line = wrapped("")
+        for label in (self.title, self.authors, self.facts_line):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+        self.facts_line.setStyleSheet("color: #555;")
+        self.integrity = StatusLabel()
+        self.signature = StatusLabel()
+        self.verify_panel = TaskPanel()
+        self.problems = wrapped("")
+        self.problems.setTextFormat(Qt.TextFormat.PlainText)
+        self.problems.setStyleSheet("color: #cf222e;")
+        self.problems.hide()
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._about_tab(), "&Study")
+        self.tabs.addTab(self._files_tab(), "Fi&les")
+        self.tabs.addTab(self._replay_tab(), "Re&play")
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.authors)
+        layout.addWidget(self.facts_line)
+        status = QHBoxLayout()
+        status.addWidget(self.integrity, 1)
+        status.addWidget(self.signature, 1)
+        layout.addLayout(status)
+        layout.addWidget(self.verify_panel)
+        layout.addWidget(self.problems)
+        layout.addWidget(self.tabs, 1)
+
+    # ---------------------------------------------------------------- tabs
+    def _about_tab(self) -> QWidget:
+        inner = QWidget()
+        self.about = QFormLayout(inner)
+        self.about.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.about.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.fields: dict[str, QLabel] = {}
+        for key, label in (("description", "Description"), ("keywords", "Keywords"),
+                           ("license", "License"), ("doi", "DOI"), ("when", "Run on"),
+                           ("where", "Run where"), ("command", "Command"),
+                           ("outcome", "Outcome"), ("environment", "Environment"),
+                           ("image", "Saved image"), ("size", "Bundle"),
+                           ("format", "Format")):
+            value = wrapped("")
+            # a bundle is a stranger's text: only our own markup is rendered
+            value.setTextFormat(Qt.TextFormat.RichText if key in ("doi", "command", "environment")
+                                else Qt.TextFormat.PlainText)
+            self.fields[key] = value
+            self.about.addRow(f"<b>{label}</b>", value)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        return scroll
+
+    def _files_tab(self) -> QWidget:
+        self.files = QTreeWidget()
+        self.files.setHeaderLabels(["File", "Size"])
+        self.files.setColumnWidth(0, 520)
+        return self.files
+
+    def _replay_tab(self) -> QWidget:
+        page = QWidget()
+        self.mode = QComboBox()
+        for mode in backend.replay_modes():
+            self.mode.addItem(MODE_HELP.get(mode, mode), mode)
+        self.replay_button = QPushButton("&Replay the study")
+        self.replay_button.setDefault(True)
+        self.replay_button.clicked.connect(self.window_.start_replay)
+        self.open_outputs = QPushButton("&Open the output folder")
+        self.open_outputs.setEnabled(False)
+        self.open_outputs.clicked.connect(self.window_.open_output_folder)
+        mode_label = QLabel("&Mode:")
+        mode_label.setBuddy(self.mode)
+        row = QHBoxLayout()
+        row.addWidget(mode_label)
+        row.addWidget(self.mode, 1)
+        row.addWidget(self.replay_button)
+        row.addWidget(self.open_outputs)
+        self.log = LogView()
+        self.log.setPlaceholderText("The replay's log appears here.")
+        self.replay_panel = TaskPanel(log=self.log)
+        self.report = ReportView()
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.log)
+        splitter.addWidget(self.report)
+        splitter.setSizes([120, 400])
+        layout = QVBoxLayout(page)
+        layout.addLayout(row)
+        layout.addWidget(self.replay_panel)
+        layout.addWidget(splitter, 1)
+        return page
+
+    # ---------------------------------------------------------------- fill
+    def show_info(self, info) -> None:
+        meta = info.metadata or {}
+        study = meta.get("study", {})
+        self.title.setText(_get(study, "title") or info.bag_name)
+        self.authors.setText(authors_text(study.get("authors", [])))
+        runs = meta.get("runs") or []
+        first = runs[0] if runs else {}
+        self.facts_line.setText(
+            f"{info.path.name} \u2014 {human_size(info.compressed_size)}, "
+            f"format version {info.format_version}")
+        f = self.fields
+        f["description"].setText(_get(study, "description", "(none)"))
+        f["keywords"].setText(", ".join(study.get("keywords", [])) or "(none)")
+        f["license"].setText(_get(study, "license", "(not stated)"))
+        doi = _get(study, "doi")
+        doi = html.escape(doi, quote=True)
+        f["doi"].setText(f'<a href="https://doi.org/{doi}">{doi}</a>' if doi
+                         else "not deposited yet")
+        f["doi"].setOpenExternalLinks(True)
+        f["when"].setText(_when(_get(first, "started_at")) or "(not recorded)")
+        host = first.get("host", {}) if isinstance(first, dict) else {}
+        where = "; ".join(f"{label} {host[key]}" for key, label in (
+            ("hostname", "computer"), ("os", "system"), ("kernel", "kernel"),
+            ("architecture", "architecture"), ("cpu", "processor"), ("user", "user"))
+            if host.get(key))
+        f["where"].setText(where or "(not recorded)")
+        commands = [" ".join(r.get("command", [])) for r in runs if isinstance(r, dict)]
+        f["command"].setText("<br>".join(f"<code>{html.escape(c)}</code>" for c in commands)
+                             or "(none)")
+        outcomes = [f"exit code {r.get('exit_code')}, {r.get('duration_s', '?')} s"
+                    for r in runs if isinstance(r, dict)]
+        f["outcome"].setText("; ".join(outcomes) or "(not recorded)")
+        env = meta.get("environment", {})
+        f["environment"].setText(_describe_environment(env))
+        f["image"].setText("yes: replays load it, exactly and offline"
+                           if _get(meta, "environment.image.saved") else "no")
+        f["size"].setText(f"{human_size(info.compressed_size)} compressed")
+        f["format"].setText(f"studypack format {info.format_version}, bag {info.bag_name}")
+        self._fill_files(meta)
+
+    def _fill_files(self, meta: dict) -> None:
+        self.files.clear()
+        counts = meta.get("counts") or {}
+        for key, label, count_keys in (
+                ("inputs", "Inputs (code and data)", ("code", "data")),
+                ("outputs", "Outputs of the original run", ("outputs",)),
+                ("data_references", "Data kept by reference (downloaded at replay)",
+                 ("referenced",))):
+            entries = meta.get(key) or []
+            if not entries and key == "data_references":
+                continue
+            total = sum(int((counts.get(k) or {}).get("bytes", 0)) for k in count_keys)
+            top = QTreeWidgetItem([f"{label} \u2014 {len(entries)} files", human_size(total)])
+            for entry in entries:
+                if isinstance(entry, dict):
+                    QTreeWidgetItem(top, [entry.get("path", "?"), human_size(int(entry.get("size", 0)))])
+                else:
+                    QTreeWidgetItem(top, [str(entry), ""])
+            self.files.addTopLevelItem(top)
+            top.setExpanded(key == "outputs")
+        for key, label in (("rootfs", "System files the run used (ReproZip trace)"),
+                           ("env", "Environment: lock file, packages, Dockerfile"),
+                           ("image", "Saved container image")):
+            part = counts.get(key) or {}
+            if part.get("files"):
+                self.files.addTopLevelItem(QTreeWidgetItem(
+                    [f"{label} \u2014 {part['files']} files", human_size(int(part.get("bytes", 0)))]))
+
+
+def _describe_environment(env) -> str:
+    if not isinstance(env, dict) or not env:
+        return "(not recorded)"
+    lines = [env.get("detected") or " ".join(
+        str(env[k]) for k in ("kind", "python_version", "platform") if env.get(k))]
+    if env.get("lock_file"):
+        lines.append(f"locked in {env['lock_file']}: {env.get('packages', '?')} packages"
+                     + (f", {env['wheels']} wheels vendored" if env.get("wheels") else ""))
+    base = env.get("base_image")
+    if isinstance(base, dict) and base.get("pinned"):
+        lines.append(f"image recipe FROM {base.get('ref')} (pinned {base.get('digest', '')[:19]}\u2026)")
+    image = env.get("image")
+    if isinstance(image, dict) and image.get("built"):
+        lines.append(f"image built with {image.get('engine', 'a container engine')}")
+    return "<br>".join(html.escape(l) for l in lines if l) or "(not recorded)"
+
+
+def _when(iso: str) -> str:
+    """2026-11-21T23:09:04Z -> 2026-11-21 23:09 UTC"""
+    if len(iso) >= 16 and iso[10] == "T":
+        return f"{iso[:10]} {iso[11:16]} UTC"
+    return iso
