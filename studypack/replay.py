@@ -217,7 +217,7 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         if args_override:
             notes.append("arguments changed: " + " | ".join(
                 " ".join(p.argv) for p in plans))
-        runner = _runner(chosen, layout, work, network=network, keep=kept)
+        runner = _runner(chosen, layout, work, network=network)
         result = ReplayResult(mode=chosen, mode_reason=reason, compared=not reuse,
                               bundle=source.name, study=layout.study_name, notes=notes)
         try:
@@ -305,13 +305,13 @@ def _plans(layout: BagLayout, study_dir: Path, args_override) -> list[RunPlan]:
     return plans
 
 
-def _runner(mode: str, layout: BagLayout, work: Path, *, network: bool, keep: bool) -> Runner:
+def _runner(mode: str, layout: BagLayout, work: Path, *, network: bool) -> Runner:
     if mode == "image":
-        return ImageRunner(layout.bag_dir, network=network, keep=keep)
+        return ImageRunner(layout.bag_dir, network=network)
     if mode == "rebuild":
-        return RebuildRunner(layout.bag_dir, network=network, keep=keep)
+        return RebuildRunner(layout.bag_dir, network=network)
     if mode == "trace":
-        return TraceRunner(layout.bag_dir, layout.rootfs, work, network=network, keep=keep)
+        return TraceRunner(layout.bag_dir, layout.rootfs, work, network=network)
     if mode == "directory":
         return DirectoryRunner(layout.rootfs, network=network)
     raise UsageError(f"Unknown replay mode {mode!r}.")

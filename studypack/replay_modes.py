@@ -116,10 +116,9 @@ class Runner:
 class _ContainerRunner(Runner):
     keep_image_env_path = True   # image/rebuild: the image's own PATH and places
 
-    def __init__(self, bag_dir: Path, *, network: bool, keep: bool):
+    def __init__(self, bag_dir: Path, *, network: bool):
         self.bag_dir = bag_dir
         self.network = network
-        self.keep = keep
         self.engine = connect_engine()
         self.client = self.engine.client
         self.image: str | None = None
@@ -185,7 +184,9 @@ class _ContainerRunner(Runner):
         return RunOutcome(plan.index, argv, exit_code, time.monotonic() - t0, stdout, stderr)
 
     def close(self) -> None:
-        if self.created_image and self.image and not self.keep:
+        # Images a replay loaded, built or imported are removed even with --keep
+        # (which keeps the work folder): nothing of a replay lingers in the engine.
+        if self.created_image and self.image:
             self._remove_image()
         self.engine.close()
 
@@ -261,8 +262,8 @@ class TraceRunner(_ContainerRunner):
     name = "trace"
     keep_image_env_path = False
 
-    def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool, keep: bool):
-        super().__init__(bag_dir, network=network, keep=keep)
+    def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool):
+        super().__init__(bag_dir, network=network)
         self.rootfs = rootfs
         self.work = work
 
