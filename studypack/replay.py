@@ -9,22 +9,21 @@ The four environments live in :mod:`studypack.replay_modes`; the comparison in
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import platform
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from . import elfinfo
 from .bundle import format as fmt
 from .compare import OutputResult, all_reproduced, compare_outputs, list_outputs
-from .errors import BundleError, EngineError, RunFailedError, StudypackError, UsageError, write_error
+from .errors import EngineError, RunFailedError, StudypackError, UsageError, write_error
 from .fsutil import make_work_dir
 from .progress import CancelToken, Progress, Reporter, reporter, token
-from .replay_modes import (DirectoryRunner, ImageRunner, RebuildRunner, RunOutcome, RunPlan,
-                           Runner, TraceRunner, dockerfile_base, engine_available)
+from .replay_directory import DirectoryRunner
+from .replay_modes import (ImageRunner, RebuildRunner, RunOutcome, RunPlan, Runner, TraceRunner,
+                           dockerfile_base, engine_available)
 from .replay_study import (BagLayout, apply_arguments, apply_inputs, fetch_references,
                            load_layout, make_study_dir)
 

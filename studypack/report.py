@@ -15,8 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .compare import (DIFFERS, IGNORED, MISSING, NEW, PRODUCED, REPRODUCED, all_reproduced,
-                      summary)
+from .compare import DIFFERS, IGNORED, MISSING, NEW, PRODUCED, REPRODUCED, summary
 
 STATUS_STYLE = {
     REPRODUCED: "green", DIFFERS: "red", MISSING: "red", NEW: "yellow",
