@@ -247,6 +247,14 @@ def test_reuse_with_own_input_and_argument(example_bundle, tmp_path):
     assert any("initial.csv replaced" in note for note in result.notes)
 
 
+def test_a_failing_replayed_command_exits_5_with_its_error_output(example_bundle):
+    run = run_cli("replay", example_bundle, "--mode", "directory", "--arg=--steps",
+                  "--arg=many")
+    assert run.returncode == 5, run.stdout + run.stderr
+    assert "exited with code 2" in run.stderr and "invalid int value: 'many'" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_unknown_input_name_is_refused_with_the_inputs_listed(example_bundle):
     with pytest.raises(StudypackError) as err:
         replay_bundle(example_bundle, mode="directory", inputs={"nope.csv": Path(__file__)})
