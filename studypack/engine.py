@@ -4,7 +4,8 @@ Everything goes through the ``docker`` SDK, which honours ``DOCKER_HOST`` — so
 same code drives Docker Engine and ``podman system service``. Builds and runs use
 no network (``network_mode="none"``): a replay is hermetic and a build can only use
 the files in its context. Every container studypack starts is removed again, on
-success, on error and on cancel.
+success, on error and on cancel — and, when the daemon itself stopped and could not be
+asked, by the next connection to it once the process that started it is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import tarfile
 import tempfile
 import threading
@@ -22,12 +24,16 @@ from pathlib import Path
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from .errors import BuildError, Cancelled, EngineError, ImageLoadError
+from .fsutil import _alive as process_alive
 from .fsutil import atomic_output
 from .progress import Progress, reporter, token
 
-CONTAINER_LABEL = "io.studypack.container"   # marks containers studypack started
+CONTAINER_LABEL = "io.studypack.container"   # marks containers studypack started (owner pid)
+HOST_LABEL = "io.studypack.host"             # the owner's host: a pid means nothing elsewhere
+BUILD_RECORD = "studypack-build-containers-"  # temp-dir files naming a build's containers
 LOG_TAIL = 25                                # build lines kept for an error message
 
 
@@ -37,6 +43,15 @@ class DaemonUnavailableError(EngineError):
 
 class EnginePermissionError(EngineError):
     """The daemon's socket exists but this user may not use it."""
+
+
+class DaemonStoppedError(DaemonUnavailableError):
+    """The daemon answered, then went away in the middle of an operation."""
+
+
+# What the SDK lets through when the daemon's socket closes under a request or a stream.
+CONNECTION_LOST = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                   urllib3.exceptions.ProtocolError, ConnectionError)
 
 
 class BaseImageError(EngineError):
@@ -93,6 +108,21 @@ def _connection_error(exc: BaseException, where: str) -> EngineError:
         "Use --no-image to create the bundle without building an image.")
 
 
+def daemon_stopped(where: str, doing: str) -> DaemonStoppedError:
+    """The sentence for a daemon that stopped while studypack was ``doing`` something."""
+    return DaemonStoppedError(
+        f"The Docker daemon ({where}) stopped while {doing}.",
+        "Start it again (`sudo systemctl start docker`, or `dockerd`; for Podman "
+        "`systemctl --user start podman.socket`) and retry; studypack removes the containers "
+        "it left behind the next time it connects.")
+
+
+def owner_labels() -> dict[str, str]:
+    """Labels for every container studypack starts: who started it, so that a later
+    connection can remove it when the daemon stopped before studypack could."""
+    return {CONTAINER_LABEL: str(os.getpid()), HOST_LABEL: socket.gethostname()}
+
+
 class Engine:
     """One connection to a Docker-compatible daemon."""
 
@@ -114,7 +144,10 @@ class Engine:
             raise _connection_error(exc, where) from None
         except (requests.exceptions.RequestException, OSError) as exc:
             raise _connection_error(exc, where) from None
-        return cls(client, where)
+        engine = cls(client, where)
+        with contextlib.suppress(Exception):   # a cleanup never stands in the way
+            engine.remove_orphans()
+        return engine
 
     @classmethod
     def try_connect(cls, base_url: str | None = None) -> "Engine | None":
@@ -132,7 +165,7 @@ class Engine:
         """"Docker 20.10.24" or "Podman 4.3.1"."""
         try:
             version = self.client.version()
-        except docker.errors.DockerException:
+        except (docker.errors.DockerException, *CONNECTION_LOST):
             return "unknown engine"
         for component in version.get("Components") or []:
             if "podman" in component.get("Name", "").lower():
@@ -142,8 +175,8 @@ class Engine:
     def _call(self, what: str, func, *args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
-            raise _connection_error(exc, self.where) from None
+        except CONNECTION_LOST:
+            raise daemon_stopped(self.where, f"studypack was trying to {what}") from None
         except docker.errors.NotFound:
             raise   # the caller decides what a missing image or container means
         except docker.errors.APIError as exc:
@@ -224,7 +257,7 @@ class Engine:
 
     def image_exists(self, ref: str) -> bool:
         try:
-            self.client.images.get(ref)
+            self._call("inspect an image", self.client.images.get, ref)
             return True
         except docker.errors.ImageNotFound:
             return False
@@ -264,6 +297,7 @@ class Engine:
             return self._build(source, tag, dockerfile, tail, log, report, cancel)
 
     def _build(self, source, tag, dockerfile, tail, log, report, cancel) -> BuiltImage:
+        record = _BuildRecord(self.where)
         try:
             stream = self.client.api.build(
                 **source, dockerfile=dockerfile, tag=tag, rm=True, forcerm=True,
@@ -281,6 +315,9 @@ class Engine:
                     for line in text.splitlines():
                         if not line.strip():
                             continue
+                        running = re.match(r"^ ---> Running in ([0-9a-f]{12,64})$", line)
+                        if running:   # the daemon removes it (forcerm) unless it dies
+                            record.add(running[1])
                         tail.append(line)
                         log.append(line)
                         step = re.match(r"^(?:Step|STEP) (\d+)/(\d+)", line)
@@ -298,8 +335,11 @@ class Engine:
         except docker.errors.APIError as exc:
             raise BuildError(f"The image build failed: {exc.explanation or exc}",
                              "Last lines of the build log:\n" + "\n".join(tail)) from None
-        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
-            raise _connection_error(exc, self.where) from None
+        except CONNECTION_LOST:
+            record.keep()   # the next connection removes the build's containers
+            raise daemon_stopped(self.where, f"building the image {tag}") from None
+        finally:
+            record.close()
         image_id = self.image_id(tag)
         report(Progress("build", 1, 1, f"Built {tag} ({image_id[:19]})", unit="step"))
         return BuiltImage(id=image_id, tag=tag, log=log)
@@ -328,8 +368,8 @@ class Engine:
             except docker.errors.APIError as exc:
                 raise EngineError(f"Saving the image {ref} failed: "
                                   f"{exc.explanation or exc}.") from None
-            except (requests.exceptions.ConnectionError, ConnectionError) as exc:
-                raise _connection_error(exc, self.where) from None
+            except CONNECTION_LOST:
+                raise daemon_stopped(self.where, f"saving the image {ref}") from None
         return target
 
     def load(self, path: Path, *, report=None, cancel=None) -> list[str]:
@@ -353,10 +393,10 @@ class Engine:
                     f"The engine could not load {path.name}: {exc.explanation or exc}.",
                     "The saved image is damaged; verify the bundle, or rebuild the image "
                     "from data/env/.") from None
-            except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+            except CONNECTION_LOST:
                 if body.cancelled:
                     raise Cancelled() from None
-                raise _connection_error(exc, self.where) from None
+                raise daemon_stopped(self.where, f"loading the image {path.name}") from None
         if not images:
             raise ImageLoadError(f"{path.name} held no image.",
                                  "It is not a `docker save` archive.")
@@ -379,7 +419,7 @@ class Engine:
         container = self._call(
             "create a container", self.client.containers.create, image, command,
             working_dir=workdir, volumes=volumes, environment=environment, user=user,
-            network_mode="none", labels={CONTAINER_LABEL: str(os.getpid())}, detach=True)
+            network_mode="none", labels=owner_labels(), detach=True)
         try:
             self._call("start a container", container.start)
             follower = threading.Thread(target=self._follow_logs, args=(container, report),
@@ -390,6 +430,9 @@ class Engine:
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
             return RunResult(exit_code=exit_code, stdout=stdout, stderr=stderr)
+        except CONNECTION_LOST:
+            raise daemon_stopped(self.where, "the command was running in its container") \
+                from None
         finally:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
@@ -407,7 +450,8 @@ class Engine:
                 return int(result.get("StatusCode", 1))
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
                 if "timed out" not in str(exc).lower() and "timeout" not in repr(exc).lower():
-                    raise _connection_error(exc, self.where) from None
+                    raise daemon_stopped(self.where, "the command was running in its "
+                                                     "container") from None
                 waited += 1
 
     @staticmethod
@@ -417,11 +461,86 @@ class Engine:
                 for line in raw.decode("utf-8", "replace").splitlines():
                     report(Progress("run", 0, None, line, unit="line"))
 
+    def remove_orphans(self) -> list[str]:
+        """Remove containers whose studypack process is gone: left behind when the daemon
+        stopped mid-run or mid-build (it could not be asked to remove them then), or when
+        studypack itself was killed. Returns the ids removed."""
+        gone = []
+        found = self._call("list containers", self.client.containers.list, all=True,
+                           filters={"label": f"{HOST_LABEL}={socket.gethostname()}"})
+        for container in found:
+            owner = container.labels.get(CONTAINER_LABEL, "")
+            if owner.isdigit() and not process_alive(int(owner)):
+                gone.append(container.id)
+        records = list(_stale_build_records(self.where))
+        for _path, ids in records:
+            gone += ids
+        for container_id in gone:
+            try:
+                self._call("remove a container", self.client.api.remove_container,
+                           container_id, force=True)
+            except DaemonStoppedError:
+                raise
+            except (docker.errors.NotFound, EngineError):
+                continue   # already gone, or being removed by someone else
+        for path, _ids in records:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return gone
+
     def leftover_containers(self) -> list[str]:
         """Containers studypack started that still exist (none, normally)."""
         found = self._call("list containers", self.client.containers.list, all=True,
                            filters={"label": CONTAINER_LABEL})
         return [c.id for c in found]
+
+
+_ACTIVE_RECORDS: set[Path] = set()   # build records of builds running in this process
+
+
+class _BuildRecord:
+    """A small temp-dir file naming a build's intermediate containers, which the classic
+    builder gives no label. The daemon removes them itself (forcerm) unless it dies
+    mid-build; only then is the file kept, for the next connection to finish the job."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.path = (Path(tempfile.gettempdir())
+                     / f"{BUILD_RECORD}{os.getpid()}-{os.urandom(6).hex()}.txt")
+        self.kept = False
+        _ACTIVE_RECORDS.add(self.path)
+
+    def add(self, container_id: str) -> None:
+        with contextlib.suppress(OSError), open(self.path, "a", encoding="utf-8") as fh:
+            if fh.tell() == 0:
+                fh.write(self.where + "\n")
+            fh.write(container_id + "\n")
+
+    def keep(self) -> None:
+        self.kept = True
+
+    def close(self) -> None:
+        _ACTIVE_RECORDS.discard(self.path)
+        if not self.kept:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+
+def _stale_build_records(where: str):
+    """(record file, container ids) of builds on ``where`` that no longer run: their
+    process is gone, or it is this one and the build has ended."""
+    for path in Path(tempfile.gettempdir()).glob(f"{BUILD_RECORD}*.txt"):
+        pid_text = path.name[len(BUILD_RECORD):].split("-", 1)[0]
+        if not pid_text.isdigit() or path in _ACTIVE_RECORDS:
+            continue
+        if int(pid_text) != os.getpid() and process_alive(int(pid_text)):
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        if lines and lines[0] == where:
+            yield path, [line for line in lines[1:] if re.fullmatch(r"[0-9a-f]{12,64}", line)]
 
 
 @contextlib.contextmanager
