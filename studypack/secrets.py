@@ -58,9 +58,21 @@ def name_is_secret(name: str) -> bool:
     return any(fnmatch.fnmatchcase(upper, pattern) for pattern in SECRET_NAME_PATTERNS)
 
 
+_DIGEST_LENGTHS = {32, 40, 56, 64, 96, 128}   # md5, sha1/git, sha224, sha256, sha384, sha512
+
+
+def _looks_like_path(token: str) -> bool:
+    return token.startswith(("/", "./", "../", "~/")) or bool(
+        re.search(r"/[^/]*\.[A-Za-z0-9]{1,6}$", token))
+
+
 def _looks_random(token: str) -> bool:
-    if len(token) < 32 or re.fullmatch(r"[0-9a-f]{40}", token):
-        return False  # a git commit id is not a secret
+    if len(token) < 32:
+        return False
+    if len(token) in _DIGEST_LENGTHS and re.fullmatch(r"[0-9a-f]+", token):
+        return False  # checksums and commit ids are published on purpose
+    if "/" in token and _looks_like_path(token):
+        return False  # a long file path is not a key
     classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
     return classes >= 3 or (classes == 2 and len(token) >= 40 and not token.isalpha())
 

@@ -116,6 +116,9 @@ def test_data_by_reference_goes_to_fetch_txt(example_study, tmp_path):
     assert verify.returncode == 0, verify.stdout
     info = read_info(out).metadata
     assert info["data_references"][0]["sha256"] == digest
+    # The spec copy inside the bundle keeps the reference intact (it is not a secret).
+    assert f'sha256 = "{digest}"'.encode() in everything
+    assert f'url = "file://{big}"'.encode() in everything
 
 
 def test_no_trace_packs_the_study_as_it_is(example_study, tmp_path):
