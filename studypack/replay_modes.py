@@ -248,8 +248,11 @@ class RebuildRunner(_ContainerRunner):
                              "Load it (docker load), or use --mode image or --mode trace.")
         tag = f"{IMAGE_PREFIX}-rebuild:{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.created_image = True
-        built = self.engine.build(context, tag=tag, dockerfile="env/Dockerfile",
-                                  report=report, cancel=cancel)
+        from .environment import bundle_build_context
+
+        # Only env/ and study/: the traced files and a saved image are not needed to build.
+        built = self.engine.build(bundle_build_context(context), tag=tag,
+                                  dockerfile="env/Dockerfile", report=report, cancel=cancel)
         self.image = built.tag
 
 
