@@ -74,7 +74,7 @@ def check_modes(layout: BagLayout) -> list[ModeCheck]:
 
     def container(mode: str, has_it: bool, what: str) -> ModeCheck:
         if not has_it:
-            return ModeCheck(mode, False, f"the bundle has no {what}")
+            return ModeCheck(mode, False, f"the bundle has no {what.removeprefix('a ')}")
         if not engine_ok:
             return ModeCheck(mode, False, engine_reason)
         if arch_problem:
