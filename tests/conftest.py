@@ -68,3 +68,14 @@ def qapp_cls():
     """GUI tests run inside the real application class (FileOpen handling, windows)."""
     from studypack_gui.app import StudypackApplication
     return StudypackApplication
+
+
+@pytest.fixture
+def immediate_tasks():
+    """GUI tasks run at once on the calling thread; dialogs are recorded, not shown."""
+    from studypack_gui import dialogs, tasks
+    tasks.set_immediate(True)
+    dialogs.recorder = []
+    yield dialogs.recorder
+    tasks.set_immediate(False)
+    dialogs.recorder = None

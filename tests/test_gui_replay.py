@@ -19,16 +19,6 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def immediate_tasks():
-    from studypack_gui import dialogs, tasks
-    tasks.set_immediate(True)
-    dialogs.recorder = []
-    yield dialogs.recorder
-    tasks.set_immediate(False)
-    dialogs.recorder = None
-
-
-@pytest.fixture
 def window(qtbot, tmp_path, immediate_tasks):
     from studypack_gui.replay_window import ReplayWindow
     w = ReplayWindow()

@@ -22,16 +22,6 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 
 @pytest.fixture
-def immediate_tasks():
-    from studypack_gui import dialogs, tasks
-    tasks.set_immediate(True)
-    dialogs.recorder = []
-    yield dialogs.recorder
-    tasks.set_immediate(False)
-    dialogs.recorder = None
-
-
-@pytest.fixture
 def bare_study(tmp_path, study_python) -> Path:
     """The example study as a researcher has it before studypack: no studypack.toml."""
     study = copy_example(tmp_path, study_python)

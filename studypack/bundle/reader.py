@@ -338,11 +338,15 @@ def _damaged(path: Path, member: str | None, exc: Exception) -> BundleError:
                        "Fetch the bundle again and compare it with its .sha256 file.")
 
 
-def parse_tag_lines(data: bytes, name: str) -> dict[str, str]:
+def _tag_text(data: bytes, name: str) -> str:
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise BundleError(f"The bundle's {name} is not UTF-8.") from None
+
+
+def parse_tag_lines(data: bytes, name: str) -> dict[str, str]:
+    text = _tag_text(data, name)
     out: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
@@ -352,10 +356,7 @@ def parse_tag_lines(data: bytes, name: str) -> dict[str, str]:
 
 
 def parse_manifest(data: bytes, name: str) -> dict[str, str]:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BundleError(f"The bundle's {name} is not UTF-8.") from None
+    text = _tag_text(data, name)
     entries: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
