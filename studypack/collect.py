@@ -57,10 +57,15 @@ def walk(root: Path, patterns: list[str]):
             yield rel.as_posix(), path
 
 
-def collect_study(spec: StudySpec) -> tuple[list[StudyFile], list[StudyFile]]:
-    """(inputs, outputs): code and data files needed to run; the run's outputs."""
+def collect_study(spec: StudySpec, *, missing_outputs_ok: bool = False
+                  ) -> tuple[list[StudyFile], list[StudyFile]]:
+    """(inputs, outputs): code and data files needed to run; the run's outputs.
+
+    ``missing_outputs_ok``: a run that failed (packed with --allow-failure) may not have
+    written its outputs; that is a warning for the caller, not an error.
+    """
     root = spec.root
-    for p in spec.data_paths + spec.output_paths:
+    for p in spec.data_paths + ([] if missing_outputs_ok else spec.output_paths):
         if not (root / p).exists():
             kind = "data" if p in spec.data_paths else "outputs"
             raise UsageError(f"[{kind}] paths names {p!r}, which does not exist in {root}.")

@@ -130,7 +130,8 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     """Decide what goes where in the bag. Reads file sizes; writes nothing."""
     warnings: list[str] = []
     created = utc_now_iso()
-    inputs, outputs = collect_study(spec)
+    failed = bool(traced) and any(r.exit_code != 0 for r in traced.runs)
+    inputs, outputs = collect_study(spec, missing_outputs_ok=failed)
     if traced and started:
         t0 = time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
         stale = [f.relpath for f in outputs if f.path.stat().st_mtime < t0 - 1]
