@@ -232,6 +232,8 @@ def main(argv=None) -> int:
             clean_scratch()
         if "info" in steps:
             rows["info"].ours.append(measure(STUDYPACK + ["info", str(pack_out)]))
+        # so far, in case a long run is cut short
+        print("\n".join(row.line() for row in rows.values() if row.ours), file=sys.stderr)
 
     if "traced" in steps and run_durations:
         rows["traced-total"].note = (f"run itself {statistics.median(run_durations):.2f} s, "
