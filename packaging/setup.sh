@@ -71,8 +71,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import studypack, pytest" 2>/dev/null || [ pyproject.toml -nt .venv/.installed ]; then
   log "installing studypack into .venv"
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[test]"
+  # Build-backend chatter goes to a log; it is shown only when the install fails.
+  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e ".[test]"; } \
+      > .venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    echo "Installing studypack into .venv failed (log above, also in .venv/install.log)." >&2
+    exit 1
+  fi
   touch .venv/.installed
 fi
 log "ready: $(.venv/bin/studypack --version)"
