@@ -35,6 +35,15 @@ def _next(wizard, qtbot, expected_page: str):
     assert type(wizard.currentPage()).__name__ == expected_page
 
 
+def _to_run_page(wizard, qtbot, python):
+    """From the Code page to the Run page, with the study's own interpreter chosen."""
+    _next(wizard, qtbot, "DataPage")
+    _next(wizard, qtbot, "EnvironmentPage")
+    wizard.currentPage().python.setText(str(python))
+    _next(wizard, qtbot, "RunPage")
+    return wizard.currentPage()
+
+
 def test_wizard_makes_a_verified_bundle_from_a_bare_study_folder(
         qtbot, immediate_tasks, bare_study, study_python, tmp_path):
     from studypack_gui.wizard import BundleWizard
@@ -242,11 +251,7 @@ def test_deposit_from_the_export_page_publishes_and_writes_the_doi(qtbot, tmp_pa
 def test_the_image_page_builds_the_image_and_estimates_its_size(bare_wizard, qtbot,
                                                                 study_python, base_image):
     wizard = bare_wizard
-    _next(wizard, qtbot, "DataPage")
-    _next(wizard, qtbot, "EnvironmentPage")
-    wizard.currentPage().python.setText(str(study_python))
-    _next(wizard, qtbot, "RunPage")
-    run = wizard.currentPage()
+    run = _to_run_page(wizard, qtbot, study_python)
     run.outputs.setText("results/")
     run.start_run()
     run.confirm.setChecked(True)
@@ -270,11 +275,7 @@ def test_cancel_stops_a_traced_run_and_the_gui_stays_responsive(bare_wizard, qtb
     """Real worker threads here: the run goes on while the GUI thread handles events."""
     from studypack_gui import tasks
     wizard = bare_wizard
-    _next(wizard, qtbot, "DataPage")
-    _next(wizard, qtbot, "EnvironmentPage")
-    wizard.currentPage().python.setText(str(study_python))
-    _next(wizard, qtbot, "RunPage")
-    run = wizard.currentPage()
+    run = _to_run_page(wizard, qtbot, study_python)
     run.command.setText('python -c "import time; print(\'started\', flush=True); time.sleep(120)"')
     tasks.set_immediate(False)
     run.start_run()
