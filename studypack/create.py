@@ -7,7 +7,6 @@ The steps are separate functions so the wizard can call them page by page:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -21,7 +20,7 @@ from .collect import StudyFile, collect_study
 from .errors import UsageError
 from .fsutil import make_work_dir, utc_now_iso
 from .hostinfo import git_state, host_facts
-from .progress import CancelToken, Progress, Reporter, reporter, token
+from .progress import CancelToken, Reporter, reporter, token
 from .secrets import Scrubber
 from .spec import StudySpec, load_spec, spec_to_toml
 from .trace import TraceResult, trace_study
@@ -269,7 +268,3 @@ def _rootfs_members(files: list[Path]) -> tuple[list[Member], list[dict]]:
             except OSError:
                 continue
     return [members[k] for k in sorted(members)], links
-
-
-def load_run_record(bag_dir: Path, index: int) -> dict:
-    return json.loads((bag_dir / fmt.RUNS_DIR / str(index) / "run.json").read_text())

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import shutil
-import subprocess
 import tarfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import BuildError, EngineError, ImageLoadError, UsageError
+from .errors import BuildError, EngineError, ImageLoadError
 from .progress import CancelToken, Progress, Reporter
 
 CONTAINER_LABEL = "io.studypack.container"   # as studypack.engine: found by cleanups

@@ -61,6 +61,17 @@ def tagmanifest_of(bundle: Path) -> bytes:
     return signing.read_tagmanifest(bundle)[1]
 
 
+
+def check_without_studypack(bundle, bag, public_key, tmp_path):
+    """The documented check: tar pulls out the tag manifest, minisign verifies it."""
+    tm = tmp_path / "tm"
+    with tm.open("wb") as out:
+        subprocess.run(["tar", "--zstd", "-xOf", str(bundle), f"{bag}/{TAGMANIFEST}"],
+                       stdout=out, check=True)
+    return subprocess.run([MINISIGN, "-Vm", str(tm), "-x", f"{bundle}.minisig",
+                           "-p", str(public_key)], capture_output=True, text=True)
+
+
 def test_keygen_cli_writes_private_key_and_public_key(tmp_path, studypack_cli):
     done = studypack_cli("keygen", "-o", str(tmp_path / "me"), "--no-password")
     assert done.returncode == 0, done.stderr
@@ -98,17 +109,13 @@ def test_sign_never_replaces_a_signature_without_force(bundle, keys, studypack_c
 def test_minisign_tool_checks_a_studypack_signature(bundle, keys, tmp_path):
     """The documented way to check a bundle without studypack."""
     signing.sign_bundle(bundle, keys.secret_key)
-    tm = tmp_path / "tm"
-    with tm.open("wb") as out:
-        subprocess.run(["tar", "--zstd", "-xOf", str(bundle), f"{BAG}/{TAGMANIFEST}"],
-                       stdout=out, check=True)
-    checked = subprocess.run([MINISIGN, "-Vm", str(tm), "-x", f"{bundle}.minisig",
-                              "-p", str(keys.public_key)], capture_output=True, text=True)
+    checked = check_without_studypack(bundle, BAG, keys.public_key, tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert "Signature and comment signature verified" in checked.stdout
     assert f"bundle:{bundle.name}" in checked.stdout
     assert f"pubkey:{keys.public_key_b64}" in checked.stdout
 
+    tm = tmp_path / "tm"  # the tag manifest the check just extracted
     tm.write_bytes(tm.read_bytes().replace(b"  bagit.txt", b"  bagit.txt "))
     altered = subprocess.run([MINISIGN, "-Vm", str(tm), "-x", f"{bundle}.minisig",
                               "-p", str(keys.public_key)], capture_output=True, text=True)
@@ -258,12 +265,7 @@ def test_a_real_bundle_signed_by_studypack_is_checked_by_minisign(example_bundle
     done = studypack_cli("sign", str(bundle), "--key", str(keys.secret_key))
     assert done.returncode == 0, done.stderr
     bag = signing.read_tagmanifest(bundle)[0]
-    tm = tmp_path / "tm"
-    with tm.open("wb") as out:
-        subprocess.run(["tar", "--zstd", "-xOf", str(bundle), f"{bag}/{TAGMANIFEST}"],
-                       stdout=out, check=True)
-    checked = subprocess.run([MINISIGN, "-Vm", str(tm), "-x", f"{bundle}.minisig",
-                              "-p", str(keys.public_key)], capture_output=True, text=True)
+    checked = check_without_studypack(bundle, bag, keys.public_key, tmp_path)
     assert checked.returncode == 0, checked.stderr
     verified = studypack_cli("verify", "-q", str(bundle), "--pubkey", str(keys.public_key))
     assert verified.returncode == 0 and f"signed by key {keys.key_id}" in verified.stdout

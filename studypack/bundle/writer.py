@@ -26,7 +26,6 @@ CHUNK = 4 * 1024 * 1024
 # (a saved image, big wheels or archives) are worth a fast frame of their own.
 FAST_FRAME_MIN = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
-RECORD = tarfile.RECORDSIZE
 
 
 @dataclass
@@ -218,8 +217,7 @@ def pack(plan: PackPlan, out_path: str | os.PathLike, *, level: int = 3, threads
         manifest = _manifest(payload_digests)
         put_bytes(fmt.MANIFEST, manifest, tag_digests)
         put_bytes(fmt.TAGMANIFEST, _manifest(tag_digests), {})
-        end = 2 * BLOCK
-        zw.write(b"\0" * end)  # end-of-archive, then pad the last record like tar does
+        zw.write(b"\0" * (2 * BLOCK))  # end-of-archive: two zero blocks
         zw.close()
         digest = hashed.sha256.hexdigest()
         size = hashed.size
