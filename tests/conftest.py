@@ -76,6 +76,8 @@ def immediate_tasks():
     from studypack_gui import dialogs, tasks
     tasks.set_immediate(True)
     dialogs.recorder = []
+    dialogs.answers, dialogs.questions = [], []
     yield dialogs.recorder
     tasks.set_immediate(False)
     dialogs.recorder = None
+    dialogs.answers, dialogs.questions = None, []
