@@ -408,7 +408,7 @@ CASES: list[Case] = [
     Case("marker-says-newer", "the marker frame announces format 7", ("version 7",),
          _marker_says_newer),
     Case("metadata-deeply-nested", "studypack.json nested 100 000 levels deep",
-         ("not valid json",), _deeply_nested_metadata),
+         ("not valid json", "nested more than"), _deeply_nested_metadata),
     Case("metadata-wrong-types", "studypack.json whose study section is a string",
          ("malformed",), _metadata_wrong_types),
     Case("run-record-wrong-types", "a run record with text where numbers belong",
