@@ -19,7 +19,7 @@ def study_info(**changes) -> StudyInfo:
         description="Code and data for the soil carbon analysis.\n\nRuns in 2 seconds.",
         license="CC-BY-4.0", keywords=["soil", "carbon"],
         authors=[Author("Doe, Jane", "0000-0002-1694-233X", "Uni A"), Author("Roe, Rick")],
-        version="1.0", related_identifiers=[{"identifier": PAPER_DOI}])
+        version="1.0", related=[{"identifier": PAPER_DOI}])
     for key, value in changes.items():
         setattr(info, key, value)
     return info
