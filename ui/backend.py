@@ -254,7 +254,7 @@ def plan_files(spec: StudySpec) -> FilePlan:
 def sha256_of(path: Path, report: Optional[Reporter] = None,
               cancel: Optional[CancelToken] = None) -> str:
     """For a data file kept by reference: the checksum the reader will check."""
-    from studypack.envlock import sha256_file
+    from studypack.environment.piplock import sha256_file
     return sha256_file(Path(path))
 
 
@@ -271,7 +271,7 @@ class EnvironmentView:
 
 
 def detect_environment(spec: StudySpec, report=None, cancel=None) -> EnvironmentView:
-    from studypack.envdetect import detect_environment as detect, find_interpreter
+    from studypack.environment.detect import detect_environment as detect, find_interpreter
     python = spec.environment.python
     # a relative interpreter in the spec is relative to the study, not to our cwd
     explicit = str(spec.root / python) if python and not Path(python).is_absolute() else None
@@ -279,13 +279,13 @@ def detect_environment(spec: StudySpec, report=None, cancel=None) -> Environment
     view = EnvironmentView(description=env.describe(), kind=env.kind,
                            python_version=env.python_version)
     if env.kind == "conda":
-        from studypack.condalock import read_conda_meta
+        from studypack.environment.condalock import read_conda_meta
         records = read_conda_meta(env.prefix)
         view.lock_name = "conda-lock.yml (preview: the packages that will be locked)"
         view.lock_text = "\n".join(
             f"{r.get('name')}={r.get('version')}={r.get('build', '')}" for r in records)
     elif env.python_version:
-        from studypack.envlock import choose_distributions, list_distributions
+        from studypack.environment.piplock import choose_distributions, list_distributions
         locked, skipped = choose_distributions(env, list_distributions(env))
         view.lock_name = ("requirements.lock (preview: versions now; the sha256 of each "
                           "wheel is added when the bundle is made)")
@@ -669,7 +669,7 @@ def replay_choices(info) -> list[ModeChoice]:
     """Each replay mode with whether this bundle, on this machine, can use it — decided
     from the bundle's description, before anything is unpacked."""
     from studypack.replay import AUTO_ORDER
-    from studypack.replay_modes import engine_available
+    from studypack.replay.runners import engine_available
     meta = info.metadata or {}
     counts = meta.get("counts") or {}
     env = meta.get("environment") or {}
@@ -743,7 +743,7 @@ class ReplayVerdict:
 
 def replay_verdict(result) -> ReplayVerdict:
     from studypack.replay import run_failure
-    from studypack.report import headline, report_dict
+    from studypack.replay.report import headline, report_dict
     failure = run_failure(result)
     text = headline(report_dict(result))
     failure_text = ""
@@ -757,7 +757,7 @@ def replay_verdict(result) -> ReplayVerdict:
 
 
 def report_html(result) -> str:
-    from studypack.report import render_html
+    from studypack.replay.report import render_html
     return render_html(result)
 
 
