@@ -186,6 +186,33 @@ def title_problem(title: str) -> Optional[str]:
     return None if title.strip() else "Type a title: it is how readers and archives name the study."
 
 
+def author_label(author: Author) -> str:
+    """How the Authors table shows a person: "Family, Given" when the parts are known."""
+    parts = author.family_given()
+    if parts is None:
+        return author.name.strip()
+    family, given = parts
+    return f"{family}, {given}" if given else family
+
+
+def author_from(label: str, orcid: str, affiliation: str) -> Author:
+    """The table's "Family, Given" back into given and family names (not guessed when
+    there is no comma: then the name stays whole, and a note asks)."""
+    from studypack.citation import split_name
+    parts = split_name(label)
+    if parts is None:
+        return Author(name=label.strip(), orcid=orcid, affiliation=affiliation)
+    family, given = parts
+    return Author(given=given, family=family, orcid=orcid, affiliation=affiliation)
+
+
+def name_notes(authors: list[Author]) -> list[str]:
+    """A note per author whose family name is not known apart (what Zenodo cites)."""
+    return [f"For {a.name.strip()!r}, write \u201cFamily, Given\u201d so that citations "
+            "name the family name right (one name alone is fine too)." for a in authors
+            if a.family_given() is None and a.name.strip()]
+
+
 _ORCID_URL = re.compile(r"^(?:https?://)?(?:www\.)?orcid\.org/", re.IGNORECASE)
 
 

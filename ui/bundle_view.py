@@ -233,6 +233,7 @@ class BundleView(QWidget):
         self.replay_files.setStyleSheet("color: #57606a;")
         self.log = LogView()
         self.log.setPlaceholderText("The replay's log, with the study's own output, appears here.")
+        self.log.setMinimumHeight(50)
         self.replay_panel = TaskPanel(log=self.log)
         self.report = ReportView()
         splitter = QSplitter(Qt.Orientation.Vertical)

@@ -92,6 +92,8 @@ class ReportView(QWidget):
         self.detail = QStackedWidget()
         self.detail.addWidget(self.diff)
         self.detail.addWidget(self.images)
+        self.table.setMinimumHeight(60)
+        self.detail.setMinimumHeight(60)   # a small screen: both stay, smaller
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.detail)

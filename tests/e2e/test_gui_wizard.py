@@ -93,7 +93,7 @@ def test_a_study_that_never_ran_becomes_a_verified_bundle_page_by_page(
     assert study_page.name_edit.text() == "heat-diffusion"
     if not shipped_spec:
         study_page.authors.set_authors([])
-        study_page.authors.table.item(0, 0).setText("Ada Lovelace")
+        study_page.authors.table.item(0, 0).setText("Lovelace, Ada")
         # the address form of an ORCID iD is accepted, and kept in its bare form
         study_page.authors.table.item(0, 1).setText("https://orcid.org/0000-0002-1825-0097")
     assert study_page.isComplete(), study_page.authors.problem.text()
@@ -199,7 +199,7 @@ def bare_wizard(qtbot, immediate_tasks, bare_study):
     wizard.next()
     study = wizard.currentPage()
     study.authors.set_authors([])
-    study.authors.table.item(0, 0).setText("Ada Lovelace")
+    study.authors.table.item(0, 0).setText("Lovelace, Ada")
     wizard.next()
     return wizard
 

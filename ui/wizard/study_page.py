@@ -25,7 +25,11 @@ class AuthorsTable(QWidget):
         super().__init__()
         self.on_change = on_change
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Name", "ORCID iD (optional)", "Affiliation"])
+        self.table.setHorizontalHeaderLabels(["Name (Family, Given)", "ORCID iD (optional)",
+                                              "Affiliation"])
+        self.table.horizontalHeaderItem(NAME).setToolTip(
+            "Family name, a comma, then given names \u2014 e.g. Lovelace, Ada \u2014 as "
+            "citations and archives list them.")
         self.table.horizontalHeaderItem(ORCID).setToolTip(
             "Your own iD from orcid.org: 16 digits such as 0000-000X-XXXX-XXXX, or the "
             "https://orcid.org/… address of your record.")
@@ -44,6 +48,9 @@ class AuthorsTable(QWidget):
         remove = QPushButton("Remove author")
         remove.clicked.connect(self._remove)
         self.problem = note(colour="#cf222e")
+        self.names_note = note(colour="#9a6700")
+        self.problem.hide()
+        self.names_note.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(add)
         buttons.addWidget(remove)
@@ -53,6 +60,7 @@ class AuthorsTable(QWidget):
         layout.addWidget(self.table)
         layout.addLayout(buttons)
         layout.addWidget(self.problem)
+        layout.addWidget(self.names_note)
 
     def set_authors(self, authors: list[Author]) -> None:
         self.table.blockSignals(True)
@@ -67,7 +75,8 @@ class AuthorsTable(QWidget):
         row = self.table.rowCount()
         self.table.blockSignals(True)
         self.table.insertRow(row)
-        for col, value in enumerate((author.name, author.orcid, author.affiliation)):
+        for col, value in enumerate((backend.author_label(author), author.orcid,
+                                     author.affiliation)):
             self.table.setItem(row, col, QTableWidgetItem(value))
         self.table.blockSignals(False)
         self._changed()
@@ -92,8 +101,7 @@ class AuthorsTable(QWidget):
             name = self._text(row, NAME)
             if name:
                 orcid, _problem = backend.parse_orcid(self._text(row, ORCID))
-                out.append(Author(name=name, orcid=orcid,
-                                  affiliation=self._text(row, AFFILIATION)))
+                out.append(backend.author_from(name, orcid, self._text(row, AFFILIATION)))
         return out
 
     def problems(self) -> list[str]:
@@ -119,6 +127,10 @@ class AuthorsTable(QWidget):
             item.setToolTip(problem or "")
         self.table.blockSignals(False)
         self.problem.setText("\n".join(self.problems()))
+        self.problem.setVisible(bool(self.problems()))
+        notes = backend.name_notes(self.authors())
+        self.names_note.setText("\n".join(notes))
+        self.names_note.setVisible(bool(notes))
         self.on_change()
 
 
