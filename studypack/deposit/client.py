@@ -232,10 +232,13 @@ class ZenodoClient:
                 return PublishedRecordError(
                     f"Zenodo refused to {what}: the record is already published.",
                     NEW_VERSION_HINT, status=403)
+            published = ", the record is already published (its files can never change)," \
+                if scope == WRITE else ""
             return ScopeError(
                 f"Zenodo refused to {what} ({said}): the access token works on "
-                f"{self._host()} but lacks the `{scope}` scope, or the deposition belongs to "
-                "another account.", TOKEN_HELP.format(site=self.base_url), scope=scope)
+                f"{self._host()}, so it lacks the `{scope}` scope{published} or the "
+                "deposition belongs to another account.",
+                TOKEN_HELP.format(site=self.base_url), scope=scope)
         if status == 400 and isinstance(errors, list) and errors:
             return ValidationError(
                 f"Zenodo refused to {what}: {error_details(errors)}.",
