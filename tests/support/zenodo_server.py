@@ -130,6 +130,7 @@ class FakeZenodo:
         self.records: dict[int, dict] = {}            # published snapshots
         self.concepts: dict[int, list[int]] = {}      # conceptrecid -> published version ids
         self.log: list[tuple[str, str, int]] = []     # (method, path, status) per request
+        self.unlisted: set[int] = set()   # not in the listing yet (the search index lags)
         self.bodies_seen: list[bytes] = []            # every JSON body received
         self.headers_seen: list[dict] = []
         self._faults: list[Fault] = []
@@ -362,7 +363,8 @@ class FakeZenodo:
         if path.rstrip("/") == "/api/deposit/depositions":
             if method == "GET":   # one's own depositions: any valid token, no scope
                 size = int((query.get("size") or ["10"])[0])
-                mine = [d for d in self.depositions.values() if d.owner == user[0]]
+                mine = [d for d in self.depositions.values()
+                        if d.owner == user[0] and d.id not in self.unlisted]
                 mine.sort(key=lambda d: (d.submitted, -d.id))
                 return 200, [self.deposition_json(d) for d in mine[:size]], {}
             self._scope(user, WRITE)
