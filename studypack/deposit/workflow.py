@@ -13,7 +13,6 @@ instead of leaving it behind.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ..errors import BundleError, UsageError
 from ..fsutil import utc_now_iso
+from ..hashing import sha256_file
 from ..progress import CancelToken, Progress, Reporter, reporter, token as cancel_token
 from .client import ZenodoClient
 from .drafts import open_version_draft
@@ -134,8 +134,7 @@ def plan_deposit(bundle: str | Path, *, base_url: str = ZENODO, publish: bool = 
     sidecar = bundle.with_name(bundle.name + ".sha256")
     sha256 = read_sidecar(sidecar)
     files = [PlannedFile(bundle.name, bundle, bundle.stat().st_size, sha256),
-             PlannedFile(sidecar.name, sidecar, sidecar.stat().st_size,
-                         hashlib.sha256(sidecar.read_bytes()).hexdigest())]
+             PlannedFile(sidecar.name, sidecar, sidecar.stat().st_size, sha256_file(sidecar))]
     check_limits(files)
     format_version = None
     if study is None:
