@@ -307,7 +307,7 @@ def fetch_references(layout: BagLayout, report, cancel: CancelToken) -> list[str
     import hashlib
     import urllib.request
 
-    from ..bundle.reader import parse_manifest
+    from ..bundle.tagfiles import parse_fetch, parse_manifest
     from ..errors import RemoteError
     from ..progress import Progress
 
@@ -316,21 +316,14 @@ def fetch_references(layout: BagLayout, report, cancel: CancelToken) -> list[str
         return []
     manifest = parse_manifest((layout.bag_dir / fmt.MANIFEST).read_bytes(), fmt.MANIFEST)
     notes = []
-    for line in fetch_txt.read_text(encoding="utf-8").splitlines():
-        parts = line.split(None, 2)
-        if len(parts) != 3:
-            continue
-        url, length, rel = parts
-        rel_path = PurePosixPath(rel)
-        if rel_path.is_absolute() or ".." in rel_path.parts or rel_path.parts[:1] != ("data",):
-            raise BundleError(f"fetch.txt names an unsafe path {rel!r}.")
-        target = layout.bag_dir / rel_path
+    # http(s) only, a size and a safe data/ path per line (the reader's own rules)
+    for rel, (url, size) in parse_fetch(fetch_txt.read_bytes()).items():
+        target = layout.bag_dir / PurePosixPath(rel)
         expected = manifest.get(rel)
-        if target.is_file() and expected and _sha256(target) == expected:
+        if not expected:
+            raise BundleError(f"fetch.txt names {rel!r}, which the manifest gives no sha256 for.")
+        if target.is_file() and _sha256(target) == expected:
             continue
-        if not url.startswith(("https://", "http://", "file://")):
-            raise BundleError(f"fetch.txt names {url!r}, which is not an http(s) or file URL.")
-        size = int(length) if length.isdigit() else None
         report(Progress("fetch", 0, size, f"fetching {rel} from {url}"))
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
@@ -342,6 +335,8 @@ def fetch_references(layout: BagLayout, report, cancel: CancelToken) -> list[str
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
+                    if done > size:       # more than the bundle said: stop, refused below
+                        break
                     report(Progress("fetch", done, size, f"fetching {rel}"))
         except OSError as exc:
             partial.unlink(missing_ok=True)
