@@ -92,7 +92,7 @@ def run(args) -> int:
         from ..deposit.refs import SANDBOX
         site = args.url or (SANDBOX if args.sandbox else None)
         if not Path(bundle).exists() and (looks_remote(bundle) or site and bundle.isdigit()):
-            fetch_bundle = _fetcher()
+            from ..fetch import fetch_bundle
             download_dir = tempfile.TemporaryDirectory(prefix="studypack-fetch-")
             bundle = fetch_bundle(bundle, Path(download_dir.name), base_url=site,
                                   report=report, cancel=cancel)
@@ -119,13 +119,3 @@ def run(args) -> int:
     if not result.compared:
         return EXIT_OK
     return EXIT_OK if result.reproduced else EXIT_NOT_REPRODUCED
-
-
-def _fetcher():
-    try:
-        from ..fetch import fetch_bundle
-    except ImportError:
-        raise UsageError("Replaying straight from a DOI or URL needs studypack's fetch "
-                         "support, which this installation lacks.",
-                         "Download the .studypack file and give its path.") from None
-    return fetch_bundle
