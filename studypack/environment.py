@@ -43,7 +43,7 @@ def default_base_image(env: PythonEnvironment) -> str:
 def capture_environment(executable: str | None, spec, stage_dir: Path, *,
                         base_image: str | None = None, build_image: bool | None = None,
                         save_image: bool = False, packages: list[dict] | None = None,
-                        engine: Engine | None = None, report=None,
+                        engine: Engine | None = None, tag: str | None = None, report=None,
                         cancel=None) -> EnvironmentCapture:
     """Lock, vendor, render and (optionally) build the study's environment.
 
@@ -66,7 +66,7 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
     try:
         return _capture(executable, spec, files_dir=files_dir, stage_dir=stage_dir,
                         engine=engine, base_image=base_image, build_image=build_image,
-                        save_image=save_image, packages=packages, report=report,
+                        save_image=save_image, packages=packages, tag=tag, report=report,
                         cancel=cancel)
     finally:
         if owns_engine and engine is not None:
@@ -74,7 +74,7 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
 
 
 def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, build_image,
-             save_image, packages, report, cancel) -> EnvironmentCapture:
+             save_image, packages, tag, report, cancel) -> EnvironmentCapture:
     messages: list[str] = []
     report(Progress("environment", 0, None, "Detecting the study's environment"))
     try:
@@ -128,17 +128,17 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
         try:
             return _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind,
                            lock_file, system_packages, build_image, save_image, metadata,
-                           messages, report, cancel)
+                           messages, tag, report, cancel)
         finally:
             if engine is not None:
                 engine.close()
     return _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_file,
-                   system_packages, build_image, save_image, metadata, messages, report,
+                   system_packages, build_image, save_image, metadata, messages, tag, report,
                    cancel)
 
 
 def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_file,
-            system_packages, build_image, save_image, metadata, messages, report,
+            system_packages, build_image, save_image, metadata, messages, tag, report,
             cancel) -> EnvironmentCapture:
     will_build = engine is not None and build_image is not False
     pinned: PinnedImage | None = None
@@ -181,7 +181,6 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
     metadata["dockerfile"] = "data/env/Dockerfile"
     messages.append(f"Dockerfile: FROM {pinned.pinned} (pinned by digest from {ref}); "
                     "packages install offline with hashes required")
-    report(Progress("dockerfile", 0, None, "Dockerfile:\n" + text))
     if not will_build:
         why = ("--no-image was given" if build_image is False
                else "no container engine answers" if engine is None
@@ -190,7 +189,8 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
         return capture
 
     cancel.check()
-    tag = image_tag(metadata_name(spec), getattr(study, "version", ""))
+    tag = tag or image_tag(metadata_name(spec), getattr(study, "version", "") or
+                           _git_version(getattr(spec, "path", None)))
     context = _context_files(files_dir, spec)
     built = engine.build(context, tag=tag, dockerfile="env/Dockerfile", report=report,
                          cancel=cancel)
@@ -212,6 +212,16 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
                         "replay needs no build")
     metadata["image"] = image
     return capture
+
+
+def _git_version(spec_path) -> str:
+    """A study with no version is tagged by its git commit, so two studies of one name
+    do not share the tag ``latest``."""
+    if spec_path is None:
+        return ""
+    from .hostinfo import run_git
+    commit = (run_git(Path(spec_path).parent, "rev-parse", "--short=12", "HEAD") or "").strip()
+    return f"git-{commit}" if commit else ""
 
 
 def metadata_name(spec) -> str:

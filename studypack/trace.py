@@ -168,8 +168,9 @@ def _trace_one(command, cwd, env, trace_dir, append, run_dir, report, cancel) ->
                     except subprocess.TimeoutExpired:
                         os.killpg(proc.pid, signal.SIGKILL)
                     cancel.check()
-                report(Progress("trace", int(time.monotonic() - t0), None,
-                                f"running… {int(time.monotonic() - t0)} s", unit="s"))
+                elapsed = int(time.monotonic() - t0)
+                if elapsed:   # 0 s would read as a new step in a log
+                    report(Progress("trace", elapsed, None, f"running… {elapsed} s", unit="s"))
                 try:
                     proc.wait(timeout=0.25)
                 except subprocess.TimeoutExpired:
