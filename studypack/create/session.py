@@ -164,12 +164,16 @@ class CreateSession:
         options = self.options
         shutil.rmtree(self.work / "env", ignore_errors=True)
         traced = self.traced
+        lock = options.lock or self.spec.environment.lock
+        find_links = list(options.find_links) + [
+            str(self.spec.root / d) for d in self.spec.environment.find_links]
         capture = capture_environment(
             traced.runs[0].executable if traced else None, self.spec, self.work / "env",
             base_image=options.base_image or self.spec.environment.base_image or None,
             build_image=options.build_image, save_image=options.save_image,
-            packages=traced.packages if traced else [], tag=options.tag, report=report,
-            cancel=cancel)
+            packages=traced.packages if traced else [], tag=options.tag,
+            find_links=find_links, opened=traced.opened if traced and lock == "used" else None,
+            pythons=traced.pythons if traced else None, report=report, cancel=cancel)
         self.environment = EnvironmentPart(capture.metadata, capture.files_dir,
                                            capture.image_tar, list(capture.messages),
                                            capture.dockerfile)
