@@ -198,8 +198,7 @@ def rebuild_wheel(name: str, version: str, dist_info: Path, prefix: Path,
         if not rel or rel.endswith(".pyc") or "/__pycache__/" in f"/{rel}":
             continue
         path = Path(os.path.normpath(site / rel))
-        if path.parent == dist_info and path.name in ("RECORD", "INSTALLER", "REQUESTED",
-                                                      "direct_url.json"):
+        if path.parent == dist_info and path.name in _INSTALLER_NOTES:
             continue
         if not path.is_file():
             continue
@@ -228,6 +227,10 @@ def rebuild_wheel(name: str, version: str, dist_info: Path, prefix: Path,
         zf.writestr(f"{stem}.dist-info/RECORD", "\n".join(record_lines) + "\n")
     os.replace(tmp, dest)
     return dest
+
+
+# Written anew (WHEEL, RECORD) or by the installer that will install the wheel.
+_INSTALLER_NOTES = {"RECORD", "WHEEL", "INSTALLER", "REQUESTED", "direct_url.json"}
 
 
 def _zipinfo(arcname: str, path: Path) -> zipfile.ZipInfo:
