@@ -84,8 +84,8 @@ def plan_files(spec: StudySpec) -> FilePlan:
 def sha256_of(path: Path, report: Optional[Reporter] = None,
               cancel: Optional[CancelToken] = None) -> str:
     """For a data file kept by reference: the checksum the reader will check."""
-    from studypack.environment.piplock import sha256_file
-    return sha256_file(Path(path))
+    from studypack.hashing import sha256_file
+    return sha256_file(Path(path), cancel)
 
 
 # ---------------------------------------------------------------- environment

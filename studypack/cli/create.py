@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from ..create import STEPS, CreateOptions, CreateSession
 from ..fsutil import human_size
+from ..safetext import printable
 from ..spec import load_spec
 from ._console import err_console, out_console, progress_bar
 
@@ -75,7 +76,7 @@ def run(args) -> int:
         planned = session.plan(report, cancel)
         if not quiet:
             for line in planned.messages:
-                err_console.print(f"  · {line}", markup=False)
+                err_console.print(f"  · {printable(line)}", markup=False)
         step(2)
         session.trace(report, cancel)
         cancel.check()
@@ -96,9 +97,9 @@ def run(args) -> int:
         out_console.print(result.dockerfile or "(no Dockerfile: see the notes above)",
                           markup=False)
     for line in result.messages:
-        err_console.print(f"  · {line}", markup=False)
+        err_console.print(f"  · {printable(line)}", markup=False)
     for line in result.warnings:
-        err_console.print(f"  [yellow]warning:[/] {escape(line)}")
+        err_console.print(f"  [yellow]warning:[/] {escape(printable(line))}")
     out_console.print(f"Wrote {result.path} ({human_size(result.size)}, {result.files} files, "
                       f"{human_size(result.payload_bytes)} uncompressed)", markup=False)
     out_console.print(f"sha256 {result.sha256}  (also in {Path(str(result.path) + '.sha256').name})",

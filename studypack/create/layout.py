@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..bundle import format as fmt
 from ..bundle import metadata as md
+from ..bundle.portable import portability_warnings
 from ..bundle.writer import Member, PackPlan
 from ..collect import StudyFile, StudyReview, is_glob, matches, review_study
 from ..fsutil import utc_now_iso
@@ -137,6 +138,9 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
                                                               "cpu", "hostname", "user")},
                        "git": d["git"]}
                     for d in run_docs]
+    warnings += portability_warnings(
+        spec.study.name, [m.arcname for m in payload]
+        + [f"{fmt.STUDY_DIR}/{r.path}" for r in spec.data_references])
     meta = md.metadata_json(spec, runs=runs_summary, inputs=input_names, outputs=output_names,
                             counts=counts, environment=environment.metadata,
                             secrets_dropped=sorted(scrubber.dropped), created=created,

@@ -10,7 +10,6 @@ offline, years later, and refuses any file that changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .. import __version__
 from ..errors import Cancelled, EnvironmentCaptureError
+from ..hashing import sha256_file
 from ..progress import Progress, reporter, token
 from . import wheels
 from .detect import PythonEnvironment
@@ -238,14 +238,6 @@ def render_lock(env: PythonEnvironment, locked: list[Distribution],
 
 def _impl_label(env: PythonEnvironment) -> str:
     return {"cpython": "CPython", "pypy": "PyPy"}.get(env.implementation, env.implementation)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pip_command() -> list[str]:
