@@ -428,8 +428,8 @@ def parse_spec(doc: dict[str, Any], where: _Locator | None = None) -> StudySpec:
         if not isinstance(size, int) or size < 0:
             fail("data.references", "size", "must be the file size in bytes.")
         url = text(ref, "data.references", "url", required=True)
-        if not re.match(r"^(https?|file)://", url):
-            fail("data.references", "url", "must be an http(s):// or file:// URL.")
+        if not re.match(r"^https?://", url):   # what a reader of the bundle fetches
+            fail("data.references", "url", "must be an http:// or https:// URL.")
         references.append(DataReference(
             path=relative_path(text(ref, "data.references", "path", required=True),
                                "data.references", "path"),

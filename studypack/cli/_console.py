@@ -8,13 +8,22 @@ import sys
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, DownloadColumn, Progress as RichProgress,
                            TextColumn, TimeRemainingColumn, TransferSpeedColumn)
 
 from ..progress import CancelToken, Progress
+from ..safetext import printable
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
+
+
+def shown(text, *, lines: bool = False) -> str:
+    """Text from a bundle, ready for a rich console: control characters spelled out
+    (:func:`studypack.safetext.printable`) and rich markup escaped, so a title cannot
+    clear the screen or print a fake green "intact"."""
+    return escape(printable(text, keep_newlines=lines))
 
 
 @contextlib.contextmanager

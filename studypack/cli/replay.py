@@ -84,7 +84,7 @@ def run(args) -> int:
         bundle = args.bundle
         download_dir = None
         if not Path(bundle).exists() and looks_remote(bundle):
-            fetch_bundle = _fetcher()
+            from ..fetch import fetch_bundle
             download_dir = tempfile.TemporaryDirectory(prefix="studypack-fetch-")
             bundle = fetch_bundle(bundle, Path(download_dir.name), report=report, cancel=cancel)
         try:
@@ -110,13 +110,3 @@ def run(args) -> int:
     if not result.compared:
         return EXIT_OK
     return EXIT_OK if result.reproduced else EXIT_NOT_REPRODUCED
-
-
-def _fetcher():
-    try:
-        from ..fetch import fetch_bundle
-    except ImportError:
-        raise UsageError("Replaying straight from a DOI or URL needs studypack's fetch "
-                         "support, which this installation lacks.",
-                         "Download the .studypack file and give its path.") from None
-    return fetch_bundle

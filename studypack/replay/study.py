@@ -304,7 +304,7 @@ def _replace_option(argv: list[str], name: str, value: str | None) -> bool:
 def fetch_references(layout: BagLayout, report, cancel: CancelToken) -> list[str]:
     """Download the input data a bundle keeps outside by reference (BagIt fetch.txt)
     into the bag, checking each file's size and its sha256 from the manifest."""
-    from ..bundle.reader import parse_manifest
+    from ..bundle.tagfiles import parse_fetch, parse_manifest
     from ..references import Reference, fetch_references as download
 
     fetch_txt = layout.bag_dir / fmt.FETCH_TXT
@@ -312,17 +312,11 @@ def fetch_references(layout: BagLayout, report, cancel: CancelToken) -> list[str
         return []
     manifest = parse_manifest((layout.bag_dir / fmt.MANIFEST).read_bytes(), fmt.MANIFEST)
     references = []
-    for line in fetch_txt.read_text(encoding="utf-8").splitlines():
-        parts = line.split(None, 2)
-        if len(parts) != 3:
-            continue
-        url, length, rel = parts
-        if PurePosixPath(rel).parts[:1] != ("data",):
-            raise BundleError(f"fetch.txt names an unsafe path {rel!r}.")
+    # http(s) only, a size and a safe data/ path per line: the reader's own rules
+    for rel, (url, size) in parse_fetch(fetch_txt.read_bytes()).items():
         if rel not in manifest:
             raise BundleError(f"fetch.txt names {rel}, which no manifest checksum covers.")
-        references.append(Reference(rel, url, int(length) if length.isdigit() else None,
-                                    manifest[rel]))
+        references.append(Reference(rel, url, size, manifest[rel]))
     fetched = download(references, layout.bag_dir, report=report, cancel=cancel)
     return [f"fetched {ref.path.removeprefix('data/study/')} from {ref.url} (sha256 checked)"
             for ref in fetched]
