@@ -84,6 +84,18 @@ _GUI_WORDS: list[tuple[str, str]] = [
     (r"\(or run again with --publish\)", "(or tick \u201cPublish now\u201d and deposit again)"),
     (r"Choose a new or empty folder for --keep\.",
      "Choose another folder for replay files (Replay > Replay files folder)."),
+    (r"--tag ", "the image name "),
+    (r"e\.g\. --tag ", "e.g. "),
+    (r", or run the same command with --discard-pending to delete it \(its files and "
+     r"edits are lost\) and start again from the published version",
+     " on Zenodo, then deposit again"),
+    (r"and deposit it with --new-version-of ([^ ]*)\.", "and deposit it as a new version "
+     "(the app cannot do that yet: `studypack deposit BUNDLE --new-version-of DOI`)."),
+    (r"name it with --find-links DIR \(or find_links under \[environment\]\)",
+     "name that folder under find_links in [environment] of studypack.toml"),
+    (r"Check --find-links or `find_links`", "Check `find_links`"),
+    (r"on a machine with network: (pip download [^`;]*?)(\.?)$",
+     "on a machine with network, run `\\1`\\2"),
     (r"Use --sandbox for sandbox DOIs", "Choose the Zenodo sandbox for sandbox DOIs"),
     (r"only work with --sandbox\)", "only work with the Zenodo sandbox)"),
     (r" \(or ZENODO_SANDBOX_TOKEN for --sandbox\)", " (or ZENODO_SANDBOX_TOKEN for the sandbox)"),
@@ -281,8 +293,8 @@ def plan_files(spec: StudySpec) -> FilePlan:
 def sha256_of(path: Path, report: Optional[Reporter] = None,
               cancel: Optional[CancelToken] = None) -> str:
     """For a data file kept by reference: the checksum the reader will check."""
-    from studypack.environment.piplock import sha256_file
-    return sha256_file(Path(path))
+    from studypack.hashing import sha256_file
+    return sha256_file(Path(path), cancel)
 
 
 # ---------------------------------------------------------------- environment
@@ -425,70 +437,59 @@ def _summarise(plan) -> list[PlanArea]:
 
 
 class CreateSession:
-    """The steps of creating a bundle, run one page at a time: trace (Run page),
-    environment (Image page), plan (Review page), pack (Export page).
-
-    Traced files, locks and wheels live in a work folder until the bundle is written.
-    Each step forgets what the later steps made from the earlier result."""
+    """The core's create session (``studypack.create.CreateSession``: plan, trace,
+    environment, pack), driven one page at a time: trace (Run page), environment (Image
+    page), review (Review page), pack (Export page). This adapter only turns its results
+    into what the pages show."""
 
     def __init__(self, spec: StudySpec):
-        import tempfile
-        from studypack.secrets import Scrubber
-        self.spec = spec
-        self.work = Path(tempfile.mkdtemp(prefix="studypack-wizard-"))
-        self.scrubber = Scrubber(allow=set(spec.environment.allow_env))
-        self._traced = None
-        self._environment = None
-        self._plan = None
-        self.warnings: list[str] = []
+        from studypack.create import CreateOptions
+        from studypack.create import CreateSession as CoreSession
+        self.core = CoreSession(spec, CreateOptions())
+
+    @property
+    def spec(self) -> StudySpec:
+        return self.core.spec
+
+    @spec.setter
+    def spec(self, spec: StudySpec) -> None:
+        self.core.spec = spec
+
+    @property
+    def work(self) -> Path:
+        return self.core.work
 
     @property
     def traced(self) -> bool:
-        return self._traced is not None
+        return self.core.traced is not None
 
     @property
     def environment_ready(self) -> bool:
-        return self._environment is not None
+        return self.core.environment is not None
 
     def run_logs(self, index: int = 1) -> tuple[Path, Path]:
         """Where the trace writes run ``index``'s stdout and stderr as it runs."""
-        run_dir = self.work / f"run{index}"
+        run_dir = self.core.run_dir(index)
         return run_dir / "stdout.txt", run_dir / "stderr.txt"
 
-    def forget_trace(self) -> None:
-        self._traced = self._environment = self._plan = None
-
     def trace(self, report=None, cancel=None) -> TraceView:
-        from studypack.secrets import Scrubber
-        from studypack.trace import trace_study
-        # a second Run starts afresh: a new scrubber, no trace of the first attempt
-        shutil.rmtree(self.work / "trace", ignore_errors=True)
-        self.scrubber = Scrubber(allow=set(self.spec.environment.allow_env))
-        self.forget_trace()
-        traced = trace_study(self.spec, self.work, self.scrubber, report=report, cancel=cancel)
-        self._traced = traced
+        traced = self.core.trace(report, cancel)
         run = traced.runs[0]
         return TraceView(run.exit_code, run.duration_s, len(traced.files))
 
     def capture_environment(self, build_image: Optional[bool], save_image: bool,
                             report=None, cancel=None) -> EnvironmentOutcome:
-        from studypack.create import CreateOptions, capture_environment_part
-        shutil.rmtree(self.work / "env", ignore_errors=True)
-        self._environment = self._plan = None
-        options = CreateOptions(build_image=build_image, save_image=save_image,
-                                base_image=self.spec.environment.base_image or None)
-        env = capture_environment_part(self.spec, self._traced, self.work, options,
-                                       report, cancel)
-        self._environment = env
+        env = self.core.capture_environment(build_image, save_image, report, cancel)
         image = env.metadata.get("image") or {}
-        dockerfile = env.files_dir / "Dockerfile" if env.files_dir else None
-        text = (dockerfile.read_text(encoding="utf-8", errors="replace")
-                if dockerfile and dockerfile.is_file() else "")
+        built = isinstance(image, dict) and bool(image.get("built"))
+        dockerfile = env.dockerfile or ""
+        if not dockerfile and env.files_dir and (env.files_dir / "Dockerfile").is_file():
+            dockerfile = (env.files_dir / "Dockerfile").read_text(encoding="utf-8",
+                                                                  errors="replace")
         tar_bytes = env.image_tar.stat().st_size if env.image_tar and env.image_tar.is_file() \
             else None
-        built = isinstance(image, dict) and image.get("built")
         return EnvironmentOutcome(
-            dockerfile=text, locked=bool(env.metadata.get("lock_file")),
+            dockerfile=dockerfile, locked=bool(env.metadata.get("lock_file")),
             image_tag=(image.get("tag") or str(image.get("id", ""))[:19]) if built else "",
             image_tar_bytes=tar_bytes,
             image_bytes=image_size(image.get("tag", "")) if built and not image.get("saved")
@@ -497,50 +498,36 @@ class CreateSession:
 
     def skip_environment(self) -> None:
         from studypack.create import EnvironmentPart
-        self._environment = EnvironmentPart(metadata={"kind": "not captured"},
-                                            messages=["the environment recipe was left out"])
+        self.core.environment = EnvironmentPart(
+            metadata={"kind": "not captured"}, messages=["the environment recipe was left out"])
+        self.core.layout = None
 
     def make_plan(self, report=None, cancel=None) -> PlanView:
-        from studypack.create import EnvironmentPart, plan_bundle
-        environment = self._environment or EnvironmentPart()
-        started = self._traced.runs[0].started_at if self._traced else None
-        self._plan, self.warnings = plan_bundle(self.spec, self._traced, environment,
-                                                self.scrubber, started=started)
+        layout = self.core.make_plan(report, cancel)
         messages = [m for m in self.messages() if not m.startswith("dropped environment variable")]
-        return PlanView(self._plan.payload_count, self._plan.payload_bytes,
-                        _summarise(self._plan), dict(self.scrubber.dropped),
-                        [gui_wording(w) for w in self.warnings], messages)
+        return PlanView(layout.payload_count, layout.payload_bytes, _summarise(layout),
+                        dict(self.core.scrubber.dropped),
+                        [gui_wording(w) for w in self.core.warnings], messages)
 
-    def check_output(self, out: Path) -> Path:
-        """The bundle file, refused when it would land inside the study (like the CLI)."""
+    def check_output(self, out: Path, overwrite: bool) -> Path:
+        """The core's refusals (a file that exists, a bundle packed into its own study)
+        before anything is written."""
+        from studypack.create.session import check_output
         out = Path(out).expanduser()
-        if out.suffix != EXTENSION:
-            raise UsageError(f"A bundle file name ends in {EXTENSION}, not {out.name!r}.",
-                             f"Type a name ending in {EXTENSION}.")
-        if out.resolve().is_relative_to(self.spec.root):
-            raise UsageError(f"The bundle would be written inside the study folder as "
-                             f"{out.name}, and would then pack itself next time.",
-                             "Choose a file outside the study folder.")
+        check_output(self.spec, out, overwrite)
         return out
 
     def pack(self, out: Path, overwrite: bool, report=None, cancel=None) -> BundleWritten:
-        """Plan again (the saved studypack.toml is part of the bundle) and write."""
-        from studypack.bundle.writer import pack
-        out = self.check_output(out)
-        self.make_plan(report, cancel)
-        result = pack(self._plan, out, overwrite=overwrite, report=report, cancel=cancel)
+        """Plan again (the studypack.toml just saved is part of the bundle) and write."""
+        self.core.layout = None
+        result = self.core.pack(Path(out).expanduser(), overwrite, report, cancel)
         return BundleWritten(Path(result.path), result.sha256, result.size, result.files)
 
     def messages(self) -> list[str]:
-        found = list(self._environment.messages) if self._environment else []
-        found += self.scrubber.summary()
-        if self._traced and self._traced.skipped_secret_files:
-            found.append("left out files the run read that hold credentials: "
-                         + ", ".join(self._traced.skipped_secret_files))
-        return [gui_wording(m) for m in found]
+        return [gui_wording(m) for m in self.core.messages()]
 
     def close(self) -> None:
-        shutil.rmtree(self.work, ignore_errors=True)
+        self.core.close()
 
 
 def default_bundle_path(spec: StudySpec) -> Path:

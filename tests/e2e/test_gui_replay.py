@@ -323,7 +323,8 @@ def test_the_files_tab_shows_sizes_previews_and_extracts(window, example_bundle,
     out = tmp_path / "extracted"
     out.mkdir()
     window.extract_to([script.data(0, MEMBER)], out)
-    original = Path(__file__).resolve().parents[2] / "resources/examples/heat-diffusion/analysis.py"
+    from tests.support.helpers import EXAMPLE
+    original = EXAMPLE / "analysis.py"
     assert (out / "analysis.py").read_bytes() == original.read_bytes()
     window.extract_to([script.data(0, MEMBER)], out)   # never replaces
     assert "already exists" in immediate_tasks[-1][1]

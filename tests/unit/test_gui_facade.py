@@ -65,8 +65,9 @@ def _error_texts(path: Path):
                 yield node.lineno, text
 
 
-# Only the command line reaches these: the app does not sign, and has no "own input" option.
-CLI_ONLY = {"signing.py", "study.py"}
+# Only the command line reaches these: the app does not sign, fetch by DOI, or replay
+# with inputs of one's own.
+CLI_ONLY = {"signing.py", "study.py", "fetch.py"}
 
 
 def test_every_core_error_the_app_can_show_is_reworded_without_a_flag():

@@ -76,11 +76,7 @@ class ExportPage(WizardPage):
         session = self.state.session
         overwrite = self.overwrite.isChecked()
         try:
-            out = session.check_output(Path(self.path.text().strip()))
-            if out.exists() and not overwrite:
-                raise backend.UsageError(
-                    f"{out} already exists; it was left as it is.",
-                    "Choose another file name, or tick \u201cReplace the file if it exists\u201d.")
+            out = session.check_output(Path(self.path.text().strip()), overwrite)
             self.state.save()   # the bundle carries the answers; the folder keeps them
         except StudypackError as exc:
             self.verdict.set_status("bad", backend.message_of(exc))
