@@ -141,6 +141,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     warnings += portability_warnings(
         spec.study.name, [m.arcname for m in payload]
         + [f"{fmt.STUDY_DIR}/{r.path}" for r in spec.data_references])
+    warnings += spec.study.name_warnings()   # a citation would get these names wrong
     meta = md.metadata_json(spec, runs=runs_summary, inputs=input_names, outputs=output_names,
                             counts=counts, environment=environment.metadata,
                             secrets_dropped=sorted(scrubber.dropped), created=created,

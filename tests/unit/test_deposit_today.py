@@ -129,6 +129,22 @@ def test_a_token_no_site_takes_is_called_wrong_or_expired(server, sandbox, tmp_p
         "either.")
 
 
+def test_when_the_other_site_cannot_be_asked_the_error_says_so(server, tmp_path):
+    import socket
+    with socket.socket() as probe:   # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    plan = plan_deposit(make_bundle(tmp_path, payload_bytes=1000), base_url=server.url,
+                        other_site=closed)
+    with pytest.raises(AuthError) as err:
+        run_deposit(plan, client=client_for(server, token="expired-token", other_site=closed),
+                    state=DepositState(tmp_path / "s.json"))
+    assert err.value.message == (
+        f'Zenodo ({host(server)}) did not accept the access token (403 "Permission '
+        f'denied."): it is wrong, expired or revoked, or it was made on {closed[7:]}, which '
+        "could not be asked.")
+
+
 def test_sandbox_never_falls_back_to_the_production_token(tmp_path, capsys, monkeypatch):
     bundle = make_bundle(tmp_path, payload_bytes=1000)
     monkeypatch.setattr("studypack.deposit.client.ZenodoClient.request",
