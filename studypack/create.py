@@ -163,7 +163,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
         rootfs, links = _rootfs_members(traced.files)
         payload.append(Member.from_bytes(fmt.SYMLINKS, md.dumps({"symlinks": links})))
     else:
-        rootfs = []
+        rootfs, links = [], []
 
     if not traced:  # learn the secrets typed into the commands (a trace did it otherwise)
         for step in spec.runs:
@@ -171,12 +171,19 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     payload += [_spec_file_scrubbed(spec, f, scrubber) or _study_member(fmt.STUDY_DIR, f)
                 for f in inputs]
     payload += [_study_member(fmt.OUTPUTS_DIR, f) for f in outputs]
-    payload += rootfs
     env_members = []
     if environment.files_dir and environment.files_dir.is_dir():
         for path in sorted(p for p in environment.files_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(environment.files_dir).as_posix()
             env_members.append(Member.from_file(f"{fmt.ENV_DIR}/{rel}", path))
+    traced_files = None
+    if traced:  # a traced file a vendored package reproduces is stored once, in the package
+        from .storeonce import plan_store_once
+        once = plan_store_once(rootfs, md.dumps({"symlinks": links}), env_members)
+        rootfs, traced_files = once.stored, once.metadata()
+        if once.listing is not None:
+            payload.append(once.listing)
+    payload += rootfs
     payload += env_members
     if environment.image_tar:
         payload.append(Member.from_file(fmt.IMAGE_TAR, environment.image_tar))
@@ -223,6 +230,8 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
                             counts=counts, environment=environment.metadata,
                             secrets_dropped=sorted(scrubber.dropped), created=created,
                             warnings=warnings)
+    if traced_files:
+        meta["traced_files"] = traced_files
     plan = PackPlan(
         bag_name=spec.study.name, bag_info=md.bag_info_labels(spec), metadata=md.dumps(meta),
         fetch=[(r.url, r.size, f"{fmt.STUDY_DIR}/{r.path}", r.sha256)
