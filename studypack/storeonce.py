@@ -208,6 +208,8 @@ def rebuild_files(bag_dir: Path, references: list[Reference], rootfs: Path | Non
         by_package[ref.package][ref.member].append(ref)
     total = sum(r.size for r in references)
     done = 0
+    if rootfs is not None:
+        Path(rootfs).mkdir(parents=True, exist_ok=True)
     real_root = os.path.realpath(rootfs) if rootfs is not None else None
     for package, members in sorted(by_package.items()):
         archive = open_package(bag_dir / package)
@@ -255,16 +257,49 @@ def rebuild_files(bag_dir: Path, references: list[Reference], rootfs: Path | Non
 
 def _open_output(rootfs: Path, real_root: str, ref: Reference):
     """A temporary file beside the target, which must stay inside the rootfs even
-    through the links the bundle recreated."""
-    target = rootfs / ref.file.removeprefix(fmt.ROOTFS_DIR + "/")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise write_error(target.parent, exc) from None
-    parent = os.path.realpath(target.parent)
-    if parent != real_root and not parent.startswith(real_root + os.sep):
-        raise BundleError(f"{LISTING} names {ref.file}, which leads outside the traced files.")
+    through the links the bundle recreated (checked folder by folder, before any
+    folder is made)."""
+    parts = PurePosixPath(ref.file.removeprefix(fmt.ROOTFS_DIR + "/")).parts
+    parent = real_root
+    for part in parts[:-1]:
+        parent = os.path.realpath(os.path.join(parent, part))
+        if parent != real_root and not parent.startswith(real_root + os.sep):
+            raise BundleError(f"{LISTING} names {ref.file}, which leads outside the traced "
+                              "files.")
+        if not os.path.isdir(parent):
+            try:
+                os.mkdir(parent)
+            except OSError as exc:
+                raise write_error(Path(parent), exc) from None
+    target = os.path.join(parent, parts[-1])
     if os.path.islink(target):
         raise BundleError(f"{LISTING} names {ref.file}, which is a link in the bundle.")
     fd, tmp = tempfile.mkstemp(prefix=".rebuild-", dir=parent)
-    return os.fdopen(fd, "wb"), tmp, os.path.join(parent, target.name)
+    return os.fdopen(fd, "wb"), tmp, target
+
+
+def is_package_member(rel: str) -> bool:
+    return rel.startswith(fmt.ENV_DIR + "/") and open_package(Path(rel)) is not None
+
+
+def verify_bundle(path, report: Reporter | None = None, cancel: CancelToken | None = None):
+    """``verify`` plus the store-once references: in the same pass the listing and the
+    vendored packages are set aside, then every listed file is rebuilt in memory from
+    its package and its sha256 compared with the recorded one."""
+    from .bundle.reader import verify
+
+    with tempfile.TemporaryDirectory(prefix="studypack-verify-") as tmp:
+        result = verify(path, report, cancel, extract_to=tmp,
+                        extract=lambda rel: rel == LISTING or is_package_member(rel))
+        bags = [p for p in Path(tmp).iterdir() if p.is_dir()]
+        if not result.ok or len(bags) != 1:
+            return result
+        try:
+            references = read_listing(bags[0])
+            rebuild_files(bags[0], references, None, report, cancel)
+        except BundleError as exc:
+            result.ok = False
+            result.problems.append(exc.message)
+        else:
+            result.checked += len(references)
+    return result
