@@ -73,7 +73,7 @@ def looks_remote(ref: str) -> bool:
 def run(args) -> int:
     from ..fsutil import atomic_write_text
     from ..replay import replay_bundle, run_failure
-    from ..report import render_html, render_json, render_terminal
+    from ..replay.report import render_html, render_json, render_terminal
     from ._console import err_console, out_console, progress_bar
 
     inputs = parse_inputs(args.input)
