@@ -210,15 +210,16 @@ def _wait(container, plan: RunPlan, t0: float, report: Reporter, cancel: CancelT
     from requests.exceptions import ConnectionError as RequestsConnectionError, ReadTimeout
 
     while True:
-        try:
-            return container.wait(timeout=POLL_S).get("StatusCode")
-        except (ReadTimeout, RequestsConnectionError) as exc:
-            if isinstance(exc, RequestsConnectionError) and "timed out" not in str(exc) \
-                    and "Read timed out" not in str(exc):
-                raise
         report(Progress("run", int(time.monotonic() - t0), None,
                         f"run {plan.index}: running… {int(time.monotonic() - t0)} s", unit="s"))
         cancel.check()
+        try:
+            return container.wait(timeout=POLL_S).get("StatusCode")
+        except ReadTimeout:
+            continue
+        except RequestsConnectionError as exc:   # a timeout on the unix socket, or worse
+            if "timed out" not in str(exc).lower():
+                raise
 
 
 def _container_cwd(root: str, plan: RunPlan) -> str:
