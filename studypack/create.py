@@ -180,7 +180,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     if traced:  # a traced file a vendored package reproduces is stored once, in the package
         from .storeonce import plan_store_once
         once = plan_store_once(rootfs, md.dumps({"symlinks": links}), env_members)
-        rootfs, traced_files = once.stored, once.metadata()
+        rootfs, traced_files = once.stored, {**once.metadata(), "study_root": str(spec.root)}
         if once.listing is not None:
             payload.append(once.listing)
     payload += rootfs

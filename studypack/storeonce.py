@@ -201,6 +201,8 @@ def rebuild_files(bag_dir: Path, references: list[Reference], rootfs: Path | Non
     """Rebuild each referenced file from its package into ``rootfs`` (None: only check
     it) and check its sha256; return the bytes rebuilt. A package that does not give
     the recorded bytes, or is missing, is refused with one sentence."""
+    if not references:
+        return 0
     report, cancel = reporter(report), token(cancel)
     bag_dir = Path(bag_dir)
     by_package: dict[str, dict[str, list[Reference]]] = defaultdict(lambda: defaultdict(list))

@@ -24,7 +24,8 @@ from ..progress import CancelToken, Progress, Reporter, reporter, token
 from .directory import DirectoryRunner
 from .runners import (ImageRunner, RebuildRunner, RunOutcome, RunPlan, Runner, TraceRunner,
                            dockerfile_base, engine_available)
-from ..storeonce import LISTING, read_listing, rebuild_files
+from ..storeonce import LISTING, rebuild_files
+from .cache import references_needed
 from .study import (BagLayout, apply_arguments, apply_inputs, fetch_references,
                            load_layout, make_study_dir)
 
@@ -209,9 +210,12 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         layout.trace_image = reuse_image if source.is_file() else None
         chosen, reason = choose_mode(layout, mode)
         report(Progress("replay", 0, None, f"mode {chosen}: {reason}"))
-        if chosen in ("directory", "sandbox"):   # they run the traced files from disk
-            rebuild_files(layout.bag_dir, read_listing(layout.bag_dir), layout.rootfs,
-                          report, cancel)
+        # Traced files stored once, in their package, for the modes that read them from
+        # disk (and the study folder, made next, from those under the study root).
+        rebuild_files(layout.bag_dir, references_needed(layout.bag_dir, chosen,
+                                                        layout.original_root,
+                                                        bool(layout.trace_image)),
+                      layout.rootfs, report, cancel)
         notes = list(layout.notes) + fetch_references(layout, report, cancel)
         study_dir = make_study_dir(layout, work / "study", cancel)
         reuse = bool(inputs) or bool(args_override)
@@ -318,11 +322,11 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter,
     from .cache import check_claimed_digest, claimed_digest, unpack_skip
 
     reuse_image = None
-    metadata = read_info(source).metadata if mode == "trace" else {}
-    if claimed_digest(metadata) and engine_available()[0]:
+    metadata = read_info(source).metadata if mode != "auto" else {}
+    if mode == "trace" and claimed_digest(metadata) and engine_available()[0]:
         reuse_image = TraceRunner.image_for(claimed_digest(metadata))
-    bag_dir = unpack(source, work / "bag", report=report, cancel=cancel,
-                     skip=unpack_skip(mode, trace_image_here=reuse_image is not None)).bag_dir
+    skip = unpack_skip(mode, metadata, trace_image_here=reuse_image is not None)
+    bag_dir = unpack(source, work / "bag", report=report, cancel=cancel, skip=skip).bag_dir
     if reuse_image:
         check_claimed_digest(bag_dir, metadata)
     return bag_dir, reuse_image

@@ -67,20 +67,37 @@ def trace_image_tag(digest: str, busybox: str | None) -> str:
     return f"{TRACE_IMAGE_REPOSITORY}:{sha.hexdigest()[:40]}"
 
 
-def unpack_skip(mode: str, *, trace_image_here: bool = False) -> Callable[[str], bool] | None:
+def unpack_skip(mode: str, metadata: dict, *,
+                trace_image_here: bool = False) -> Callable[[str], bool] | None:
     """Members (names relative to the bag) that ``mode`` does not read, or None.
 
-    ``trace`` with its image already imported reads neither the traced files nor the
-    packages they are rebuilt from; ``auto`` reads everything, since the mode is chosen
-    from what was unpacked."""
+    ``trace`` with its image already imported does not read the traced files — but for
+    those under the study folder, which the replay's study folder holds (a virtualenv
+    inside the study; rebuilt from their packages when stored once); ``auto`` reads
+    everything, since the mode is chosen from what was unpacked."""
     image = fmt.IMAGE_TAR
     rootfs = fmt.ROOTFS_DIR + "/"
     if mode in ("trace", "directory", "sandbox"):
-        if mode == "trace" and trace_image_here:
-            return lambda rel: rel == image or rel.startswith(rootfs) or is_package_member(rel)
+        root = (metadata.get("traced_files") or {}).get("study_root")
+        if mode == "trace" and trace_image_here and isinstance(root, str) and root.startswith("/"):
+            study = rootfs + root.strip("/") + "/"
+            # (the packages stay: files under the study root may be rebuilt from them)
+            return lambda rel: rel == image or (rel.startswith(rootfs) and
+                                                not rel.startswith(study))
         return lambda rel: rel == image
     if mode == "rebuild":
         return lambda rel: rel == image or rel.startswith(rootfs) or rel == LISTING
     if mode == "image":
         return lambda rel: rel.startswith(rootfs) or rel == LISTING or is_package_member(rel)
     return None
+
+
+def references_needed(bag_dir: Path, mode: str, study_root: str, image_reused: bool):
+    """The listed files ``mode`` needs on disk: all for directory and sandbox and a new
+    trace image; with a reused trace image only those under the study folder (which
+    the replay's study folder is made of)."""
+    refs = read_listing(bag_dir)
+    if mode == "trace" and image_reused:
+        study = fmt.ROOTFS_DIR + "/" + study_root.strip("/") + "/"
+        return [r for r in refs if r.file.startswith(study)]
+    return refs if mode in ("trace", "directory", "sandbox") else []

@@ -334,10 +334,9 @@ class TraceRunner(_ContainerRunner):
         from docker.errors import APIError
 
         from ..engine import CONNECTION_LOST, daemon_stopped
-        from ..storeonce import read_listing, rebuild_files
         from .cache import DIGEST_LABEL
 
-        rebuild_files(self.bag_dir, read_listing(self.bag_dir), self.rootfs, report, cancel)
+        # The files stored once, in their package, were rebuilt before (replay_bundle).
         layer = self.work / "trace-rootfs.tar"
         write_rootfs_tar(self.rootfs, layer, busybox, report, cancel)
         repository, name = tag.split(":")

@@ -18,6 +18,7 @@ from studypack.errors import BundleError
 from studypack.replay import replay_bundle
 from studypack.storeonce import LISTING, listing_text, read_listing
 from tests.support.helpers import run_cli
+from tests.e2e.test_replay import script_bundle  # noqa: F401 (fixture)
 from tests.support.rebag import rebag, unbag
 
 
@@ -116,10 +117,9 @@ def test_trace_mode_reuses_the_image_of_the_same_traced_files(example_bundle, do
     second = replay_bundle(example_bundle, mode="trace", keep=tmp_path / "work")
     assert second.reproduced
     assert any("reused the image" in n for n in second.notes), second.notes
-    # The traced files and the wheels were checked but not written: the image has them.
+    # The traced files were checked but not written: the image has them.
     bag = next((tmp_path / "work" / "bag").iterdir())
     assert not [p for p in (bag / "data/rootfs").rglob("*") if p.is_file() and not p.is_symlink()]
-    assert not list((bag / "data/env").rglob("*.whl"))
 
 
 @pytest.mark.docker
@@ -134,3 +134,14 @@ def test_a_bundle_claiming_another_bundles_traced_files_is_refused(
     bundle = rebag(bag, tmp_path / "changed.studypack")    # manifests hold, the claim not
     with pytest.raises(BundleError, match="do not match the digest"):
         replay_bundle(bundle, mode="trace")
+
+
+@pytest.mark.docker
+def test_a_reused_trace_image_still_gets_the_venv_inside_the_study(script_bundle,
+                                                                   docker_engine):
+    """The traced files under the study folder (its .venv, numpy stored once in the
+    wheel) make the replay's study folder, also when the image is reused."""
+    assert replay_bundle(script_bundle, mode="trace").reproduced
+    again = replay_bundle(script_bundle, mode="trace")
+    assert any("reused the image" in n for n in again.notes)
+    assert again.reproduced and again.runs[0].stdout.startswith("shell step\n")
