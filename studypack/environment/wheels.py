@@ -168,6 +168,16 @@ def choose(candidates: list[Candidate], target: WheelTarget, tags: set[Tag]
     return None, reasons
 
 
+def target_fits(path: Path, dist, target: WheelTarget, tags: set[Tag]) -> bool:
+    """Whether the wheel file at ``path`` is ``dist``'s release and fits the target."""
+    try:
+        name, version, _b, _t = parse_wheel_filename(path.name)
+    except InvalidWheelFilename:
+        return False
+    return (canonicalize_name(name), str(version)) == (dist.key, dist.version) and \
+        target.why_not(Candidate(path, path.name, ""), tags) is None
+
+
 def copy_wheel(candidate: Candidate, wheelhouse: Path) -> Path:
     dest = wheelhouse / candidate.filename
     if not dest.exists():
