@@ -163,6 +163,7 @@ def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyRevi
     ignored = git_ignored(root)
     writing = open_for_writing(root)
     user_excludes = list(spec.exclude)
+    listed: set[str] = set()
     for rel, path, link in _walk(root, spec, review):
         if rel in referenced:
             continue  # kept outside the bundle by reference (fetch.txt)
@@ -171,9 +172,12 @@ def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyRevi
         if rule is not None:
             review.left_out.append(LeftOut(rel, f"excluded by [exclude] paths {rule!r}"))
             continue
-        if not named and _ignored_by_git(rel, ignored):
-            review.left_out.append(LeftOut(rel, "ignored by git (.gitignore); name it under "
-                                                "[data] paths to pack it"))
+        entry = None if named else _ignored_by_git(rel, ignored)
+        if entry is not None:
+            if entry not in listed:   # an ignored folder is listed once
+                listed.add(entry)
+                review.left_out.append(LeftOut(entry, "ignored by git (.gitignore); name "
+                                                      "it under [data] paths to pack it"))
             continue
         writer = writing.get(str(Path(os.path.realpath(path))))
         if writer:
@@ -196,8 +200,11 @@ def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyRevi
     return review
 
 
-def _ignored_by_git(rel: str, ignored: list[str]) -> bool:
-    return any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in ignored)
+def _ignored_by_git(rel: str, ignored: list[str]) -> str | None:
+    """The entry of ``git ls-files --ignored`` (a file, or a folder ending in /) that
+    covers ``rel``."""
+    return next((p for p in ignored if rel == p or (p.endswith("/") and rel.startswith(p))),
+                None)
 
 
 def _walk(root: Path, spec: StudySpec, review: StudyReview):
