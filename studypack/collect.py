@@ -273,5 +273,35 @@ def collect_study(spec: StudySpec, *, missing_outputs_ok: bool = False
     return review.inputs, review.outputs
 
 
+LINKED_DIR = ".studypack-links"   # where a replay keeps what the study's links point to
+
+
+def restore_links(study_dir: Path, links: list) -> int:
+    """Make the recorded links links again in a replayed study folder: the packed
+    content moves to ``.studypack-links/`` and the link's path points to it, so the run
+    sees a link where the original run saw one (``rglob`` does not follow it, a
+    ``readlink`` finds one). Links below another link stay as packed. Returns how many
+    were restored."""
+    paths = sorted({item.get("path") for item in links if isinstance(item, dict)
+                    and isinstance(item.get("path"), str)})
+    restored = 0
+    for text in paths:
+        rel = PurePosixPath(text)
+        if rel.is_absolute() or not rel.parts or ".." in rel.parts or rel.parts[0] == LINKED_DIR:
+            continue      # never anything outside the study folder
+        if any(str(parent) in paths for parent in rel.parents if str(parent) != "."):
+            continue
+        here = study_dir / rel
+        if here.is_symlink() or not here.exists() or any(
+                (study_dir / parent).is_symlink() for parent in rel.parents):
+            continue
+        store = study_dir / LINKED_DIR / rel
+        store.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(here, store)
+        os.symlink(os.path.relpath(store, here.parent), here)
+        restored += 1
+    return restored
+
+
 __all__ = ["StudyFile", "LeftOut", "StudyLink", "StudyReview", "review_study",
-           "collect_study", "is_excluded", "matches", "is_glob"]
+           "collect_study", "is_excluded", "matches", "is_glob", "restore_links"]

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -272,8 +273,9 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
             sources[dist.key] = early[1]
         else:
             remaining.append(dist)
+    scratch = tempfile.TemporaryDirectory(prefix="studypack-pip-cache-")
     local = [lambda: wheels.index_dirs([Path(d) for d in find_links or []]),
-             wheels.index_pip_cache]
+             lambda: wheels.index_pip_cache(scratch=Path(scratch.name))]
     for index in local:
         if not remaining:
             break
@@ -290,6 +292,7 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
             report(Progress("wheels", len(sources), len(dists), chosen.filename, unit="pkg"))
         remaining = still
         cancel.check()
+    scratch.cleanup()
     offline = ""
     if remaining and use_index:
         offline, index_reasons = download_from_index(remaining, env, wheelhouse, report,

@@ -10,6 +10,7 @@ the run takes the wheels from there (issue #17: the waits overlap).
 from __future__ import annotations
 
 import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,16 +61,18 @@ def plan_environment(executable: str | None, spec, find_links: list[str]) -> Env
                                 LINUX_X86_64_PLATFORMS)
     tags = target.tags()
     local = wheels.index_dirs([Path(d) for d in find_links])
-    cached = wheels.index_pip_cache()
-    for dist in plan.locked:
-        key = (dist.key, dist.version)
-        chosen, _why = wheels.choose(local.get(key, []) + cached.get(key, []), target, tags)
-        if chosen is not None:
-            plan.offline[dist.key] = chosen.source
-        elif dist.location and (Path(dist.location) / "RECORD").is_file():
-            plan.rebuildable.append(dist.key)
-        else:
-            plan.unavailable.append(f"{dist.name}=={dist.version}")
+    with tempfile.TemporaryDirectory(prefix="studypack-pip-cache-") as scratch:
+        cached = wheels.index_pip_cache(scratch=Path(scratch))
+        for dist in plan.locked:
+            key = (dist.key, dist.version)
+            chosen, _why = wheels.choose(local.get(key, []) + cached.get(key, []), target,
+                                         tags)
+            if chosen is not None:
+                plan.offline[dist.key] = chosen.source
+            elif dist.location and (Path(dist.location) / "RECORD").is_file():
+                plan.rebuildable.append(dist.key)
+            else:
+                plan.unavailable.append(f"{dist.name}=={dist.version}")
     plan.messages.append(
         f"environment: {env.describe()}; {len(plan.locked)} installed packages, "
         f"{len(plan.offline)} with a wheel at hand, {len(plan.rebuildable)} rebuildable "
