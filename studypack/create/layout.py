@@ -104,7 +104,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     output_names = [f.relpath for f in outputs]
     spec_text = scrubber.scrub_text(spec_to_toml(spec)).encode("utf-8")
     crate = md.ro_crate(spec, runs=run_docs, inputs=input_names, outputs=output_names,
-                        created=created)
+                        created=created, environment=environment.metadata)
     head = [
         Member.from_bytes(fmt.RO_CRATE, md.dumps(crate)),
         Member.from_bytes(fmt.REPLAY_MD, md.replay_md(spec, run_docs, spec.study.name).encode()),
@@ -141,6 +141,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     warnings += portability_warnings(
         spec.study.name, [m.arcname for m in payload]
         + [f"{fmt.STUDY_DIR}/{r.path}" for r in spec.data_references])
+    warnings += spec.study.name_warnings()   # a citation would get these names wrong
     meta = md.metadata_json(spec, runs=runs_summary, inputs=input_names, outputs=output_names,
                             counts=counts, environment=environment.metadata,
                             secrets_dropped=sorted(scrubber.dropped), created=created,
