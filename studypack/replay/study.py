@@ -17,6 +17,7 @@ import yaml
 
 from ..bundle import format as fmt
 from ..bundle.tagfiles import read_json_file
+from ..collect import restore_links
 from ..errors import BundleError, UsageError, write_error
 from ..progress import CancelToken
 from ..spec import StudySpec, load_spec
@@ -211,6 +212,8 @@ def make_study_dir(layout: BagLayout, target: Path, cancel: CancelToken) -> Path
         traced_root = layout.rootfs / layout.original_root.lstrip("/")
         if traced_root.is_dir() and not traced_root.is_symlink():
             _copy_tree(traced_root, target, cancel)
+        # the study's own symlinks were packed by content: links again, as traced
+        restore_links(target, layout.metadata.get("study_links") or [])
         if layout.outputs.is_dir():
             for folder in layout.outputs.rglob("*"):
                 if folder.is_dir() and not folder.is_symlink():
