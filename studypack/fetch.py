@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .deposit.client import ZenodoClient
-from .deposit.refs import parse_ref
+from .deposit.refs import SANDBOX, ZENODO, implied_site, parse_ref
 from .deposit.workflow import _SHA256_LINE
 from .errors import BundleError, UsageError
 from .fsutil import atomic_output
@@ -51,6 +51,12 @@ def fetch_record(ref: str, dest_dir: str | Path, *, base_url: str | None = None,
                  report: Reporter | None = None, cancel: CancelToken | None = None,
                  client: ZenodoClient | None = None) -> FetchResult:
     report, cancel = reporter(report), cancel_token(cancel)
+    implied = implied_site(ref)
+    if implied and base_url and base_url.rstrip("/") in (ZENODO, SANDBOX) \
+            and implied != base_url.rstrip("/"):
+        raise UsageError(f"{ref} is a record on {implied}, not on {base_url.rstrip('/')}.",
+                         "Leave out --sandbox for zenodo.org DOIs (10.5281/…); use it for "
+                         "sandbox DOIs (10.5072/…).")
     target_ref = parse_ref(ref, base_url)
     client = client or ZenodoClient(target_ref.base_url)
     client.report = report
