@@ -93,10 +93,13 @@ def studypack(bin_dir: Path, *args, env: dict | None = None, cwd: Path | None = 
 
 
 def one_sentence(proc: subprocess.CompletedProcess) -> str:
+    """The error: one ``studypack:`` sentence, at most a hint line after it (the steps'
+    progress lines may come before it), and no traceback."""
     assert "Traceback" not in proc.stderr, proc.stderr
-    first, *rest = proc.stderr.strip().splitlines()
-    assert first.startswith("studypack: ") and len(rest) <= 1, proc.stderr
-    return proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith("studypack: ")]
+    assert len(errors) == 1 and len(lines) - errors[0] <= 2, proc.stderr
+    return "\n".join(lines[errors[0]:])
 
 
 # ------------------------------------------------------------------- the distribution
