@@ -32,8 +32,8 @@ from . import format as fmt
 from . import portable
 from .frames import check_frames
 from .inflate import Inflated
-from .tagfiles import check_bagit_txt, load_json, manifest_entries, manifest_lines, \
-    parse_fetch, parse_manifest, parse_tag_lines  # noqa: F401 (parse_manifest: API)
+from .tagfiles import check_bagit_txt, load_json, manifest_entries, manifest_lines, parse_fetch, \
+    parse_tag_lines
 from .tarheaders import BoundedTarInfo, TarBoundError
 
 HEAD_CHUNK = 64 * 1024              # info reads only the first members
@@ -599,6 +599,18 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
         stream.close()
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def open_stream(path: str | os.PathLike) -> Iterator[_Stream]:
+    """The bundle's members after its head, with every check and bound (for readers of
+    one member, such as signing's tag-manifest reader)."""
+    stream = _Stream(Path(path))
+    try:
+        _read_head(stream)   # bag-info.txt's Payload-Oxum bounds the payload
+        yield stream
+    finally:
+        stream.close()
 
 
 def _write_file(path: Path, data: bytes) -> None:
