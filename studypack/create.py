@@ -119,7 +119,10 @@ def capture_environment_part(spec: StudySpec, traced: TraceResult | None, work: 
     capture = capture_environment(
         executable, spec, work / "env", base_image=options.base_image,
         build_image=options.build_image, save_image=options.save_image,
-        packages=traced.packages if traced else [], report=report, cancel=cancel)
+        packages=traced.packages if traced else [],
+        files=traced.files if traced else None,
+        executables=[r.executable or "" for r in traced.runs] if traced else None,
+        report=report, cancel=cancel)
     return EnvironmentPart(capture.metadata, capture.files_dir, capture.image_tar,
                            list(capture.messages))
 

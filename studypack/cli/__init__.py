@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import os
 import sys
 import traceback
@@ -20,8 +21,16 @@ COMMANDS = [
     "init", "create", "info", "verify", "unpack",
     "replay", "fetch", "deposit",
     "keygen", "sign",
+    "base-image", "import", "export",
     "demo",
 ]
+
+
+def module_name(command: str) -> str:
+    """``base-image`` → ``base_image``; ``import`` → ``import_`` (a Python keyword)."""
+    name = command.replace("-", "_")
+    return name + "_" if keyword.iskeyword(name) else name
+
 
 EPILOG = """\
 exit codes:
@@ -79,9 +88,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             sub.add_parser(name)
             continue
         try:
-            module = importlib.import_module(f".{name}", __name__)
+            module = importlib.import_module(f".{module_name(name)}", __name__)
         except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":
+            if exc.name == f"{__name__}.{module_name(name)}":
                 continue  # a command not written yet
             raise
         module.register(sub)
