@@ -52,7 +52,8 @@ class DebPackage:
     version: str
     architecture: str
     why: str                    # "used by the run" | "needed by NAME"
-    status: str = ""            # "vendored" | "in base image" | "not vendored"
+    status: str = ""            # "vendored" | "in base image" | "base has another
+    #                             version" | "not vendored"
     source: str = ""            # "apt-cache" | "mirror" | "rebuilt" (dpkg-repack)
     file: str = ""              # "debs/jq_1.6-2.1_amd64.deb"
     sha256: str = ""
@@ -99,6 +100,11 @@ class DebianLock:
         if base:
             lines.append(f"Debian packages that came with the base image at the same version "
                          f"({len(base)}): " + ", ".join(p.name for p in base))
+        other = self.with_status("base has another version")
+        if other:
+            lines.append(f"Debian packages the base image has at another version, kept as "
+                         f"the base has them ({len(other)}): "
+                         + ", ".join(f"{p.name} (run {p.version})" for p in other))
         for p in self.with_status("not vendored"):
             lines.append(f"Debian package not vendored: {p.label} ({p.reason})")
         return lines + list(self.notes)
@@ -181,9 +187,10 @@ def host_release() -> dict[str, str]:
         return {}
 
 
-def base_image_packages(engine, image: str, cancel=None) -> tuple[dict[str, str] | None, str]:
-    """(name → version of the packages in ``image``, its "ID VERSION_ID"); None when
-    the image has no dpkg."""
+def base_image_packages(engine, image: str,
+                        cancel=None) -> tuple[dict[str, Installed] | None, str]:
+    """(the packages installed in ``image`` by name, its "ID VERSION_ID"); None when the
+    image has no dpkg."""
     from ..errors import EngineError
 
     script = (f"cat /etc/os-release 2>/dev/null; echo ===; "
@@ -196,8 +203,7 @@ def base_image_packages(engine, image: str, cancel=None) -> tuple[dict[str, str]
     release = os_release(release_text)
     if result.exit_code != 0 or not packages_text.strip():
         return None, _release_name(release)
-    packages = parse_dpkg_query(packages_text)
-    return {p.name: p.version for p in packages.values()}, _release_name(release)
+    return parse_dpkg_query(packages_text), _release_name(release)
 
 
 def _release_name(release: dict[str, str]) -> str:
@@ -216,21 +222,47 @@ def cache_dir() -> Path:
     return root / "studypack" / "debs"
 
 
+def _is_configuration(path: str) -> bool:
+    """A file under /etc, or a link into /etc (/usr/share/locale/locale.alias)."""
+    return path.startswith("/etc/") or os.path.realpath(path).startswith("/etc/")
+
+
 def plan_debian_packages(used: list[dict], *, installed: dict[str, Installed] | None = None,
-                         base: dict[str, str] | None = None) -> DebianLock:
+                         base: dict[str, Installed] | None = None) -> DebianLock:
     """Which packages to lock and which to vendor (no file is touched).
 
-    ``used``: ReproZip's packages (name, version). ``base``: the base image's packages
-    (None: not known, everything is vendored)."""
+    ``used``: ReproZip's packages (name, version, the files the run used). ``base``: the
+    base image's packages (None: not known, everything is vendored). A package the base
+    has is not vendored: at the same version it is the same package; at another version
+    the base's consistent set is kept (downgrading one library under the base's other
+    packages breaks them) and the difference is reported."""
     installed = installed_packages() if installed is None else installed
-    wanted = {str(p["name"]).split(":")[0]: "used by the run" for p in used if p.get("name")}
-    chosen = dependency_closure(wanted, installed)
     lock = DebianLock()
+    wanted: dict[str, str] = {}
+    for package in used:
+        name = str(package.get("name") or "").split(":")[0]
+        files = [str(f) for f in package.get("files") or []]
+        if not name:
+            continue
+        if files and all(_is_configuration(f) for f in files):
+            lock.packages.append(DebPackage(
+                name, str(package.get("version") or ""), "", "used by the run",
+                status="not vendored",
+                reason=f"the run only read its configuration ({', '.join(files[:3])}), "
+                       "which is in the traced files"))
+            continue
+        wanted[name] = "used by the run"
+    chosen = dependency_closure(wanted, installed)
     for name, why in sorted(chosen.items()):
         package = installed[name]
         deb = DebPackage(name, package.version, package.architecture, why)
-        if base is not None and base.get(name) == package.version:
-            deb.status = "in base image"
+        if base is not None and name in base:
+            if base[name].version == package.version:
+                deb.status = "in base image"
+            else:
+                deb.status = "base has another version"
+                deb.reason = (f"the base image has {base[name].version}; the run used "
+                              f"{package.version}")
         lock.packages.append(deb)
     for name in sorted(set(wanted) - set(chosen)):
         version = next((str(p.get("version") or "") for p in used
@@ -238,6 +270,7 @@ def plan_debian_packages(used: list[dict], *, installed: dict[str, Installed] | 
         lock.packages.append(DebPackage(name, version, "", "used by the run",
                                         status="not vendored",
                                         reason="no longer installed on this machine"))
+    lock.packages.sort(key=lambda p: p.name)
     return lock
 
 
@@ -385,9 +418,10 @@ def _from_installed_files(packages: list[DebPackage], debs: Path, cancel) -> dic
             run = subprocess.run([*prefix, "dpkg-repack",
                                   f"{package.name}:{package.architecture}"],
                                  cwd=tmp, capture_output=True, text=True)
-            name = deb_file_name(package.name, package.version, package.architecture)
-            if not _take(Path(tmp) / name, package, debs, cache_dir() / "rebuilt"):
+            made = next(Path(tmp).glob(f"{package.name}_*.deb"), Path(tmp) / "none")
+            if not _take(made, package, debs, cache_dir() / "rebuilt"):
                 failed[package.name] = _last_line(run, "dpkg-repack failed")
+            made.unlink(missing_ok=True)
     return failed
 
 
@@ -409,10 +443,11 @@ def install_steps(lock: DebianLock, env_dir: str = "/env") -> list[str]:
         "# their sha256 are checked, then apt installs them with no network.",
         f"COPY env/{DEBS_DIR}/ {env_dir}/{DEBS_DIR}/",
         f"RUN cd {env_dir}/{DEBS_DIR} && sha256sum -c --quiet {SUMS_NAME} \\",
-        " && mkdir -p /var/lib/apt/lists/partial \\",
-        " && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download "
+        " && mkdir -p /var/lib/apt/lists/partial /var/cache/apt/archives/partial \\",
+        # (the build has no network; apt's --no-download mishandles local files)
+        " && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-remove "
         "--no-install-recommends --allow-downgrades \\",
-        "      -o Dpkg::Options::=--force-confold ./*.deb \\",
+        f"      -o Dpkg::Options::=--force-confold {env_dir}/{DEBS_DIR}/*.deb \\",
         f" && rm -f {env_dir}/{DEBS_DIR}/*.deb",
     ]
 
