@@ -24,6 +24,7 @@ from .dockerfile import DockerfileInputs, image_tag, render_dockerfile
 from .kinds import PYTHON_KINDS, CaptureContext, Layer, StudyFacts, applicable
 
 DEFAULT_CONDA_BASE = "mambaorg/micromamba:latest"
+DEFAULT_PLAIN_BASE = "debian:bookworm-slim"   # a study that runs no Python
 
 
 @dataclass
@@ -37,8 +38,7 @@ class EnvironmentCapture:
 
 def default_base_image(env: PythonEnvironment | None) -> str:
     if env is None:
-        suite = baseimage.host_suite() or "bookworm"
-        return f"debian:{suite}-slim"
+        return DEFAULT_PLAIN_BASE
     if env.kind == "conda":
         return DEFAULT_CONDA_BASE
     return f"python:{env.python_minor or '3'}-slim"
@@ -49,15 +49,20 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
                         save_image: bool = False, packages: list[dict] | None = None,
                         files: list[Path] | None = None,
                         executables: list[str] | None = None,
-                        engine: Engine | None = None, report=None,
+                        engine: Engine | None = None, tag: str | None = None,
+                        find_links: list[str] | None = None, opened: set[str] | None = None,
+                        pythons: list[str] | None = None, report=None,
                         cancel=None) -> EnvironmentCapture:
     """Lock, vendor, render and (optionally) build the study's environment.
 
     ``executable`` is the traced run's program (None: the spec's Python, or python3 on
     PATH). ``build_image``: True builds (a daemon is required), False never builds,
     None builds when a daemon answers. ``packages`` are the dpkg packages ReproZip
-    reported (dicts with name and version), ``files`` every traced file and
-    ``executables`` each run's program (None: there was no traced run).
+    reported (dicts with name, version and the files used), ``files`` every traced file
+    and ``executables`` each run's program (None: there was no traced run). ``opened``:
+    the files the run opened, to lock only what it used (None: the whole environment);
+    ``pythons``: the Python interpreters it started; ``find_links``: wheelhouses to take
+    wheels from; ``tag``: the built image's tag.
     """
     report, cancel = reporter(report), token(cancel)
     stage_dir = Path(stage_dir)
@@ -75,45 +80,48 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
     try:
         return _capture(executable, spec, files_dir=files_dir, stage_dir=stage_dir,
                         engine=engine, base_image=base_image, build_image=build_image,
-                        save_image=save_image, packages=packages or [],
-                        files=files, executables=executables, report=report, cancel=cancel)
+                        save_image=save_image, packages=packages or [], files=files,
+                        executables=executables, tag=tag, find_links=find_links,
+                        opened=opened, pythons=pythons, report=report, cancel=cancel)
     finally:
         if owns_engine and engine is not None:
             engine.close()
 
 
-def detect_python(executable: str | None, spec, *, files: list[Path] | None = None,
+def detect_python(executable: str | None, spec, *, opened: set[str] | None = None,
+                  pythons: list[str] | None = None,
                   messages: list[str] | None = None) -> PythonEnvironment | None:
-    """The Python the run used; None when it used none (a traced run of ``jq`` or
-    ``Rscript`` that started no Python)."""
+    """The Python the run used; None when a traced run started none (``jq``,
+    ``Rscript``)."""
     messages = messages if messages is not None else []
     try:
         return detect_environment(find_interpreter(executable, spec))
     except NotPythonError:
         if executable is None:
             raise
-    if files is not None and not any(_is_python(p) for p in files):
-        messages.append(f"the run's program {executable} is not Python and started no "
-                        "Python: no Python environment is locked")
+    if pythons:   # e.g. `bash run.sh` that starts python: lock the Python it started
+        env = detect_environment(pythons[0])
+        messages.append(f"the run's program {executable} is not Python; the Python it "
+                        f"started, {env.executable}, is locked")
+        return env
+    if opened is not None:
+        messages.append(f"the run ({executable}) started no Python interpreter: no Python "
+                        "environment is locked")
         return None
-    # The run started e.g. `make` or `bash run.sh`: lock the study's Python instead.
+    # Not traced: lock the study's Python, as the spec names it.
     env = detect_environment(find_interpreter(None, spec))
     messages.append(f"the run's program {executable} is not Python; the Python "
                     f"environment locked is {env.executable}")
     return env
 
 
-def _is_python(path: Path) -> bool:
-    name = path.name
-    return name.startswith("python") and (name[6:].replace(".", "").isdigit() or
-                                          name[6:] == "")
-
-
 def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, build_image,
-             save_image, packages, files, executables, report, cancel) -> EnvironmentCapture:
+             save_image, packages, files, executables, tag, find_links, opened, pythons,
+             report, cancel) -> EnvironmentCapture:
     messages: list[str] = []
     report(Progress("environment", 0, None, "Detecting the study's environment"))
-    python = detect_python(executable, spec, files=files, messages=messages)
+    python = detect_python(executable, spec, opened=opened, pythons=pythons,
+                           messages=messages)
     if python is not None:
         messages.append(f"environment: found {python.describe()}")
         wanted = spec.environment.kind if spec is not None else "auto"
@@ -128,12 +136,14 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
     kinds, _why_not = applicable(facts)
     metadata: dict = ({**python.to_metadata(), "detected": python.describe()}
                       if python is not None else
-                      {"kind": "none", "detected": "no Python environment"})
+                      {"kind": "none", "executable": executable,
+                       "detected": "no Python (the traced run started none)"})
     metadata["kinds"] = [k.name for k in kinds]
     metadata["system_packages"] = sorted(
         ({"name": str(p["name"]), "version": str(p.get("version") or "")}
          for p in packages if p.get("name")), key=lambda p: (p["name"], p["version"]))
-    ctx = CaptureContext(facts=facts, files_dir=files_dir, engine=engine, report=report,
+    ctx = CaptureContext(facts=facts, files_dir=files_dir, engine=engine,
+                         find_links=list(find_links or []), opened=opened, report=report,
                          cancel=cancel)
     layers: dict[str, Layer] = {}
     for kind in kinds:   # everything that needs no base image first
@@ -169,7 +179,7 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
         metadata["dockerfile"] = None
         return capture
     return _finish(capture, spec, engine, pinned, ordered, python, will_build, build_image,
-                   save_image, stage_dir, report, cancel)
+                   save_image, stage_dir, tag, report, cancel)
 
 
 def _pin_base(engine, ref, *, user_chose, python, will_build, must, messages,
@@ -209,7 +219,7 @@ def _pin_base(engine, ref, *, user_chose, python, will_build, must, messages,
 
 
 def _finish(capture, spec, engine, pinned, layers, python, will_build, build_image,
-            save_image, stage_dir, report, cancel) -> EnvironmentCapture:
+            save_image, stage_dir, tag, report, cancel) -> EnvironmentCapture:
     metadata, messages, files_dir = capture.metadata, capture.messages, capture.files_dir
     study = spec.study if spec is not None else None
     runs = spec.runs if spec is not None else []
@@ -228,7 +238,6 @@ def _finish(capture, spec, engine, pinned, layers, python, will_build, build_ima
     metadata["dockerfile"] = "data/env/Dockerfile"
     messages.append(f"Dockerfile: FROM {pinned.pinned} (pinned by digest from {pinned.ref}); "
                     "packages install offline with hashes required")
-    report(Progress("dockerfile", 0, None, "Dockerfile:\n" + text))
     if not will_build:
         why = ("--no-image was given" if build_image is False
                else "no container engine answers" if engine is None
@@ -237,7 +246,8 @@ def _finish(capture, spec, engine, pinned, layers, python, will_build, build_ima
         return capture
 
     cancel.check()
-    tag = image_tag(metadata_name(spec), getattr(study, "version", ""))
+    tag = tag or image_tag(metadata_name(spec), getattr(study, "version", "") or
+                           _git_version(spec.path if spec is not None else None))
     context = _context_files(files_dir, spec)
     built = engine.build(context, tag=tag, dockerfile="env/Dockerfile", report=report,
                          cancel=cancel)
@@ -259,6 +269,16 @@ def _finish(capture, spec, engine, pinned, layers, python, will_build, build_ima
                         "replay needs no build")
     metadata["image"] = image
     return capture
+
+
+def _git_version(spec_path) -> str:
+    """A study with no version is tagged by its git commit, so two studies of one name
+    do not share the tag ``latest``."""
+    if spec_path is None:
+        return ""
+    from ..hostinfo import run_git
+    commit = (run_git(Path(spec_path).parent, "rev-parse", "--short=12", "HEAD") or "").strip()
+    return f"git-{commit}" if commit else ""
 
 
 def metadata_name(spec) -> str:

@@ -72,6 +72,8 @@ class CaptureContext:
     files_dir: Path
     engine: object = None          # studypack.engine.Engine, or None
     base_image: str | None = None  # the pinned base (repo@sha256:…), or None
+    find_links: list[str] = field(default_factory=list)   # wheelhouses the user named
+    opened: set[str] | None = None  # files the run opened: lock what ran (None: all)
     report: object = None
     cancel: object = None
 
@@ -119,7 +121,8 @@ class _PipKind(EnvironmentKind):
         from .piplock import LINUX_X86_64_PLATFORMS, lock_pip_environment
 
         env = ctx.facts.python
-        pip = lock_pip_environment(env, ctx.files_dir, report=ctx.report, cancel=ctx.cancel)
+        pip = lock_pip_environment(env, ctx.files_dir, report=ctx.report, cancel=ctx.cancel,
+                                   find_links=ctx.find_links, opened=ctx.opened)
         metadata = {**pip.to_metadata(),
                     "lock_method": "importlib.metadata + pip download (hash-pinned)",
                     "wheel_target": {"platform": "linux-x86_64", "python": env.python_minor,
@@ -127,7 +130,16 @@ class _PipKind(EnvironmentKind):
                                      "manylinux": LINUX_X86_64_PLATFORMS[0]}}
         messages = [f"pip lock: {len(pip.locked)} packages pinned with sha256 hashes; "
                     f"{len(pip.wheels)} wheels vendored (linux x86_64, Python "
-                    f"{env.python_minor})"]
+                    f"{env.python_version}): {pip.source_summary() or 'none needed'}"]
+        if pip.unused:
+            messages.append(f"left out of the lock {len(pip.unused)} installed package(s) "
+                            "the run did not use: " + ", ".join(sorted(pip.unused))
+                            + " (lock = \"all\" under [environment] keeps them)")
+        if pip.rebuilt:
+            messages.append("REBUILT from the installed files (no wheel was found in a "
+                            "wheelhouse, pip's cache or the index"
+                            + (f"; {pip.index_problem}" if pip.index_problem else "")
+                            + "): " + ", ".join(pip.rebuilt))
         messages += [f"not locked: {name} ({why})" for name, why in sorted(pip.skipped.items())]
         return Layer(self.name, metadata, messages,
                      pip_install_steps(pip.lock_file.name, bool(pip.wheels)))

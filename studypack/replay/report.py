@@ -11,10 +11,12 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
+from ..safetext import printable
 from .compare import DIFFERS, IGNORED, MISSING, NEW, PRODUCED, REPRODUCED, summary
 
 STATUS_STYLE = {
@@ -70,15 +72,20 @@ def render_json(result) -> str:
     return json.dumps(report_dict(result), indent=2, ensure_ascii=False)
 
 
+def _t(text) -> str:
+    """Text from the bundle, for rich: control characters and markup escaped."""
+    return escape(printable(text))
+
+
 def render_terminal(result, console: Console) -> None:
     doc = report_dict(result)
-    console.print(f"[bold]{doc['study'] or doc['bundle']}[/bold] replayed in mode "
-                  f"[bold]{doc['mode']}[/bold] — {doc['mode_reason']}")
+    console.print(f"[bold]{_t(doc['study'] or doc['bundle'])}[/bold] replayed in mode "
+                  f"[bold]{_t(doc['mode'])}[/bold] — {_t(doc['mode_reason'])}")
     for run in doc["runs"]:
-        console.print(f"  run {run['index']}: {' '.join(run['command'])}  "
+        console.print(f"  run {run['index']}: {_t(' '.join(run['command']))}  "
                       f"→ exit {run['exit_code']} in {run['duration_s']:.1f} s")
     for note in doc["notes"]:
-        console.print(f"  [yellow]note:[/yellow] {note}")
+        console.print(f"  [yellow]note:[/yellow] {_t(note)}")
     table = Table(show_lines=False, header_style="bold")
     table.add_column("output")
     table.add_column("status")
@@ -88,7 +95,8 @@ def render_terminal(result, console: Console) -> None:
         details = out["details"][:6]
         if len(out["details"]) > 6:
             details.append(f"… {len(out['details']) - 6} more")
-        table.add_row(out["path"], Text(out["status"], style=style), "\n".join(details))
+        table.add_row(Text(printable(out["path"])), Text(out["status"], style=style),
+                      Text(printable("\n".join(details), keep_newlines=True)))
     if doc["outputs"]:
         console.print(table)
     else:
@@ -115,7 +123,8 @@ footer{color:#57606a;font-size:.9em;margin-top:2em}
 
 def render_html(result) -> str:
     doc = report_dict(result)
-    e = html.escape
+    def e(text) -> str:   # names and messages come from the bundle: escaped twice over
+        return html.escape(printable(text, keep_newlines=True))
     verdict_class = "ok" if doc["reproduced"] else ("info" if not doc["compared"] else "bad")
     rows = []
     for out in doc["outputs"]:

@@ -99,11 +99,13 @@ class _Zeros(io.RawIOBase):
         return n
 
 
-def tar_members(members: list[Member], out, fmt=tarfile.PAX_FORMAT) -> None:
+def tar_members(members: list[Member], out, fmt=tarfile.PAX_FORMAT,
+                pax_overrides: dict | None = None) -> None:
     with tarfile.open(fileobj=out, mode="w|", format=fmt,
                       encoding="utf-8", errors="surrogateescape") as tar:
         for m in members:
             info = tarfile.TarInfo(m.name)
+            info.pax_headers = dict((pax_overrides or {}).get(m.name, {}))
             info.type, info.mode, info.mtime = m.type, m.mode, 1_700_000_000
             info.linkname = m.linkname
             info.devmajor, info.devminor = m.devmajor, m.devminor
@@ -115,14 +117,15 @@ def tar_members(members: list[Member], out, fmt=tarfile.PAX_FORMAT) -> None:
                 tar.addfile(info)
 
 
-def bundle_bytes(members: list[Member], fmt=tarfile.PAX_FORMAT, *, marker: bool = True) -> bytes:
+def bundle_bytes(members: list[Member], fmt=tarfile.PAX_FORMAT, *, marker: bool = True,
+                 pax_overrides: dict | None = None) -> bytes:
     """The format marker frame (as studypack writes it), then one zstd frame of tar."""
     out = io.BytesIO()
     if marker:
         out.write(MARKER)
     cctx = zstandard.ZstdCompressor(level=3)
     with cctx.stream_writer(out, closefd=False) as writer:
-        tar_members(members, writer, fmt)
+        tar_members(members, writer, fmt, pax_overrides)
     return out.getvalue()
 
 
@@ -378,6 +381,166 @@ def _bigger_payload() -> dict[str, bytes]:
     return payload
 
 
+# ----------------------------------------------------- second round (issue 18)
+
+def _tar_blocks(*parts: bytes, end: bytes = b"\0" * 1024) -> bytes:
+    return b"".join(parts) + end
+
+
+def _members_tar(members: list[Member]) -> bytes:
+    raw = io.BytesIO()
+    tar_members(members, raw)
+    body = raw.getvalue()
+    return body[:len(body.rstrip(b"\0")) + (-len(body.rstrip(b"\0")) % 512)]  # no end blocks
+
+
+def _compressed(tar: bytes, *, marker: bool = True) -> bytes:
+    return (MARKER if marker else b"") + zstandard.ZstdCompressor(level=3).compress(tar)
+
+
+def _repeated(block: bytes, count: int) -> bytes:
+    """``count`` copies of ``block``, streamed through zstd (never whole in memory)."""
+    out = io.BytesIO()
+    with zstandard.ZstdCompressor(level=3).stream_writer(out, closefd=False) as writer:
+        chunk = block * max(1, (1 << 20) // len(block))
+        per = len(chunk) // len(block)
+        left = count
+        while left >= per:
+            writer.write(chunk)
+            left -= per
+        writer.write(block * left)
+    return out.getvalue()
+
+
+def _head_then(members: list[Member], middle: bytes) -> bytes:
+    """The bag's first three members, ``middle`` (raw tar bytes), then the rest."""
+    head, rest = members[:3], members[3:]
+    return (MARKER + zstandard.ZstdCompressor().compress(_members_tar(head))
+            + middle + zstandard.ZstdCompressor().compress(_members_tar(rest) + b"\0" * 1024))
+
+
+def _pax_comment_repeated() -> bytes:
+    """One folder member, again and again, each with a 1 MiB pax comment (the issue's
+    was 60 MiB x 200): refused at the first header."""
+    info = tarfile.TarInfo(f"{BAG}/data/study/")
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    info.pax_headers = {"comment": "x" * (1 << 20)}
+    return _head_then(base_members(), _repeated(info.tobuf(tarfile.PAX_FORMAT), 5))
+
+
+def _many_directory_headers() -> bytes:
+    """The same folder header more times than a bundle may have members."""
+    from studypack.bundle.format import MAX_MEMBERS
+
+    info = tarfile.TarInfo(f"{BAG}/data/study")
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    return _head_then(base_members(), _repeated(info.tobuf(tarfile.USTAR_FORMAT),
+                                                 MAX_MEMBERS + 10))
+
+
+def _zero_padding_after_end() -> bytes:
+    """64 MiB of zeros after the end-of-archive blocks (the issue's was 64 GiB)."""
+    tar = io.BytesIO()
+    tar_members(base_members(), tar)
+    return MARKER + zstandard.ZstdCompressor().compress(tar.getvalue()) \
+        + _repeated(b"\0" * 4096, 64 * 256)
+
+
+def _metadata_many_values() -> bytes:
+    """A few KB of compressed studypack.json that parses into millions of objects."""
+    meta = json.dumps(metadata())[:-1].encode() + b', "x": [' + b"{}," * 1_500_000 + b"{}]}"
+    return bundle_bytes(_replace_member(base_members(), "studypack.json", data=meta))
+
+
+def _metadata_too_big() -> bytes:
+    meta = json.dumps({**metadata(), "x": "y" * (17 * 1024 * 1024)}).encode()
+    return bundle_bytes(_replace_member(base_members(), "studypack.json", data=meta))
+
+
+def _bag_info_of_newlines() -> bytes:
+    members = base_members()
+    info = next(m for m in members if m.name.endswith("/bag-info.txt"))
+    return bundle_bytes(_replace_member(members, "bag-info.txt",
+                                        data=info.data + b"\n" * (2 * 1024 * 1024)))
+
+
+def _chained_pax_headers() -> bytes:
+    """Thousands of pax headers in a row: tarfile follows them by recursion."""
+    one = tarfile.TarInfo._create_pax_generic_header({"comment": "chained"}, tarfile.XHDTYPE,
+                                                     "utf-8")
+    return _head_then(base_members(), zstandard.ZstdCompressor().compress(one * 5000))
+
+
+def _many_pax_records() -> bytes:
+    info = tarfile.TarInfo(f"{BAG}/data/study/tagged.txt")
+    info.pax_headers = {f"SCHILY.xattr.user.k{i}": "v" for i in range(1000)}
+    return bundle_bytes(_insert_payload(base_members(), Member(info.name, b"")),
+                        pax_overrides={info.name: info.pax_headers})
+
+
+def _bag_named_star() -> bytes:
+    """A bag folder named ``*``: once matched by a glob, it removed others' staging."""
+    return bundle_bytes([replace(m, name=m.name.replace(f"{BAG}/", "*/", 1))
+                         for m in base_members()])
+
+
+def _fetch_bag(url: str, size: str = "11", *, in_manifest: bool = True,
+               in_tagmanifest: bool = True) -> bytes:
+    """A bag that keeps data/study/ref.csv outside by reference."""
+    ref = b"ref,1\nref,2"
+    payload = dict(PAYLOAD)
+    oxum = f"{sum(map(len, payload.values())) + len(ref)}.{len(payload) + 1}"
+    extra = [f"{sha256(ref)}  data/study/ref.csv\n"] if in_manifest else []
+    members = base_members(payload, oxum=oxum, extra_manifest=extra)
+    fetch = f"{url} {size} data/study/ref.csv\n".encode()
+    members = members[:3] + [Member(f"{BAG}/fetch.txt", fetch)] + members[3:]
+    if in_tagmanifest:
+        members = _relisted_tagmanifest(members)
+    return bundle_bytes(members)
+
+
+def _relisted_tagmanifest(members: list[Member]) -> list[Member]:
+    tags = [m for m in members if "/data/" not in m.name and
+            not m.name.endswith("/tagmanifest-sha256.txt")]
+    listing = "".join(f"{sha256(m.data)}  {m.name.split('/', 1)[1]}\n" for m in tags).encode()
+    return _replace_member(members, "tagmanifest-sha256.txt", data=listing)
+
+
+def _fetch_file_url_signed() -> bytes:
+    """The issue's case: analysis.py removed, fetch.txt points at a local file."""
+    bundle_members = [m for m in base_members() if not m.name.endswith("analysis.py")]
+    return bundle_bytes(bundle_members[:3] + [Member(
+        f"{BAG}/fetch.txt", b"file:///etc/hostname 10 data/study/analysis.py\n")]
+        + bundle_members[3:])
+
+
+def _skippable_frame(where: str) -> bytes:
+    import struct
+    from studypack.bundle.format import SKIPPABLE_MAGIC
+
+    hidden = struct.pack("<II", SKIPPABLE_MAGIC, 1 << 20) + b"H" * (1 << 20)
+    if where == "end":
+        return bundle_bytes(base_members()) + hidden
+    members = base_members()
+    return (MARKER + zstandard.ZstdCompressor().compress(_members_tar(members[:3])) + hidden
+            + zstandard.ZstdCompressor().compress(_members_tar(members[3:]) + b"\0" * 1024))
+
+
+def _no_bagit_txt() -> bytes:
+    return bundle_bytes([m for m in base_members() if not m.name.endswith("/bagit.txt")])
+
+
+def _bagit_version_99() -> bytes:
+    return bundle_bytes(_replace_member(base_members(), "bagit.txt",
+                                        data=b"BagIt-Version: 99\nTag-File-Character-Encoding: UTF-8\n"))
+
+
+def _unlisted_tag_file() -> bytes:
+    members = base_members()
+    return bundle_bytes(members[:3] + [Member(f"{BAG}/notes.txt", b"not covered\n")]
+                        + members[3:])
+
+
 CASES: list[Case] = [
     Case("absolute-path", "a member named /tmp/...", ("absolute",), _absolute_path),
     Case("dotdot", "a member with .. components", ("..",), _dotdot),
@@ -408,7 +571,7 @@ CASES: list[Case] = [
     Case("marker-says-newer", "the marker frame announces format 7", ("version 7",),
          _marker_says_newer),
     Case("metadata-deeply-nested", "studypack.json nested 100 000 levels deep",
-         ("not valid json",), _deeply_nested_metadata),
+         ("not valid json", "nested more than"), _deeply_nested_metadata),
     Case("metadata-wrong-types", "studypack.json whose study section is a string",
          ("malformed",), _metadata_wrong_types),
     Case("run-record-wrong-types", "a run record with text where numbers belong",
@@ -435,6 +598,43 @@ CASES: list[Case] = [
          _marker_only),
     Case("two-bags", "two bag folders in one bundle", ("outside its bag folder",),
          _two_bags),
+    # second round (issue 18): bounded work, whole signatures, BagIt as bagit.py reads it
+    Case("pax-comment-repeated", "a folder header repeated with a 1 MiB pax comment",
+         ("pax header of", "over the bound"), _pax_comment_repeated),
+    Case("many-directory-headers", "300 010 copies of one folder header",
+         ("more than 300,000 members",), _many_directory_headers),
+    Case("zero-padding-after-end", "64 MiB of zeros after the end of the archive",
+         ("padding after the end", "over the bound"), _zero_padding_after_end),
+    Case("metadata-many-values", "studypack.json holding 1.5 million empty objects",
+         ("more than 1,000,000 values",), _metadata_many_values),
+    Case("metadata-too-big", "a 17 MiB studypack.json", ("over the bound of 16 mib",),
+         _metadata_too_big),
+    Case("bag-info-of-newlines", "bag-info.txt with 2 MiB of newlines",
+         ("bag-info.txt is", "over the bound of 1 mib"), _bag_info_of_newlines),
+    Case("chained-pax-headers", "5000 pax headers in a row", ("chained pax headers",),
+         _chained_pax_headers),
+    Case("many-pax-records", "1000 pax records for one member", ("pax records",),
+         _many_pax_records),
+    Case("bag-named-star", "the bag folder is named *", ("not a plain file name",),
+         _bag_named_star),
+    Case("fetch-not-in-tagmanifest", "fetch.txt left out of the tag manifest",
+         ("fetch.txt is not listed in tagmanifest",),
+         lambda: _fetch_bag("https://example.org/ref.csv", in_tagmanifest=False)),
+    Case("fetch-file-url", "analysis.py removed, fetch.txt names file:///etc/hostname",
+         ("http or https",), _fetch_file_url_signed),
+    Case("fetch-without-size", "a fetch.txt line with '-' for its size",
+         ("no size",), lambda: _fetch_bag("https://example.org/ref.csv", "-")),
+    Case("fetch-without-sha256", "a fetched file the manifest gives no sha256 for",
+         ("no sha256",), lambda: _fetch_bag("https://example.org/ref.csv", in_manifest=False)),
+    Case("skippable-frame-after-end", "1 MiB hidden in a skippable frame after the end",
+         ("skippable zstd frame",), lambda: _skippable_frame("end")),
+    Case("skippable-frame-inside", "1 MiB hidden in a skippable frame between frames",
+         ("skippable zstd frame",), lambda: _skippable_frame("inside")),
+    Case("no-bagit-txt", "a bag without bagit.txt", ("no bagit.txt",), _no_bagit_txt),
+    Case("bagit-version-99", "bagit.txt declares version 99", ("version '99'",),
+         _bagit_version_99),
+    Case("unlisted-tag-file", "a tag file the tag manifest does not list",
+         ("notes.txt is not listed in tagmanifest",), _unlisted_tag_file),
 ]
 
 CASES_BY_NAME = {c.name: c for c in CASES}
