@@ -64,8 +64,8 @@ def export_rpz(bundle: str | os.PathLike, out: str | os.PathLike, *, overwrite: 
         config_file = bag / fmt.TRACE_DIR / "config.yml"
         trace_db = bag / fmt.TRACE_DIR / "trace.sqlite3"
         if not config_file.is_file() or not trace_db.is_file():
-            raise UsageError(f"{Path(bundle).name} holds no ReproZip trace (it was made "
-                             "with --no-trace), so it has no ReproZip pack.")
+            raise UsageError(f"{Path(bundle).name} holds no ReproZip trace (its study was "
+                             "packed without a traced run), so it has no ReproZip pack.")
         layout = load_layout(bag)
         runs, packages, other_files = config = load_config(RPath(str(config_file)),
                                                            canonical=False)

@@ -131,14 +131,15 @@ def make_base_image(suite: str = "bookworm", *, engine, ref: str | None = None,
             f"No registry answers at {registry}: the base image needs one to get a digest "
             "that the Dockerfile can pin.",
             "Start a local registry (packaging/setup.sh starts `docker-registry` on "
-            "127.0.0.1:5000), or name another with --registry HOST:PORT.")
+            "127.0.0.1:5000), or name another one "
+            "(`studypack base-image --registry HOST:PORT`).")
     found = find_base_image(engine, suite, ref=ref)
     if found is not None:
         report(Progress("base-image", 1, 1, found.summary()))
         return found
     if os.geteuid() != 0:
         raise UsageError("Making a Debian base image needs root (debootstrap).",
-                         "Run `sudo studypack base-image --debian " + suite + "`.")
+                         f"Run `sudo studypack base-image --debian {suite}`.")
     if shutil.which("debootstrap") is None:
         raise UsageError("debootstrap is not installed.",
                          "Install it (`sudo apt-get install debootstrap`).")
@@ -197,7 +198,8 @@ def _debootstrap(suite, rootfs, mirror, packages, report, cancel) -> None:
     if proc.returncode != 0:
         raise EngineError(f"debootstrap {suite} from {mirror} failed: "
                           + " ⏎ ".join(tail[-5:]),
-                          "Check that the Debian mirror answers (or pass --mirror URL).")
+                          "Check that the Debian mirror answers, or name another one "
+                          "(`studypack base-image --mirror URL`).")
 
 
 def _python_version(rootfs: Path) -> str:
