@@ -232,11 +232,13 @@ class DebianKind(EnvironmentKind):
 
     def preview(self, facts: StudyFacts) -> Preview:
         release = debian.host_release()
-        return Preview(self.name, self.title, debian.LOCK_NAME, [
-            f"# {release.get('PRETTY_NAME', 'this machine')}: the packages owning files the "
-            "traced run uses, and their dependencies, are vendored as .deb files unless the "
-            "base image has them at the same version"]
-            + [f"{p['name']}={p.get('version', '')}" for p in facts.packages])
+        lines = [f"# {release.get('PRETTY_NAME', 'this machine')}: the packages owning files "
+                 "the traced run uses, and their dependencies, are vendored as .deb files "
+                 "unless the base image has them"]
+        if not facts.traced:
+            lines.append("# (which packages: known after the traced run)")
+        return Preview(self.name, self.title, debian.LOCK_NAME, lines + [
+            f"{p['name']}={p.get('version', '')}" for p in facts.packages])
 
     def lock(self, ctx: CaptureContext) -> Layer:
         if ctx.base_image is None:

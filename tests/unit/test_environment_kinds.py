@@ -133,3 +133,19 @@ def test_each_debian_release_brings_its_python(suite, python):
 
     assert baseimage.suite_for_python(python) == suite
     assert baseimage.base_image_ref(suite) == f"127.0.0.1:5000/studypack/debian-python:{suite}"
+
+
+def test_the_preview_of_an_r_study_has_an_r_section_before_the_run(tmp_path):
+    from studypack.environment import preview_environment
+    from studypack.spec import parse_spec
+
+    spec = parse_spec({"study": {"name": "r", "title": "R"},
+                       "run": {"command": ["Rscript", "analysis.R"]}})
+    spec.path = tmp_path / "studypack.toml"
+    preview = preview_environment(spec)
+    r = preview.section("r")
+    assert r is not None and r.lock_name == "r-packages.lock"
+    assert r.lines[0].startswith("# R ")
+    assert "conda" in preview.not_applying
+    if debian.dpkg_available():
+        assert "known after the traced run" in "\n".join(preview.section("debian").lines)
