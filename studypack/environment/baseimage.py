@@ -63,15 +63,11 @@ def suite_for_python(python_minor: str) -> str | None:
 
 def host_suite() -> str | None:
     """This machine's Debian release (bookworm, …), when it runs Debian."""
-    try:
-        text = Path("/etc/os-release").read_text()
-    except OSError:
-        return None
-    facts = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-    if facts.get("ID", "").strip('"') != "debian":
-        return None
-    suite = facts.get("VERSION_CODENAME", "").strip('"')
-    return suite if suite in SUITE_PYTHON else None
+    from .debian import host_release
+
+    release = host_release()
+    suite = release.get("VERSION_CODENAME", "")
+    return suite if release.get("ID") == "debian" and suite in SUITE_PYTHON else None
 
 
 def registry_answers(registry: str) -> bool:
