@@ -51,7 +51,8 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
                         executables: list[str] | None = None,
                         engine: Engine | None = None, tag: str | None = None,
                         find_links: list[str] | None = None, opened: set[str] | None = None,
-                        pythons: list[str] | None = None, report=None,
+                        pythons: list[str] | None = None,
+                        prefetched: dict[str, tuple[Path, str]] | None = None, report=None,
                         cancel=None) -> EnvironmentCapture:
     """Lock, vendor, render and (optionally) build the study's environment.
 
@@ -62,7 +63,8 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
     and ``executables`` each run's program (None: there was no traced run). ``opened``:
     the files the run opened, to lock only what it used (None: the whole environment);
     ``pythons``: the Python interpreters it started; ``find_links``: wheelhouses to take
-    wheels from; ``tag``: the built image's tag.
+    wheels from; ``prefetched``: wheels gathered while the run ran; ``tag``: the built
+    image's tag.
     """
     report, cancel = reporter(report), token(cancel)
     stage_dir = Path(stage_dir)
@@ -82,7 +84,8 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
                         engine=engine, base_image=base_image, build_image=build_image,
                         save_image=save_image, packages=packages or [], files=files,
                         executables=executables, tag=tag, find_links=find_links,
-                        opened=opened, pythons=pythons, report=report, cancel=cancel)
+                        opened=opened, pythons=pythons, prefetched=prefetched,
+                        report=report, cancel=cancel)
     finally:
         if owns_engine and engine is not None:
             engine.close()
@@ -117,7 +120,7 @@ def detect_python(executable: str | None, spec, *, opened: set[str] | None = Non
 
 def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, build_image,
              save_image, packages, files, executables, tag, find_links, opened, pythons,
-             report, cancel) -> EnvironmentCapture:
+             prefetched, report, cancel) -> EnvironmentCapture:
     messages: list[str] = []
     report(Progress("environment", 0, None, "Detecting the study's environment"))
     python = detect_python(executable, spec, opened=opened, pythons=pythons,
@@ -143,8 +146,8 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
         ({"name": str(p["name"]), "version": str(p.get("version") or "")}
          for p in packages if p.get("name")), key=lambda p: (p["name"], p["version"]))
     ctx = CaptureContext(facts=facts, files_dir=files_dir, engine=engine,
-                         find_links=list(find_links or []), opened=opened, report=report,
-                         cancel=cancel)
+                         find_links=list(find_links or []), opened=opened,
+                         prefetched=prefetched, report=report, cancel=cancel)
     layers: dict[str, Layer] = {}
     for kind in kinds:   # everything that needs no base image first
         if not kind.needs_base_image:

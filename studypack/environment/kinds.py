@@ -74,6 +74,7 @@ class CaptureContext:
     base_image: str | None = None  # the pinned base (repo@sha256:…), or None
     find_links: list[str] = field(default_factory=list)   # wheelhouses the user named
     opened: set[str] | None = None  # files the run opened: lock what ran (None: all)
+    prefetched: dict | None = None  # wheels gathered while the run ran (create's plan)
     report: object = None
     cancel: object = None
 
@@ -122,7 +123,8 @@ class _PipKind(EnvironmentKind):
 
         env = ctx.facts.python
         pip = lock_pip_environment(env, ctx.files_dir, report=ctx.report, cancel=ctx.cancel,
-                                   find_links=ctx.find_links, opened=ctx.opened)
+                                   find_links=ctx.find_links, opened=ctx.opened,
+                                   prefetched=ctx.prefetched)
         metadata = {**pip.to_metadata(),
                     "lock_method": "importlib.metadata + pip download (hash-pinned)",
                     "wheel_target": {"platform": "linux-x86_64", "python": env.python_minor,

@@ -159,16 +159,7 @@ class _ContainerRunner(Runner):
         try:
             container = self.client.containers.create(self.image, **kwargs)
             container.start()
-            while True:
-                report(Progress("run", int(time.monotonic() - t0), None,
-                                f"run {plan.index}: running… {int(time.monotonic() - t0)} s",
-                                unit="s"))
-                cancel.check()
-                container.reload()
-                if container.status in ("exited", "dead"):
-                    break
-                time.sleep(POLL_S)
-            exit_code = container.wait().get("StatusCode")
+            exit_code = _wait(container, plan, t0, report, cancel)
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
         except CONNECTION_LOST:
@@ -211,6 +202,24 @@ class _ContainerRunner(Runner):
                 time.sleep(0.25)
         self.notes.append(f"the image {self.image} could not be removed; remove it with "
                           f"`docker rmi {self.image}`")
+
+
+def _wait(container, plan: RunPlan, t0: float, report: Reporter, cancel: CancelToken):
+    """The exit code, as soon as the container exits (the daemon answers then); every
+    POLL_S the progress is reported and a cancel is noticed."""
+    from requests.exceptions import ConnectionError as RequestsConnectionError, ReadTimeout
+
+    while True:
+        report(Progress("run", int(time.monotonic() - t0), None,
+                        f"run {plan.index}: running… {int(time.monotonic() - t0)} s", unit="s"))
+        cancel.check()
+        try:
+            return container.wait(timeout=POLL_S).get("StatusCode")
+        except ReadTimeout:
+            continue
+        except RequestsConnectionError as exc:   # a timeout on the unix socket, or worse
+            if "timed out" not in str(exc).lower():
+                raise
 
 
 def _container_cwd(root: str, plan: RunPlan) -> str:
@@ -271,10 +280,24 @@ class TraceRunner(_ContainerRunner):
     name = "trace"
     keep_image_env_path = False
 
-    def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool):
+    def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool,
+                 image: str | None = None):
         super().__init__(bag_dir, network=network)
         self.rootfs = rootfs
         self.work = work
+        self.image = image    # already imported by an earlier replay of the same files
+
+    @staticmethod
+    def image_for(digest: str) -> str | None:
+        """The image an earlier replay imported from traced files of this digest."""
+        from .cache import trace_image_tag
+
+        tag = trace_image_tag(digest, which_busybox())
+        engine = connect_engine()
+        try:
+            return tag if engine.image_exists(tag) else None
+        finally:
+            engine.close()
 
     def mount_point(self, plan: RunPlan) -> str:
         return plan.original_root
@@ -286,21 +309,42 @@ class TraceRunner(_ContainerRunner):
         return list(plan.argv)
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
-        from docker.errors import APIError
+        from .cache import bag_traced_digest, trace_image_tag
 
-        from ..engine import CONNECTION_LOST, daemon_stopped
-
-        layer = self.work / "trace-rootfs.tar"
-        busybox = next((b for b in BUSYBOX_CANDIDATES if Path(b).is_file()), None)
-        write_rootfs_tar(self.rootfs, layer, busybox, report, cancel)
+        busybox = which_busybox()
         if busybox is None:
             self.notes.append("busybox-static is not installed here, so the trace image "
                               "has no shell of its own (apt install busybox-static).")
-        tag = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        if self.image is None:
+            digest = bag_traced_digest(self.bag_dir)
+            tag = trace_image_tag(digest, busybox)
+            if self.engine.image_exists(tag):
+                self.image = tag
+            else:
+                self._import(tag, digest, busybox, report, cancel)
+                self.notes.append(f"trace mode imported the traced files as the image {tag}; "
+                                  "a later replay of the same traced files reuses it "
+                                  f"(`docker rmi {tag}` removes it)")
+                return
+        self.notes.append(f"trace mode reused the image {self.image}, imported by an "
+                          "earlier replay from the same traced files (same digest)")
+
+    def _import(self, tag: str, digest: str, busybox: str | None, report: Reporter,
+                cancel: CancelToken) -> None:
+        from docker.errors import APIError
+
+        from ..engine import CONNECTION_LOST, daemon_stopped
+        from .cache import DIGEST_LABEL
+
+        # The files stored once, in their package, were rebuilt before (replay_bundle).
+        layer = self.work / "trace-rootfs.tar"
+        write_rootfs_tar(self.rootfs, layer, busybox, report, cancel)
+        repository, name = tag.split(":")
         report(Progress("import", 0, None, "making the image FROM scratch (docker import)"))
         try:
-            self.client.api.import_image_from_file(str(layer), repository=f"{IMAGE_PREFIX}-trace",
-                                                   tag=tag)
+            self.client.api.import_image_from_file(
+                str(layer), repository=repository, tag=name,
+                changes=[f"LABEL {DIGEST_LABEL}={digest}"])
         except APIError as exc:
             raise ImageLoadError(f"Docker could not import the traced files: {_api_text(exc)}.",
                                  "Try --mode directory.") from None
@@ -309,7 +353,8 @@ class TraceRunner(_ContainerRunner):
         finally:
             with contextlib.suppress(OSError):
                 layer.unlink()
-        self.image, self.created_image = f"{IMAGE_PREFIX}-trace:{tag}", True
+        # Kept for the next replay of the same traced files: never removed by close().
+        self.image, self.created_image = tag, False
 
 
 def write_rootfs_tar(rootfs: Path, out: Path, busybox: str | None, report: Reporter,

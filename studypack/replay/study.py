@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from ..bundle import format as fmt
+from ..collect import restore_links
 from ..errors import BundleError, UsageError, write_error
 from ..progress import CancelToken
 from ..spec import StudySpec, load_spec
@@ -30,6 +31,7 @@ class BagLayout:
     spec: StudySpec | None
     original_root: str               # absolute path of the study root when traced
     notes: list[str] = field(default_factory=list)
+    trace_image: str | None = None   # an image of these traced files already imported
 
     @property
     def data(self) -> Path:
@@ -206,6 +208,8 @@ def make_study_dir(layout: BagLayout, target: Path, cancel: CancelToken) -> Path
         traced_root = layout.rootfs / layout.original_root.lstrip("/")
         if traced_root.is_dir() and not traced_root.is_symlink():
             _copy_tree(traced_root, target, cancel)
+        # the study's own symlinks were packed by content: links again, as traced
+        restore_links(target, layout.metadata.get("study_links") or [])
         if layout.outputs.is_dir():
             for folder in layout.outputs.rglob("*"):
                 if folder.is_dir() and not folder.is_symlink():

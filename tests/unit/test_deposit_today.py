@@ -264,6 +264,24 @@ def test_a_pending_version_that_cannot_be_found_is_explained(server, published_v
     assert pending.id in server.depositions
 
 
+def test_a_draft_begun_as_a_separate_record_makes_way_for_the_new_version(
+        server, published_v1, tmp_path, capsys):
+    v2 = make_bundle(tmp_path / "v2", payload_bytes=2000, version="2.0")
+    code, out, _ = deposit(server, v2, capsys=capsys)       # forgot --new-version-of
+    separate = json.loads(out)["deposition_id"]
+    assert server.depositions[separate].conceptrecid != \
+        server.depositions[published_v1.deposition_id].conceptrecid
+    code = main(["deposit", str(v2), "--url", server.url, "--yes", "--new-version-of",
+                 published_v1.doi])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert (f"Deleted draft {separate}, which studypack had begun as a separate record; "
+            f"this bundle goes into a new version of {published_v1.doi}.") in " ".join(out.split())
+    assert separate not in server.depositions
+    [draft] = [d for d in server.depositions.values() if not d.submitted]
+    assert draft.conceptrecid == server.depositions[published_v1.deposition_id].conceptrecid
+
+
 def test_a_concept_doi_resolves_through_versions_latest(server, published_v1, tmp_path):
     v2 = make_bundle(tmp_path / "v2", payload_bytes=2000, version="2.0")
     result = run_deposit(plan_deposit(v2, base_url=server.url, publish=True,
