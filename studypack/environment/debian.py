@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..errors import Cancelled
 from ..progress import Progress, reporter, token
-from .piplock import sha256_file
+from ..hashing import sha256_file
 
 LOCK_NAME = "debian-packages.lock"
 DEBS_DIR = "debs"
