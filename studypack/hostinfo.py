@@ -28,7 +28,7 @@ def host_facts() -> dict:
     try:
         facts["user"] = getpass.getuser()
     except (KeyError, OSError):
-        facts["user"] = str(os.getuid())
+        facts["user"] = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
     return facts
 
 
