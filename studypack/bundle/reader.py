@@ -569,6 +569,10 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
                     with open(out_path, "wb") as out:
                         digests[rel] = stream.copy(member, out, cancel, count)
                         os.fchmod(out.fileno(), 0o755 if member.mode & 0o111 else 0o644)
+                        # as tar does: Python's .pyc files are valid only for their source's
+                        # recorded mtime, else every replay compiles every module again
+                        out.flush()
+                        os.utime(out.fileno(), (member.mtime, member.mtime))
                 except OSError as exc:
                     raise write_error(out_path, exc) from None
             else:
