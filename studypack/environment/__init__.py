@@ -46,7 +46,8 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
                         save_image: bool = False, packages: list[dict] | None = None,
                         engine: Engine | None = None, tag: str | None = None,
                         find_links: list[str] | None = None, opened: set[str] | None = None,
-                        pythons: list[str] | None = None, report=None,
+                        pythons: list[str] | None = None,
+                        prefetched: dict[str, tuple[Path, str]] | None = None, report=None,
                         cancel=None) -> EnvironmentCapture:
     """Lock, vendor, render and (optionally) build the study's environment.
 
@@ -70,15 +71,15 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
         return _capture(executable, spec, files_dir=files_dir, stage_dir=stage_dir,
                         engine=engine, base_image=base_image, build_image=build_image,
                         save_image=save_image, packages=packages, tag=tag,
-                        find_links=find_links, opened=opened, pythons=pythons, report=report,
-                        cancel=cancel)
+                        find_links=find_links, opened=opened, pythons=pythons,
+                        prefetched=prefetched, report=report, cancel=cancel)
     finally:
         if owns_engine and engine is not None:
             engine.close()
 
 
 def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, build_image,
-             save_image, packages, tag, find_links, opened, pythons, report,
+             save_image, packages, tag, find_links, opened, pythons, prefetched, report,
              cancel) -> EnvironmentCapture:
     messages: list[str] = []
     report(Progress("environment", 0, None, "Detecting the study's environment"))
@@ -117,7 +118,8 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
         messages.extend(conda.notes)
     else:
         pip = lock_pip_environment(env, files_dir, report=report, cancel=cancel,
-                                   find_links=find_links, opened=opened)
+                                   find_links=find_links, opened=opened,
+                                   prefetched=prefetched)
         install_kind, lock_file = "pip", pip.lock_file.name
         metadata.update(pip.to_metadata())
         metadata.update({"lock_method": "importlib.metadata + pip download (hash-pinned)",
