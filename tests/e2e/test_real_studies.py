@@ -78,6 +78,24 @@ def test_shell_study_with_glob_outputs_locks_no_python_and_leaves_its_log_out(tm
     assert not any(name.startswith("data/env/wheelhouse/") for name in members(out))
 
 
+def test_an_untracked_script_the_run_read_makes_the_code_dirty(tmp_path):
+    study = tmp_path / "shell-glob"
+    shutil.copytree(STUDIES / "shell-glob", study)
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.org", *args],
+                       cwd=study, check=True, capture_output=True)
+    git("init", "-q")
+    git("add", "studypack.toml", "data")
+    git("commit", "-qm", "everything but the script")   # run.sh never committed
+    out = tmp_path / "dirty.studypack"
+    made = run_cli("create", study, "-o", out, "--no-image", "-q")
+    assert made.returncode == 0, made.stderr
+    state = read_info(out).runs[0]["git"]
+    assert state["dirty"] is True
+    assert state["changed_files_read"] == {"run.sh": "untracked"}
+
+
 def offline_ok() -> bool:
     return shutil.which("unshare") is not None and subprocess.run(
         ["unshare", "-rn", "true"], capture_output=True).returncode == 0
