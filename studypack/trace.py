@@ -162,7 +162,8 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
         for f in (record.stdout_file, record.stderr_file):
             f.write_bytes(scrubber.scrub_bytes(f.read_bytes()))
     files, skipped = _traced_files(config, spec, trace_dir)
-    packages = [{"name": p.get("name"), "version": p.get("version")}
+    packages = [{"name": p.get("name"), "version": p.get("version"),
+                 "files": list(p.get("files") or [])}
                 for p in config.get("packages") or []]
     opened = set(config.get("other_files") or [])
     for package in config.get("packages") or []:
