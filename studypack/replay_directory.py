@@ -118,41 +118,48 @@ class DirectoryRunner(Runner):
 
     def run(self, plan: RunPlan, report: Reporter, cancel: CancelToken) -> RunOutcome:
         argv, env = self.command(plan)
-        argv = self._isolate + argv
-        cwd = plan.study_dir / plan.workdir
-        t0 = time.monotonic()
-        out_file, err_file = cwd / f".studypack-run{plan.index}.out", cwd / f".studypack-run{plan.index}.err"
-        try:
-            with open(out_file, "wb") as out, open(err_file, "wb") as err:
-                try:
-                    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
-                except OSError as exc:
-                    raise UsageError(f"The traced program could not start here: "
-                                     f"{exc.strerror}.", "Use a container mode.") from None
-                try:
-                    while True:
-                        report(Progress("run", int(time.monotonic() - t0), None,
-                                        f"run {plan.index}: running… "
-                                        f"{int(time.monotonic() - t0)} s", unit="s"))
-                        if cancel.cancelled:
-                            _stop(proc)
-                            cancel.check()
-                        if proc.poll() is not None:
-                            break
-                        with contextlib.suppress(subprocess.TimeoutExpired):
-                            proc.wait(timeout=POLL_S)
-                finally:
-                    if proc.poll() is None:
+        return run_process(self._isolate + argv, plan.study_dir / plan.workdir, env, plan,
+                           report, cancel)
+
+
+def run_process(argv: list[str], cwd: Path, env: dict[str, str], plan: RunPlan,
+                report: Reporter, cancel: CancelToken) -> RunOutcome:
+    """Run one recorded command as a child process of this one (its own session, so a
+    cancel stops everything it started); its output goes to files beside the study."""
+    t0 = time.monotonic()
+    out_file = cwd / f".studypack-run{plan.index}.out"
+    err_file = cwd / f".studypack-run{plan.index}.err"
+    try:
+        with open(out_file, "wb") as out, open(err_file, "wb") as err:
+            try:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as exc:
+                raise UsageError(f"The traced program could not start here: "
+                                 f"{exc.strerror}.", "Use a container mode.") from None
+            try:
+                while True:
+                    report(Progress("run", int(time.monotonic() - t0), None,
+                                    f"run {plan.index}: running… "
+                                    f"{int(time.monotonic() - t0)} s", unit="s"))
+                    if cancel.cancelled:
                         _stop(proc)
-            stdout = out_file.read_text("utf-8", "replace")
-            stderr = err_file.read_text("utf-8", "replace")
-        finally:
-            for f in (out_file, err_file):
-                with contextlib.suppress(OSError):
-                    f.unlink()
-        return RunOutcome(plan.index, list(plan.argv), proc.returncode,
-                          time.monotonic() - t0, stdout, stderr)
+                        cancel.check()
+                    if proc.poll() is not None:
+                        break
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=POLL_S)
+            finally:
+                if proc.poll() is None:
+                    _stop(proc)
+        stdout = out_file.read_text("utf-8", "replace")
+        stderr = err_file.read_text("utf-8", "replace")
+    finally:
+        for f in (out_file, err_file):
+            with contextlib.suppress(OSError):
+                f.unlink()
+    return RunOutcome(plan.index, list(plan.argv), proc.returncode,
+                      time.monotonic() - t0, stdout, stderr)
 
 
 def started_programs(trace_db: Path) -> list[str]:
