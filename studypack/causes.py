@@ -25,12 +25,11 @@ FAILED_RUN = "failed-run"
 CAUSES = (NONDETERMINISTIC, ENVIRONMENT, MISSING_OUTPUT, FAILED_RUN)
 
 SENTENCES = {
-    NONDETERMINISTIC: "nondeterministic: another replay gave yet another result, so the "
-                      "study itself does not give the same output twice",
-    ENVIRONMENT: "environment: the replays agree with each other but not with the original "
-                 "run, so something of the machine or software changed (see what changed)",
-    MISSING_OUTPUT: "missing: the replay did not write this file",
-    FAILED_RUN: "failed run: a recorded command failed, so this output could not be made",
+    NONDETERMINISTIC: "nondeterministic — another replay gave yet another result",
+    ENVIRONMENT: "environment — the replays agree with each other, not with the original "
+                 "run (see what changed)",
+    MISSING_OUTPUT: "missing — the replay did not write this file",
+    FAILED_RUN: "failed run — a recorded command failed before this output was made",
 }
 UNDETERMINED = ("not repeated (--repeat 1): whether the study or the environment changed "
                 "it is not known")

@@ -9,7 +9,7 @@ Python, libc, packages and locale the study saw.
 
 from __future__ import annotations
 
-import json
+import ast
 import re
 import sqlite3
 from contextlib import closing
@@ -22,63 +22,88 @@ FLOAT_FLAGS = ("avx2", "avx512f", "fma")
 BLAS_RE = re.compile(r"(open)?blas|mkl_rt|libmkl|blis|accelerate|atlas", re.I)
 PROBE_MARK = "STUDYPACK-PROBE "
 
+# Only built-in modules and ``os``: in the trace-based modes the replay has just the
+# standard-library files the original run used.
 PROBE = r"""
-import json, locale, os, platform, re, sys, time
-def cpu():
-    model, flags = "", []
+import os, sys
+def read(path):
     try:
-        for line in open("/proc/cpuinfo"):
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and not model:
-                model = value.strip()
-            if key.strip() == "flags" and not flags:
-                flags = [f for f in ("avx2", "avx512f", "fma") if f in value.split()]
+        with open(path) as fh:
+            return fh.read()
     except OSError:
-        pass
-    return model, flags
-def os_name():
-    try:
-        m = re.search(r'^PRETTY_NAME="?([^"\n]*)', open("/etc/os-release").read(), re.M)
-        return m.group(1) if m else None
-    except OSError:
-        return None
+        return ""
+model, flags = "", []
+for line in read("/proc/cpuinfo").splitlines():
+    key, _, value = line.partition(":")
+    if key.strip() == "model name" and not model:
+        model = value.strip()
+    if key.strip() == "flags" and not flags:
+        flags = [f for f in ("avx2", "avx512f", "fma") if f in value.split()]
+os_name = None
+for line in read("/etc/os-release").splitlines():
+    if line.startswith("PRETTY_NAME="):
+        os_name = line.split("=", 1)[1].strip().strip('"')
 try:
-    here = locale.setlocale(locale.LC_ALL, "")
-except locale.Error as exc:
+    import _locale
+    here = _locale.setlocale(_locale.LC_ALL, "")
+except Exception as exc:
     here = "C (" + str(exc) + ")"
-packages, blas = {}, set()
 try:
-    from importlib import metadata
-    for dist in metadata.distributions():
-        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
-        if name:
-            packages[name] = dist.version
-        for f in dist.files or ():
-            if re.search(r"(open)?blas|mkl_rt|libmkl|blis", f.name, re.I) and ".so" in f.name:
-                blas.add(f.name)
+    import time
+    zone = time.strftime("%Z (UTC%z)")
 except Exception:
-    pass
-model, flags = cpu()
+    zone = None
+packages, blas = {}, set()
+for folder in sys.path:
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        continue
+    for name in names:
+        if name.endswith(".dist-info") and "-" in name:
+            dist, version = name[:-len(".dist-info")].rsplit("-", 1)
+            packages[dist.lower().replace("_", "-")] = version
+        elif name.endswith(".libs") or name in ("numpy", "scipy"):
+            sub = os.path.join(folder, name, ".libs") if not name.endswith(".libs") else \
+                os.path.join(folder, name)
+            try:
+                blas.update(f for f in os.listdir(sub) if "blas" in f.lower() or "mkl" in f.lower())
+            except OSError:
+                pass
+try:
+    libc = os.confstr("CS_GNU_LIBC_VERSION")
+except (ValueError, OSError, AttributeError):
+    libc = None
 try:
     cores = len(os.sched_getaffinity(0))
 except (AttributeError, OSError):
     cores = os.cpu_count()
-print("STUDYPACK-PROBE " + json.dumps({
-    "os": os_name(), "kernel": platform.release(), "cpu": model, "cpu_flags": flags,
-    "cpu_count": cores, "libc": " ".join(platform.libc_ver()).strip() or None,
-    "python": platform.python_version(), "packages": packages, "blas": sorted(blas),
-    "locale": here, "timezone": time.strftime("%Z (UTC%z)"),
-    "threads": {k: os.environ[k] for k in %(threads)r if k in os.environ}}))
-""".replace("%(threads)r", repr(THREAD_VARIABLES))
+v = sys.version_info
+print("STUDYPACK-PROBE " + repr({
+    "os": os_name, "kernel": os.uname().release, "cpu": model, "cpu_flags": flags,
+    "cpu_count": cores, "libc": libc, "python": "%d.%d.%d" % (v[0], v[1], v[2]),
+    "packages": packages, "blas": sorted(blas), "locale": here, "timezone": zone,
+    "threads": dict((k, os.environ[k]) for k in THREADS if k in os.environ)}))
+""".replace("THREADS", repr(THREAD_VARIABLES))
+
+
+def host_side() -> dict:
+    """The replay's side when its environment could not be probed: what is the same
+    inside any container or sandbox on this machine (kernel, CPU)."""
+    from .hostinfo import host_facts
+
+    host = host_facts()
+    return {k: host.get(k) for k in ("kernel", "cpu", "cpu_flags", "cpu_count")}
 
 
 def parse_probe(stdout: str) -> dict | None:
     for line in reversed(stdout.splitlines()):
         if line.startswith(PROBE_MARK):
             try:
-                return json.loads(line[len(PROBE_MARK):])
-            except ValueError:
+                facts = ast.literal_eval(line[len(PROBE_MARK):])
+            except (ValueError, SyntaxError):
                 return None
+            return facts if isinstance(facts, dict) else None
     return None
 
 
@@ -181,8 +206,10 @@ def _shown(value) -> str:
     return str(value)
 
 
-def environment_diff(original: dict, replay: dict) -> list[dict]:
-    """``[{"what", "original", "replay"}]`` for every fact known on both sides that differs."""
+def environment_diff(original: dict, replay: dict, packages: bool = True) -> list[dict]:
+    """``[{"what", "original", "replay"}]`` for every fact known on both sides that
+    differs. ``packages``: compare the installed packages (not in the modes that run the
+    traced files, which hold only the package files the run opened)."""
     diff = []
     for key, label in LABELS:
         before, after = original.get(key), replay.get(key)
@@ -193,7 +220,7 @@ def environment_diff(original: dict, replay: dict) -> list[dict]:
         if _shown(before) != _shown(after):
             diff.append({"what": label, "original": _shown(before), "replay": _shown(after)})
     installed = replay.get("packages") or {}
-    if installed:
+    if installed and packages:
         for name, version in sorted((original.get("packages") or {}).items()):
             now = installed.get(name)
             if now != version:

@@ -33,6 +33,20 @@ class DirectoryRunner(Runner):
     """
 
     name = "directory"
+    summary = "no engine, no confinement: runs the traced files on this machine (Linux)"
+    why_chosen = "it needs no container engine (runs the traced files here)"
+
+    @classmethod
+    def available(cls, bundle, host) -> str | None:
+        if bundle is not None and not bundle.has_rootfs:
+            return "the bundle has no traced files"
+        if not host.linux:
+            return "it runs only on Linux"
+        return host.cannot_run_traced(bundle)
+
+    @classmethod
+    def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
+        return cls(layout.rootfs, network=network)
 
     def __init__(self, rootfs: Path, *, network: bool = False):
         self.rootfs = rootfs

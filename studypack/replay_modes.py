@@ -97,8 +97,24 @@ def engine_available() -> tuple[bool, str]:
 
 
 class Runner:
+    """One replay mode. The class says whether it can run (``available``); an
+    instance prepares what the runs need, runs them one by one, and cleans up."""
+
     name = "?"
+    summary = ""        # one line for --help and the GUI
+    why_chosen = ""     # why this mode, when it can run
+    from_traced_files = True   # runs the traced files (not software installed anew)
     notes: list[str]
+
+    @classmethod
+    def available(cls, bundle, host) -> str | None:
+        """None when this mode can replay ``bundle`` (BundleFacts, or None: this
+        machine only) on ``host``; else the reason, one clause."""
+        raise NotImplementedError
+
+    @classmethod
+    def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
+        raise NotImplementedError
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
         """Load or build what the runs need (may take minutes)."""
@@ -112,6 +128,21 @@ class Runner:
 
 class _ContainerRunner(Runner):
     keep_image_env_path = True   # image/rebuild: the image's own PATH and places
+    needs = ""                   # what the bundle must carry, e.g. "a saved image"
+
+    @classmethod
+    def carried(cls, bundle) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def available(cls, bundle, host) -> str | None:
+        if bundle is not None and not cls.carried(bundle):
+            return f"the bundle has no {cls.needs}"
+        return host.engine_problem or host.arch_problem(bundle)
+
+    @classmethod
+    def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
+        return cls(layout.bag_dir, network=network)
 
     def __init__(self, bag_dir: Path, *, network: bool):
         self.bag_dir = bag_dir
@@ -224,6 +255,14 @@ def _api_text(exc) -> str:
 
 class ImageRunner(_ContainerRunner):
     name = "image"
+    summary = "the image saved in the bundle (docker load): exact and offline"
+    why_chosen = "the bundle carries a saved image and the Docker daemon answers"
+    needs = "saved image"
+    from_traced_files = False
+
+    @classmethod
+    def carried(cls, bundle) -> bool:
+        return bundle.has_image
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
         before = {img.id for img in self.client.images.list(all=True)}
@@ -236,6 +275,24 @@ class ImageRunner(_ContainerRunner):
 
 class RebuildRunner(_ContainerRunner):
     name = "rebuild"
+    summary = "the image rebuilt offline from the bundle's Dockerfile and vendored packages"
+    why_chosen = ("the bundle carries a Dockerfile with vendored packages and the Docker "
+                  "daemon answers")
+    needs = "Dockerfile with vendored packages"
+    from_traced_files = False
+
+    @classmethod
+    def carried(cls, bundle) -> bool:
+        return bundle.has_dockerfile
+
+    @classmethod
+    def available(cls, bundle, host) -> str | None:
+        reason = super().available(bundle, host)
+        if reason is None and bundle is not None and bundle.base_image \
+                and not host.image_here(bundle.base_image):
+            return (f"its base image {bundle.base_image} is not on this machine "
+                    "(rebuilds are offline)")
+        return reason
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
         context = self.bag_dir / "data"     # the Dockerfile COPYs env/ and study/
@@ -269,7 +326,22 @@ class TraceRunner(_ContainerRunner):
     machine, so the recorded PATH and interpreter paths hold as they are."""
 
     name = "trace"
+    summary = "an image made FROM scratch out of the traced files: no base image, no registry"
+    why_chosen = "the bundle carries the traced files and the Docker daemon answers"
+    needs = "traced files"
     keep_image_env_path = False
+
+    @classmethod
+    def carried(cls, bundle) -> bool:
+        return bundle.has_rootfs
+
+    @classmethod
+    def available(cls, bundle, host) -> str | None:
+        return super().available(bundle, host) or host.cannot_run_traced(bundle)
+
+    @classmethod
+    def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
+        return cls(layout.bag_dir, layout.rootfs, work, network=network)
 
     def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool):
         super().__init__(bag_dir, network=network)

@@ -44,6 +44,19 @@ def bwrap_problem() -> str | None:
 
 class SandboxRunner(Runner):
     name = "sandbox"
+    summary = "the traced files read-only under bubblewrap: no root, no daemon (Linux)"
+    why_chosen = ("it confines the run without root or a daemon: the traced files under "
+                  "bubblewrap, no network")
+
+    @classmethod
+    def available(cls, bundle, host) -> str | None:
+        if bundle is not None and not bundle.has_rootfs:
+            return "the bundle has no traced files"
+        return host.sandbox_problem or host.cannot_run_traced(bundle)
+
+    @classmethod
+    def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
+        return cls(layout.rootfs, work, network=network)
 
     def __init__(self, rootfs: Path, work: Path, *, network: bool = False):
         self.rootfs = rootfs

@@ -27,8 +27,8 @@ def register(sub) -> None:
                     "reproduction report.")
     p.add_argument("--dir", default="studypack-demo", type=Path,
                    help="work folder for the demo (default: ./studypack-demo)")
-    p.add_argument("--mode", default="auto",
-                   choices=["auto", "image", "rebuild", "trace", "directory"],
+    from ..replay_registry import mode_names
+    p.add_argument("--mode", default="auto", choices=mode_names(),
                    help="replay mode (default: auto)")
     p.add_argument("--image", action="store_true",
                    help="also build a container image (needs the base image locally)")
