@@ -150,9 +150,23 @@ def signature_status(path: Path, tagmanifest: bytes):
     return verify_signature(path, None, tagmanifest)
 
 
-def replay_modes() -> list[str]:
-    modes = _optional("studypack.replay", "MODES")
-    return list(modes) if modes else ["auto", "image", "rebuild", "trace", "directory"]
+def replay_modes(bundle: Optional[Path] = None) -> list[str]:
+    """"auto" and the modes that can replay ``bundle`` here (without a bundle: the modes
+    this machine can run), in the core registry's order."""
+    return ["auto"] + [mode for mode, reason in replay_mode_checks(bundle) if reason is None]
+
+
+def replay_mode_checks(bundle: Optional[Path] = None) -> list[tuple[str, Optional[str]]]:
+    """(mode, None or the reason it cannot run) for every mode of the core registry."""
+    from studypack.replay_registry import BundleFacts, check_modes
+    facts = None
+    if bundle is not None:
+        from studypack.errors import StudypackError
+        try:
+            facts = BundleFacts.from_metadata(read_info(Path(bundle)).metadata)
+        except StudypackError:
+            facts = None
+    return [(check.mode, check.reason) for check in check_modes(facts)]
 
 
 def replay(path: Path, mode: str, keep: Optional[Path], report=None, cancel=None):
