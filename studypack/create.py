@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bundle import format as fmt
+from .bundle.portable import portability_warnings
 from .bundle import metadata as md
 from .bundle.writer import Member, PackPlan, pack
 from .collect import StudyFile, collect_study
@@ -221,6 +222,9 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
                                                               "cpu", "hostname", "user")},
                        "git": d["git"]}
                     for d in run_docs]
+    warnings += portability_warnings(
+        spec.study.name, [m.arcname for m in payload]
+        + [f"{fmt.STUDY_DIR}/{r.path}" for r in spec.data_references])
     meta = md.metadata_json(spec, runs=runs_summary, inputs=input_names, outputs=output_names,
                             counts=counts, environment=environment.metadata,
                             secrets_dropped=sorted(scrubber.dropped), created=created,

@@ -26,10 +26,20 @@ def remove_stale_partials(folder: Path, name: str) -> None:
     A temp file belongs to a process; it is stale when that process is gone.
     """
     suffix = "-" + name
-    for candidate in folder.glob(f"{TEMP_MARK}*{suffix}"):
-        pid_text = candidate.name[len(TEMP_MARK):-len(suffix)]
-        if pid_text.isdigit() and _alive(int(pid_text)) and int(pid_text) != os.getpid():
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        # matched by exact name, never by pattern: TEMP_MARK, a process id, "-", name
+        if not (entry.name.startswith(TEMP_MARK) and entry.name.endswith(suffix)):
             continue
+        pid_text = entry.name[len(TEMP_MARK):-len(suffix)]
+        if not (pid_text.isascii() and pid_text.isdigit()) or pid_text.startswith("0"):
+            continue
+        if _alive(int(pid_text)) and int(pid_text) != os.getpid():
+            continue
+        candidate = Path(entry.path)
         if candidate.is_dir() and not candidate.is_symlink():  # an unpack's staging folder
             shutil.rmtree(candidate, ignore_errors=True)
             continue

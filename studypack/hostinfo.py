@@ -55,7 +55,7 @@ def _cpu_model() -> str:
 
 
 def _float_flags() -> list[str]:
-    """The instruction sets that change floating-point results (as studypack.envdiff)."""
+    """The instruction sets that change floating-point results (as studypack.replay.envdiff)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):

@@ -17,6 +17,8 @@ from typing import Any
 
 import tomli_w
 
+from .citation import (COMMUNITY_RE, UPLOAD_TYPES, date_problem, identifier_is_known,
+                       name_fix_hint, relation_of, split_name)
 from .errors import SpecError, UsageError
 
 SPEC_NAME = "studypack.toml"
@@ -39,9 +41,38 @@ COMMON_LICENSES = [
 
 @dataclass
 class Author:
-    name: str
+    """A person as cited: ``given`` and ``family`` names, or ``name`` = "Family, Given"."""
+
+    name: str = ""
     orcid: str = ""
     affiliation: str = ""
+    given: str = ""
+    family: str = ""
+
+    def family_given(self) -> tuple[str, str] | None:
+        """(family, given) — given may be "" for a person with one name — or None when
+        the names are not known apart (a ``name`` without exactly one comma)."""
+        if self.family.strip():
+            return self.family.strip(), self.given.strip()
+        return split_name(self.name)
+
+    @property
+    def display_name(self) -> str:
+        """"Ada Lovelace" for people and lists; ``name`` as written when not split."""
+        parts = self.family_given()
+        if parts is None:
+            return self.name.strip()
+        family, given = parts
+        return f"{given} {family}".strip()
+
+    @property
+    def citation_name(self) -> str | None:
+        """"Lovelace, Ada", as Zenodo and DataCite want it; None when not known apart."""
+        parts = self.family_given()
+        if parts is None:
+            return None
+        family, given = parts
+        return f"{family}, {given}" if given else family
 
 
 @dataclass
@@ -54,7 +85,21 @@ class StudyInfo:
     authors: list[Author] = field(default_factory=list)
     version: str = ""
     doi: str = ""                      # written back after a Zenodo deposit
-    related_identifiers: list[dict] = field(default_factory=list)  # e.g. the paper's DOI
+    related: list[dict] = field(default_factory=list)   # e.g. the paper's DOI (+ relation)
+    upload_type: str = ""              # Zenodo upload type; "" = dataset
+    communities: list[str] = field(default_factory=list)   # Zenodo community ids
+    publication_date: str = ""         # YYYY-MM-DD; "" = the day it is published
+
+    def unsplit_authors(self) -> list[Author]:
+        """Authors whose given and family names are not known apart: Zenodo would cite
+        each whole name as a family name. Asked about, never guessed."""
+        return [a for a in self.authors if a.family_given() is None]
+
+    def name_warnings(self) -> list[str]:
+        """One sentence (with the fix) per author whose names are not known apart."""
+        return [f"The author name {a.name!r} does not say which part is the family name, "
+                f"so a citation would get it wrong. {name_fix_hint(a.name)}"
+                for a in self.unsplit_authors()]
 
 
 @dataclass
@@ -119,6 +164,8 @@ class StudySpec:
         """The TOML document, without empty optional keys."""
         study = _prune(asdict(self.study))
         study["authors"] = [_prune(a) for a in study.get("authors", [])]
+        if study.get("related"):
+            study["related"] = [_prune(r) for r in study["related"]]
         doc: dict[str, Any] = {"study": study}
         if len(self.runs) == 1:
             doc["run"] = _prune(asdict(self.runs[0]))
@@ -151,8 +198,10 @@ def _prune(d: dict) -> dict:
 _KNOWN = {
     "": {"study", "run", "runs", "data", "outputs", "exclude", "environment", "compare"},
     "study": {"name", "title", "description", "license", "keywords", "authors", "version",
-              "doi", "related_identifiers"},
-    "study.authors": {"name", "orcid", "affiliation"},
+              "doi", "related", "related_identifiers", "upload_type", "communities",
+              "publication_date"},
+    "study.authors": {"name", "given", "family", "orcid", "affiliation"},
+    "study.related": {"identifier", "relation", "resource_type"},
     "run": {"command", "workdir"},
     "runs": {"command", "workdir"},
     "data": {"paths", "references"},
@@ -279,24 +328,69 @@ def parse_spec(doc: dict[str, Any], where: _Locator | None = None) -> StudySpec:
         fail("study", "authors", "must be a list of [[study.authors]] tables.")
     for a in raw_authors:
         check_keys(a, "study.authors")
-        author = Author(name=text(a, "study.authors", "name", required=True),
+        author = Author(name=text(a, "study.authors", "name"),
                         orcid=text(a, "study.authors", "orcid"),
-                        affiliation=text(a, "study.authors", "affiliation"))
+                        affiliation=text(a, "study.authors", "affiliation"),
+                        given=text(a, "study.authors", "given"),
+                        family=text(a, "study.authors", "family"))
+        if author.given.strip() and not author.family.strip():
+            fail("study.authors", "given", f"{author.given!r} has no family name beside it.",
+                 'Add family = "…" to the same [[study.authors]].')
+        if not author.name.strip() and not author.family.strip():
+            fail("study.authors", None, "has an author without a name.",
+                 'Give given = "…" and family = "…" (or name = "Family, Given").')
         if author.orcid and not orcid_is_valid(author.orcid):
             fail("study.authors", "orcid",
                  f"{author.orcid!r} is not a valid ORCID iD (its check digit does not match).",
                  "An ORCID iD looks like 0000-0002-1825-0097.")
         authors.append(author)
-    related = s.get("related_identifiers", [])
-    if not isinstance(related, list) or not all(isinstance(r, dict) for r in related):
-        fail("study", "related_identifiers", "must be a list of tables.")
+    if "related" in s and "related_identifiers" in s:
+        fail("study", "related_identifiers", "cannot be used together with `related`.",
+             "Move its entries into `related`.")
+    related_key = "related_identifiers" if "related_identifiers" in s else "related"
+    related = []
+    raw_related = s.get(related_key, [])
+    if not isinstance(raw_related, list):
+        fail("study", related_key, "must be a list of identifiers or [[study.related]] tables.")
+    for r in raw_related:
+        entry = {"identifier": r} if isinstance(r, str) else check_keys(r, "study.related")
+        identifier = text(entry, "study.related", "identifier", required=True).strip()
+        if not identifier_is_known(identifier):
+            fail("study", related_key, f"{identifier!r} is neither a DOI nor a URL (nor "
+                 "another identifier Zenodo recognises).",
+                 'Example: related = ["10.1234/journal.paper.42"].')
+        item = {"identifier": identifier}
+        relation = text(entry, "study.related", "relation")
+        if relation:
+            if relation_of(relation) is None:
+                fail("study.related", "relation", f"{relation!r} is not a DataCite relation "
+                     "type.", "Common ones: isSupplementTo (the default: this study supports "
+                     "a paper), isDerivedFrom, references, isNewVersionOf.")
+            item["relation"] = relation_of(relation)
+        if text(entry, "study.related", "resource_type"):
+            item["resource_type"] = entry["resource_type"]
+        related.append(item)
+    upload_type = text(s, "study", "upload_type")
+    if upload_type and upload_type not in UPLOAD_TYPES:
+        fail("study", "upload_type", f"{upload_type!r} is not a Zenodo upload type studypack "
+             "can send.", f"Use one of: {', '.join(UPLOAD_TYPES)}.")
+    communities = str_list(s, "study", "communities")
+    for community in communities:
+        if not COMMUNITY_RE.match(community):
+            fail("study", "communities", f"{community!r} is not a Zenodo community id.",
+                 "Use the id from the community's address, e.g. zenodo.org/communities/my-lab "
+                 "-> \"my-lab\".")
+    publication_date = text(s, "study", "publication_date")
+    if publication_date and date_problem(publication_date):
+        fail("study", "publication_date", date_problem(publication_date) + ".")
     study = StudyInfo(
         name=name, title=text(s, "study", "title", required=True),
         description=text(s, "study", "description"),
         license=text(s, "study", "license", default="CC-BY-4.0"),
         keywords=str_list(s, "study", "keywords"), authors=authors,
         version=text(s, "study", "version"), doi=text(s, "study", "doi"),
-        related_identifiers=related)
+        related=related, upload_type=upload_type, communities=communities,
+        publication_date=publication_date)
 
     if "run" in doc and "runs" in doc:
         fail("runs", None, "cannot be used together with [run].",

@@ -4,27 +4,16 @@ bundles made from real ReproZip traces, built once per test session."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from docker_fixtures import base_image, docker_engine, registry  # noqa: F401 (fixtures)
-
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "resources" / "examples" / "heat-diffusion"
+from tests.support.docker_fixtures import base_image, docker_engine, registry  # noqa: F401 (fixtures)
+from tests.support.helpers import copy_example, run_cli
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
-            timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run the real `studypack` command in a child process."""
-    return subprocess.run([sys.executable, "-m", "studypack", *map(str, args)], cwd=cwd,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 @pytest.fixture(scope="session")
@@ -35,16 +24,6 @@ def study_python(tmp_path_factory) -> Path:
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
                     "--disable-pip-version-check", "numpy"], check=True)
     return venv / "bin" / "python"
-
-
-def copy_example(dest: Path, python: Path, name: str = "heat-diffusion") -> Path:
-    """A copy of the example study whose spec points at ``python``."""
-    study = dest / name
-    shutil.copytree(EXAMPLE, study, ignore=shutil.ignore_patterns(".venv", "results"))
-    spec = study / "studypack.toml"
-    text = spec.read_text().replace('python = ".venv/bin/python"', f'python = "{python}"')
-    spec.write_text(text)
-    return study
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def plan_files(spec: StudySpec) -> FilePlan:
 def sha256_of(path: Path, report: Optional[Reporter] = None,
               cancel: Optional[CancelToken] = None) -> str:
     """For a data file kept by reference: the checksum the reader will check."""
-    from studypack.envlock import sha256_file
+    from studypack.environment.piplock import sha256_file
     return sha256_file(Path(path))
 
 
@@ -101,7 +101,7 @@ class EnvironmentView:
 
 
 def detect_environment(spec: StudySpec, report=None, cancel=None) -> EnvironmentView:
-    from studypack.envdetect import detect_environment as detect, find_interpreter
+    from studypack.environment.detect import detect_environment as detect, find_interpreter
     python = spec.environment.python
     # a relative interpreter in the spec is relative to the study, not to our cwd
     explicit = str(spec.root / python) if python and not Path(python).is_absolute() else None
@@ -109,13 +109,13 @@ def detect_environment(spec: StudySpec, report=None, cancel=None) -> Environment
     view = EnvironmentView(description=env.describe(), kind=env.kind,
                            python_version=env.python_version, capture=env)
     if env.kind == "conda":
-        from studypack.condalock import read_conda_meta
+        from studypack.environment.condalock import read_conda_meta
         records = read_conda_meta(env.prefix)
         view.lock_name = "conda-lock.yml (preview: the packages that will be locked)"
         view.lock_text = "\n".join(
             f"{r.get('name')}={r.get('version')}={r.get('build', '')}" for r in records)
     elif env.python_version:
-        from studypack.envlock import choose_distributions, list_distributions
+        from studypack.environment.piplock import choose_distributions, list_distributions
         locked, skipped = choose_distributions(env, list_distributions(env))
         view.lock_name = ("requirements.lock (preview: versions now; the sha256 of each "
                           "wheel is added when the bundle is made)")
@@ -158,7 +158,7 @@ def replay_modes(bundle: Optional[Path] = None) -> list[str]:
 
 def replay_mode_checks(bundle: Optional[Path] = None) -> list[tuple[str, Optional[str]]]:
     """(mode, None or the reason it cannot run) for every mode of the core registry."""
-    from studypack.replay_registry import BundleFacts, check_modes
+    from studypack.replay.registry import BundleFacts, check_modes
     facts = None
     if bundle is not None:
         from studypack.errors import StudypackError

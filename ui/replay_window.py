@@ -218,7 +218,7 @@ class ReplayWindow(QMainWindow):
         show_error(self, exc, details)
 
     def _replayed(self, result) -> None:
-        from studypack.report import headline, report_dict
+        from studypack.replay.report import headline, report_dict
         self.replay_result = result
         self.view.replay_button.setEnabled(True)
         expected, actual = backend.replay_roots(result)

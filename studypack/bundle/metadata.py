@@ -35,9 +35,10 @@ def metadata_json(spec: StudySpec, *, runs: list[dict], inputs: list[str], outpu
         "study": {
             "name": s.name, "title": s.title, "description": s.description,
             "license": s.license, "keywords": s.keywords, "version": s.version,
-            "doi": s.doi, "related_identifiers": s.related_identifiers,
-            "authors": [{"name": a.name, "orcid": a.orcid, "affiliation": a.affiliation}
-                        for a in s.authors],
+            "doi": s.doi, "related": s.related, "upload_type": s.upload_type,
+            "communities": s.communities, "publication_date": s.publication_date,
+            "authors": [{"name": a.name or a.display_name, "given": a.given, "family": a.family,
+                         "orcid": a.orcid, "affiliation": a.affiliation} for a in s.authors],
         },
         "runs": runs,
         "inputs": inputs,
@@ -65,7 +66,7 @@ def bag_info_labels(spec: StudySpec) -> dict[str, str]:
     if s.doi:
         labels["External-Identifier"] = f"https://doi.org/{s.doi}"
     if s.authors:
-        labels["Contact-Name"] = s.authors[0].name
+        labels["Contact-Name"] = s.authors[0].display_name
     return labels
 
 
@@ -77,7 +78,10 @@ def ro_crate(spec: StudySpec, *, runs: list[dict], inputs: list[str], outputs: l
     people = []
     for i, a in enumerate(s.authors):
         person = {"@id": orcid_url(a.orcid) or f"#author-{i + 1}", "@type": "Person",
-                  "name": a.name}
+                  "name": a.display_name}
+        if a.family_given():
+            person["familyName"], person["givenName"] = a.family_given()
+            person = {k: v for k, v in person.items() if v}
         if a.affiliation:
             person["affiliation"] = a.affiliation
         people.append(person)
@@ -128,7 +132,7 @@ def ro_crate(spec: StudySpec, *, runs: list[dict], inputs: list[str], outputs: l
 def replay_md(spec: StudySpec, runs: list[dict], bag: str) -> str:
     s = spec.study
     commands = "\n".join(f"    {shlex.join(r['command'])}   # in {r['workdir']}" for r in runs)
-    authors = ", ".join(a.name for a in s.authors) or "(not given)"
+    authors = ", ".join(a.display_name for a in s.authors) or "(not given)"
     return f"""# {s.title}
 
 {s.description}

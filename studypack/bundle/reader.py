@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import os
 import shutil
 import struct
+import sys
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +27,18 @@ from ..errors import BundleError, UnsafeBundleError, UnsupportedFormatError, Usa
     WriteError, write_error
 from ..fsutil import remove_stale_partials, temp_path_for
 from ..progress import CancelToken, Progress, Reporter, reporter, token
+from ..safetext import printable
 from . import format as fmt
+from . import portable
+from .frames import check_frames
 from .inflate import Inflated
+from .tagfiles import check_bagit_txt, load_json, manifest_entries, parse_fetch, \
+    parse_manifest, parse_tag_lines
+from .tarheaders import BoundedTarInfo, TarBoundError
 
 HEAD_CHUNK = 64 * 1024              # info reads only the first members
 CHUNK = 1024 * 1024
-TAG_ALLOWANCE = 256 * 1024 * 1024   # room for tag files beyond the declared payload
+TAG_ALLOWANCE = fmt.TAG_ALLOWANCE   # room for tag files beyond the declared payload
 # Even when the declared size is honest-looking, a bundle may not inflate to more than
 # this many times its own size (plus a slack): a 1 KB bundle declaring a 1 TB sparse or
 # all-zero file would otherwise keep verify busy for hours. Real data is far below it.
@@ -152,6 +158,12 @@ class _Stream:
         self.path = Path(path)
         self.raw = _open_raw(self.path)
         _check_marker(self.raw, self.path)
+        if ahead:   # verify and unpack: no byte outside the zstd frames (info reads the head)
+            try:
+                check_frames(self.raw, self.path.name)
+            except BaseException:
+                self.raw.close()
+                raise
         self.counting = _CountingReader(self.raw)
         self.zreader = zstandard.ZstdDecompressor().stream_reader(
             io.BufferedReader(self.counting, CHUNK), read_across_frames=True,
@@ -160,13 +172,18 @@ class _Stream:
         # inflates ahead on a worker thread (see inflate.py) unless only the head is read.
         self.data = Inflated(self.zreader, ahead=ahead, chunk=CHUNK if ahead else HEAD_CHUNK)
         try:
-            self.tar = tarfile.open(fileobj=self.data, mode="r:",
+            self.tar = tarfile.open(fileobj=self.data, mode="r:", tarinfo=BoundedTarInfo,
                                     encoding="utf-8", errors="strict")
+        except TarBoundError as exc:
+            self.close()
+            raise UnsafeBundleError(f"{self.path.name} {exc}.") from None
         except Exception as exc:
             self.close()
             raise _damaged(self.path, None, exc) from None
         self.bag: str | None = None
+        self.count = 0                   # members so far, bounded by MAX_MEMBERS
         self.seen: set[str] = set()
+        self.payload_files = 0
         self.folders: set[str] = set()   # every folder a member is, or sits in
         self.declared_bytes: int | None = None
         self.payload_bytes = 0           # data/ members: bounded by Payload-Oxum exactly
@@ -185,10 +202,19 @@ class _Stream:
         while True:
             try:
                 member = self.tar.next()
+            except TarBoundError as exc:
+                raise UnsafeBundleError(f"{self.path.name} {exc}.") from None
             except Exception as exc:
                 raise _damaged(self.path, None, exc) from None
             if member is None:
                 return
+            self.tar.members.clear()     # tarfile keeps every header otherwise
+            self.count += 1
+            if self.count > fmt.MAX_MEMBERS:
+                raise UnsafeBundleError(
+                    f"{self.path.name} has more than {fmt.MAX_MEMBERS:,} members, over the "
+                    "bound for one bundle.",
+                    "Pack many small files into an archive (zip or tar) inside the study.")
             yield self._check(member), member
 
     def _check(self, member: tarfile.TarInfo) -> str:
@@ -216,6 +242,10 @@ class _Stream:
             raise UnsafeBundleError(
                 f"The bundle has a device, FIFO or special file: {shown!r}.")
         if self.bag is None:
+            if not portable.is_plain_name(parts[0]):
+                raise UnsafeBundleError(
+                    f"The bundle's bag folder is named {printable(parts[0])!r}, which is not "
+                    "a plain file name (letters, digits, '.', '_', '-').")
             self.bag = parts[0]
         if parts[0] != self.bag:
             raise UnsafeBundleError(
@@ -230,6 +260,7 @@ class _Stream:
             self.seen.add(rel)
             # Checked at the member's header, before any of its bytes are inflated.
             if rel.startswith(fmt.PAYLOAD + "/"):
+                self.payload_files += 1
                 self.payload_bytes += member.size
                 if self.payload_bytes > (self.declared_bytes or 0):
                     raise UnsafeBundleError(
@@ -245,9 +276,11 @@ class _Stream:
                     raise UnsafeBundleError(
                         f"The bundle's tag files are implausibly large (at {shown!r}): "
                         "it may be a decompression bomb.")
-            if rel in fmt.HEAD_TAG_FILES + (fmt.MANIFEST, fmt.TAGMANIFEST, fmt.FETCH_TXT) \
-                    and member.size > fmt.MAX_TAG_FILE_BYTES:
-                raise UnsafeBundleError(f"The bundle's tag file {shown!r} is implausibly large.")
+            limit = fmt.TAG_FILE_LIMITS.get(rel)
+            if limit is not None and member.size > limit:
+                raise UnsafeBundleError(
+                    f"The bundle's {rel} is {member.size:,} bytes, over the bound of "
+                    f"{fmt.kib(limit)} for that tag file.")
         return rel
 
     def _check_folder_file_conflict(self, rel: str, member: tarfile.TarInfo, shown: str) -> None:
@@ -300,10 +333,12 @@ class _Stream:
                 cancel.check()
         except (tarfile.TarError, zstandard.ZstdError, EOFError, ValueError) as exc:
             raise _damaged(self.path, member.name, exc) from None
-        return sha.hexdigest()
+        return sha.digest()
 
     def finish(self) -> None:
-        """After the last member: only zero padding may follow, then the file's end."""
+        """After the last member: only zero padding may follow (bounded), then the
+        file's end."""
+        padding = 0
         try:
             while True:
                 rest = self.data.read(CHUNK)
@@ -312,6 +347,11 @@ class _Stream:
                 if rest.strip(b"\0"):
                     raise BundleError(
                         f"{self.path.name} has unexpected data after the end of the archive.")
+                padding += len(rest)
+                if padding > fmt.MAX_PADDING_BYTES:
+                    raise UnsafeBundleError(
+                        f"{self.path.name} has more than {fmt.kib(fmt.MAX_PADDING_BYTES)} of "
+                        "zero padding after the end of the archive, over the bound.")
             if self.raw.read(1):
                 raise BundleError(
                     f"{self.path.name} has unexpected data after the end of the archive.")
@@ -338,44 +378,14 @@ def _damaged(path: Path, member: str | None, exc: Exception) -> BundleError:
                        "Fetch the bundle again and compare it with its .sha256 file.")
 
 
-def _tag_text(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BundleError(f"The bundle's {name} is not UTF-8.") from None
-
-
-def parse_tag_lines(data: bytes, name: str) -> dict[str, str]:
-    text = _tag_text(data, name)
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
-
-
-def parse_manifest(data: bytes, name: str) -> dict[str, str]:
-    text = _tag_text(data, name)
-    entries: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        digest, sep, path = line.partition("  ")
-        if not sep:
-            digest, _, path = line.partition(" ")
-        if len(digest) != 64 or not path:
-            raise BundleError(f"The bundle's {name} is malformed at line {number}.")
-        entries[path.strip()] = digest.lower()
-    return entries
-
-
 def _read_head(stream: _Stream) -> tuple[dict, dict[str, str], dict[str, bytes]]:
     """Read bagit.txt, bag-info.txt and studypack.json from the start of the stream."""
     found: dict[str, bytes] = {}
     for count, (rel, member) in enumerate(stream.members()):
         if member.isreg() and rel in fmt.HEAD_TAG_FILES:
             found[rel] = stream.read_small(member)
+            if rel == fmt.BAGIT_TXT:
+                check_bagit_txt(found[rel], stream.path.name)
             if rel == fmt.BAG_INFO:
                 declared = parse_tag_lines(found[rel], rel).get("Payload-Oxum", "")
                 try:
@@ -390,10 +400,8 @@ def _read_head(stream: _Stream) -> tuple[dict, dict[str, str], dict[str, bytes]]
     if fmt.METADATA not in found or fmt.BAG_INFO not in found:
         raise BundleError(f"{stream.path.name} is not a studypack bundle: it has no "
                           f"{fmt.METADATA} and {fmt.BAG_INFO} at its start.")
-    try:
-        metadata = json.loads(found[fmt.METADATA])
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BundleError(f"{stream.path.name}'s {fmt.METADATA} is not valid JSON.") from None
+    check_bagit_txt(found.get(fmt.BAGIT_TXT), stream.path.name)
+    metadata = load_json(found[fmt.METADATA], f"{stream.path.name}'s {fmt.METADATA}")
     if not isinstance(metadata, dict) or metadata.get("format") != fmt.FORMAT_NAME:
         raise BundleError(f"{stream.path.name} is not a studypack bundle.")
     version = metadata.get("format_version")
@@ -472,19 +480,23 @@ def verify(path: str | os.PathLike, report: Reporter | None = None,
 
 
 def unpack(path: str | os.PathLike, dest: str | os.PathLike, report: Reporter | None = None,
-           cancel: CancelToken | None = None) -> UnpackResult:
+           cancel: CancelToken | None = None, *, platform: str | None = None) -> UnpackResult:
     """Extract into ``dest/<bag name>``, verifying while extracting. Nothing is left
-    behind when the bundle is damaged, and an existing folder is never overwritten."""
+    behind when the bundle is damaged, and an existing folder is never overwritten.
+    ``platform`` (``sys.platform`` by default) decides which names can be written:
+    on macOS and Windows a name they cannot hold is refused, naming it."""
     dest = Path(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(dest, exc) from None
-    result, bag_dir, files = _walk(Path(path), dest, reporter(report), token(cancel))
+    result, bag_dir, files = _walk(Path(path), dest, reporter(report), token(cancel),
+                                   platform or sys.platform)
     return UnpackResult(bag_dir, files, result.payload_bytes, result)
 
 
-def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken):
+def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
+          platform: str | None = None):
     stream = _Stream(path)
     staging: Path | None = None
     try:
@@ -501,15 +513,14 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken):
             staging = temp_path_for(target)
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
-        digests: dict[str, str] = {}
+        # sha256 of every member (32 bytes each: memory stays small at MAX_MEMBERS)
+        digests: dict[str, bytes] = {}
         done = [0]
         phase = "unpack" if dest is not None else "verify"
         report(Progress(phase, 0, total, "checking"))
-        manifest_bytes = tag_bytes = None
-        fetch_sizes: dict[str, int] = {}
-        payload_count = 0
+        small: dict[str, bytes] = {}      # the manifests and fetch.txt
         for rel, data in head_bytes.items():
-            digests[rel] = hashlib.sha256(data).hexdigest()
+            digests[rel] = hashlib.sha256(data).digest()
             if staging is not None:
                 _write_file(staging / rel, data)
         files = len(head_bytes)
@@ -519,25 +530,26 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken):
             report(Progress(phase, done[0], total, ""))
 
         made: set[Path] = set()
+        names = portable.PlatformNames(platform) if staging is not None else None
         for rel, member in stream.members():
             cancel.check()
+            if names is not None:   # before a byte of it is written
+                names.check(f"{stream.bag}/{rel}", member.isdir())
             if member.isdir():
                 if staging is not None:
                     (staging / rel).mkdir(parents=True, exist_ok=True)
                 continue
+            payload = rel.startswith(fmt.PAYLOAD + "/")
             if rel in (fmt.MANIFEST, fmt.TAGMANIFEST, fmt.FETCH_TXT):
-                data = stream.read_small(member)
-                digests[rel] = hashlib.sha256(data).hexdigest()
-                if rel == fmt.MANIFEST:
-                    manifest_bytes = data
-                elif rel == fmt.TAGMANIFEST:
-                    tag_bytes = data
-                else:
-                    fetch_sizes = parse_fetch(data)
+                small[rel] = data = stream.read_small(member)
+                digests[rel] = hashlib.sha256(data).digest()
+                if rel == fmt.FETCH_TXT:
+                    parse_fetch(data)     # refused at once when unsafe
                 if staging is not None:
                     _write_file(staging / rel, data)
                 files += 1
                 continue
+            count = on_chunk if payload else None   # Payload-Oxum counts data/ only
             if staging is not None:
                 out_path = staging / rel
                 try:
@@ -545,18 +557,19 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken):
                         out_path.parent.mkdir(parents=True, exist_ok=True)
                         made.add(out_path.parent)
                     with open(out_path, "wb") as out:
-                        digests[rel] = stream.copy(member, out, cancel, on_chunk)
+                        digests[rel] = stream.copy(member, out, cancel, count)
                         os.fchmod(out.fileno(), 0o755 if member.mode & 0o111 else 0o644)
                 except OSError as exc:
                     raise write_error(out_path, exc) from None
             else:
-                digests[rel] = stream.copy(member, None, cancel, on_chunk)
+                digests[rel] = stream.copy(member, None, cancel, count)
             files += 1
-            payload_count += rel.startswith(fmt.PAYLOAD + "/")
         stream.finish()
-        result = _compare(path, digests, manifest_bytes, tag_bytes, fetch_sizes, stream)
+        fetch = parse_fetch(small[fmt.FETCH_TXT]) if fmt.FETCH_TXT in small else {}
+        result = _compare(path, digests, small, dict(fetch), stream)
         payload_bytes = done[0]
-        oxum = f"{payload_bytes + sum(fetch_sizes.values())}.{payload_count + len(fetch_sizes)}"
+        oxum = (f"{payload_bytes + sum(size for _, size in fetch.values())}."
+                f"{stream.payload_files + len(fetch)}")
         if bag_info.get("Payload-Oxum") != oxum:
             result.problems.append(f"the payload ({oxum}) differs from the Payload-Oxum "
                                    f"declared in bag-info.txt ({bag_info.get('Payload-Oxum')})")
@@ -593,46 +606,50 @@ def _check_room(dest: Path, needed: int) -> None:
                          f"{human_size(free)} free.", "Free some space or unpack elsewhere.")
 
 
-def parse_fetch(data: bytes) -> dict[str, int]:
-    """fetch.txt lines are ``URL LENGTH PATH``: return {path: length}."""
-    entries = {}
-    for line in data.decode("utf-8", "replace").splitlines():
-        parts = line.split(None, 2)
-        if len(parts) == 3 and (parts[1].isdigit() or parts[1] == "-"):
-            entries[parts[2]] = int(parts[1]) if parts[1].isdigit() else 0
-    return entries
-
-
-def _compare(path: Path, digests: dict[str, str], manifest_bytes, tag_bytes,
-             fetch_sizes: dict[str, int], stream: _Stream) -> VerifyResult:
+def _compare(path: Path, digests: dict[str, bytes], small: dict[str, bytes],
+             fetch: dict[str, tuple[str, int]], stream: _Stream) -> VerifyResult:
+    """Every tag file must be in the tag manifest (so a signature of it covers them
+    all), every payload file in the manifest, every fetched file too. The manifests
+    are read line by line against the digests, which shrink as they are matched."""
     problems: list[str] = []
-    if manifest_bytes is None:
-        problems.append(f"{fmt.MANIFEST} is missing")
-        manifest = {}
-    else:
-        manifest = parse_manifest(manifest_bytes, fmt.MANIFEST)
     checked = 0
-    for name, expected in manifest.items():
-        actual = digests.get(name)
-        if actual is None:
-            if name not in fetch_sizes:
-                problems.append(f"{name} is listed in the manifest but missing")
-            continue
-        checked += 1
-        if actual != expected:
-            problems.append(f"{name} does not match its checksum")
-    payload_present = {n for n in digests if n.startswith(fmt.PAYLOAD + "/")}
-    for name in sorted(payload_present - set(manifest)):
-        problems.append(f"{name} is not listed in the manifest")
+    tag_bytes = small.get(fmt.TAGMANIFEST)
+    tag_listed: set[str] = set()
     if tag_bytes is None:
         problems.append(f"{fmt.TAGMANIFEST} is missing")
     else:
-        for name, expected in parse_manifest(tag_bytes, fmt.TAGMANIFEST).items():
+        for name, expected in manifest_entries(tag_bytes, fmt.TAGMANIFEST):
             checked += 1
-            if digests.get(name) is None:
+            tag_listed.add(name)
+            actual = digests.get(name)
+            if actual is None:
                 problems.append(f"{name} is listed in the tag manifest but missing")
-            elif digests[name] != expected:
+            elif actual.hex() != expected:
                 problems.append(f"{name} does not match its checksum")
+    for name in sorted(n for n in digests if not n.startswith(fmt.PAYLOAD + "/")
+                       and n != fmt.TAGMANIFEST and n not in tag_listed):
+        problems.append(f"the tag file {name} is not listed in {fmt.TAGMANIFEST}, so no "
+                        "checksum (nor a signature) covers it")
+    manifest_bytes = small.get(fmt.MANIFEST)
+    if manifest_bytes is None:
+        problems.append(f"{fmt.MANIFEST} is missing")
+    else:
+        for name, expected in manifest_entries(manifest_bytes, fmt.MANIFEST):
+            if not name.startswith(fmt.PAYLOAD + "/"):
+                problems.append(f"{fmt.MANIFEST} lists {name}, which is not in data/")
+                continue
+            actual = digests.pop(name, None)
+            if actual is None:
+                if fetch.pop(name, None) is None:
+                    problems.append(f"{name} is listed in the manifest but missing")
+                continue
+            checked += 1
+            if actual.hex() != expected:
+                problems.append(f"{name} does not match its checksum")
+    for name in sorted(n for n in digests if n.startswith(fmt.PAYLOAD + "/")):
+        problems.append(f"{name} is not listed in the manifest")
+    for name in sorted(fetch):
+        problems.append(f"fetch.txt names {name}, which the manifest gives no sha256 for")
     sidecar_state = _check_sidecar(path, stream)
     if sidecar_state == "mismatch":
         problems.append(f"{path.name}{fmt.SIDECAR_SUFFIX} does not match the bundle")

@@ -20,6 +20,8 @@ from ..errors import UsageError, WriteError
 from ..fsutil import atomic_output, atomic_write_text, utc_now_iso
 from ..progress import CancelToken, Progress, Reporter, reporter, token
 from . import format as fmt
+from .portable import is_plain_name
+from .tagfiles import encode_path
 
 CHUNK = 4 * 1024 * 1024
 # A frame switch flushes zstd's worker pipeline; only large precompressed members
@@ -147,17 +149,43 @@ def bag_info_txt(plan: PackPlan) -> bytes:
 
 
 def fetch_txt(plan: PackPlan) -> bytes:
-    return "".join(f"{url} {size} {arc}\n" for url, size, arc, _ in plan.fetch).encode()
+    return "".join(f"{url} {size} {encode_path(arc)}\n"
+                   for url, size, arc, _ in plan.fetch).encode()
 
 
 def _manifest(entries: dict[str, str]) -> bytes:
-    return "".join(f"{digest}  {name}\n" for name, digest in entries.items()).encode("utf-8")
+    """RFC 8493: a path's CR, LF and % are percent-encoded in manifests."""
+    return "".join(f"{digest}  {encode_path(name)}\n"
+                   for name, digest in entries.items()).encode("utf-8")
 
 
 def check_arcname(name: str) -> None:
     parts = name.split("/")
-    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\n" in name:
+    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or \
+            any(c in name for c in "\n\r\\\0"):
         raise UsageError(f"Cannot pack a file named {name!r}: its path is not portable.")
+    if len(name.encode("utf-8", "surrogateescape")) > fmt.MAX_NAME_BYTES - 256 or any(
+            len(p.encode("utf-8", "surrogateescape")) > fmt.MAX_COMPONENT_BYTES for p in parts):
+        raise UsageError(f"Cannot pack a file named {name[:80]!r}…: its path is too long.")
+
+
+def check_names(plan: PackPlan) -> None:
+    """What a reader would refuse is never written: unportable paths, more members
+    than a bundle may hold, a fetched file twice."""
+    if not is_plain_name(plan.bag_name):
+        raise UsageError(f"Cannot name a bundle's folder {plan.bag_name!r}: use letters, "
+                         "digits, '.', '_' and '-'.")
+    if len(plan.payload) + 16 > fmt.MAX_MEMBERS:
+        raise UsageError(f"The study has {len(plan.payload):,} files to pack; a bundle holds "
+                         f"at most {fmt.MAX_MEMBERS:,}.",
+                         "Pack many small files into an archive (zip or tar) inside the study.")
+    if len(plan.metadata) > fmt.TAG_FILE_LIMITS[fmt.METADATA]:
+        raise UsageError(f"The study's metadata ({len(plan.metadata):,} bytes) is over the "
+                         f"bound of {fmt.kib(fmt.TAG_FILE_LIMITS[fmt.METADATA])}.")
+    for m in plan.payload:
+        check_arcname(m.arcname)
+    for _, _, arcname, _ in plan.fetch:
+        check_arcname(arcname)
 
 
 def pack(plan: PackPlan, out_path: str | os.PathLike, *, level: int = 3, threads: int = -1,
@@ -168,8 +196,7 @@ def pack(plan: PackPlan, out_path: str | os.PathLike, *, level: int = 3, threads
     out_path = Path(out_path)
     if not 1 <= level <= 22:
         raise UsageError(f"The compression level must be between 1 and 22, not {level}.")
-    for m in plan.payload:
-        check_arcname(m.arcname)
+    check_names(plan)
     total = plan.payload_bytes
     done = 0
     payload_digests: dict[str, str] = {}

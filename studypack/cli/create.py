@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.markup import escape
+
 from ..create import CreateOptions, create_bundle
 from ..fsutil import human_size
+from ..safetext import printable
 from ._console import err_console, out_console, progress_bar
 
 
@@ -57,7 +60,7 @@ def run(args) -> int:
     for line in result.messages:
         err_console.print(f"  · {line}", markup=False)
     for line in result.warnings:
-        err_console.print(f"  [yellow]warning:[/] {line}")
+        err_console.print(f"  [yellow]warning:[/] {escape(printable(line))}")
     out_console.print(f"Wrote {result.path} ({human_size(result.size)}, {result.files} files, "
                       f"{human_size(result.payload_bytes)} uncompressed)")
     out_console.print(f"sha256 {result.sha256}  (also in {Path(str(result.path) + '.sha256').name})")

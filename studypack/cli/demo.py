@@ -27,7 +27,7 @@ def register(sub) -> None:
                     "reproduction report.")
     p.add_argument("--dir", default="studypack-demo", type=Path,
                    help="work folder for the demo (default: ./studypack-demo)")
-    from ..replay_registry import mode_names
+    from ..replay.registry import mode_names
     p.add_argument("--mode", default="auto", choices=mode_names(),
                    help="replay mode (default: auto)")
     p.add_argument("--image", action="store_true",

@@ -37,7 +37,7 @@ class _ModesHelp(argparse.RawDescriptionHelpFormatter):
 
     def _format_text(self, text: str) -> str:
         if "{modes}" in text:
-            from ..replay_registry import help_table
+            from ..replay.registry import help_table
             text = text.replace("{modes}", help_table())
         return super()._format_text(text)
 
@@ -70,7 +70,7 @@ def register(sub) -> None:
 
 
 def _mode_names() -> list[str]:
-    from ..replay_registry import mode_names
+    from ..replay.registry import mode_names
     return mode_names()
 
 
@@ -105,7 +105,7 @@ def run(args) -> int:
 def _replay(args) -> int:
     from ..fsutil import atomic_write_text
     from ..replay import replay_bundle, run_failure
-    from ..report import render_html, render_json, render_terminal
+    from ..replay.report import render_html, render_json, render_terminal
     from ._console import err_console, out_console, progress_bar
 
     inputs = parse_inputs(args.input)

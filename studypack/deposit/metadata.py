@@ -68,7 +68,9 @@ def build_metadata(study: dict, *, format_version: str | int | None = None) -> d
     for author in study.get("authors") or []:
         if isinstance(author, str):
             author = {"name": author}
-        name = str(author.get("name") or "").strip()
+        family, given = str(author.get("family") or "").strip(), str(author.get("given") or "")
+        name = (f"{family}, {given.strip()}" if given.strip() else family) if family else \
+            str(author.get("name") or "").strip()
         if not name:
             continue
         creator = {"name": name}
@@ -105,7 +107,7 @@ def build_metadata(study: dict, *, format_version: str | int | None = None) -> d
     if study.get("version"):
         metadata["version"] = str(study["version"])
     related = []
-    for item in study.get("related_identifiers") or []:
+    for item in study.get("related") or study.get("related_identifiers") or []:
         if isinstance(item, str):
             item = {"identifier": item}
         if not item.get("identifier"):

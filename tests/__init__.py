@@ -1,0 +1,1 @@
+"""studypack tests: unit/ (fast), e2e/ (Docker, ReproZip, real runs), support/ (shared code)."""

@@ -1,0 +1,42 @@
+"""Real, small bundles for the deposit/fetch tests, made with studypack's own writer."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from studypack.bundle.metadata import metadata_json
+from studypack.bundle.writer import Member, PackPlan, pack
+from studypack.spec import Author, RunStep, StudyInfo, StudySpec
+
+PAPER_DOI = "10.1234/journal.paper.42"
+
+
+def study_info(**changes) -> StudyInfo:
+    info = StudyInfo(
+        name="soil-carbon", title="Soil carbon under cover crops",
+        description="Code and data for the soil carbon analysis.\n\nRuns in 2 seconds.",
+        license="CC-BY-4.0", keywords=["soil", "carbon"],
+        authors=[Author("Doe, Jane", "0000-0002-1694-233X", "Uni A"), Author("Roe, Rick")],
+        version="1.0", related=[{"identifier": PAPER_DOI}])
+    for key, value in changes.items():
+        setattr(info, key, value)
+    return info
+
+
+def make_bundle(folder: Path, name: str = "soil-carbon", payload_bytes: int = 3 << 20,
+                seed: bytes = b"", **study_changes) -> Path:
+    """A real .studypack (+ .sha256) whose payload is incompressible, so the file on
+    disk is about ``payload_bytes`` long and an upload spans many chunks."""
+    spec = StudySpec(study=study_info(**study_changes), runs=[RunStep(["python", "run.py"])])
+    metadata = metadata_json(spec, runs=[], inputs=["data.bin"], outputs=[], counts={},
+                             environment={}, secrets_dropped=[], created="2026-11-21T00:00:00Z",
+                             warnings=[])
+    payload = seed + os.urandom(payload_bytes)
+    plan = PackPlan(bag_name=name, metadata=json.dumps(metadata).encode(),
+                    payload=[Member.from_bytes("data/study/data.bin", payload)])
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    out = Path(folder) / f"{name}.studypack"
+    pack(plan, out, level=1, threads=0)
+    return out

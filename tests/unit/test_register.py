@@ -1,0 +1,126 @@
+"""Double-click on a Linux desktop: after `studypack-gui --register`, the desktop's own
+tools say that a .studypack file is a studypack bundle and opens with studypack."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("xdg-mime", "update-mime-database", "gio")),
+    reason="needs xdg-utils, shared-mime-info and gio")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def desktop_env(tmp_path, monkeypatch):
+    """A fresh user profile: nothing registered yet. GNOME's tools (gio) are what
+    xdg-mime asks on a real desktop; the generic fallback (`file`) ignores MIME
+    databases altogether."""
+    env = dict(os.environ)
+    env.update(XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_DIRS="/usr/share", XDG_CURRENT_DESKTOP="GNOME", HOME=str(tmp_path))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "config").mkdir()
+    return env
+
+
+def _query(env, *args) -> str:
+    return subprocess.run(["xdg-mime", "query", *args], env=env, capture_output=True,
+                          text=True, timeout=60).stdout.strip()
+
+
+def _bundle_like(path: Path) -> Path:
+    """The first bytes of a real bundle: the format marker frame, then zstd data."""
+    import zstandard
+    from studypack.bundle.format import MARKER
+    path.write_bytes(MARKER + zstandard.ZstdCompressor().compress(b"studypack" * 100))
+    return path
+
+
+def test_register_makes_studypack_the_default_for_bundles(desktop_env, tmp_path):
+    bundle = _bundle_like(tmp_path / "heat.studypack")
+    assert _query(desktop_env, "filetype", str(bundle)) != "application/x-studypack"
+
+    proc = subprocess.run([sys.executable, "-m", "studypack_gui", "--register"],
+                          env=desktop_env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+    assert _query(desktop_env, "filetype", str(bundle)) == "application/x-studypack"
+    assert _query(desktop_env, "default", "application/x-studypack") == "studypack.desktop"
+    desktop = (tmp_path / "data" / "applications" / "studypack.desktop").read_text()
+    assert "MimeType=application/x-studypack;" in desktop
+    exec_line = next(l for l in desktop.splitlines() if l.startswith("Exec="))
+    assert exec_line.endswith(" %f") and "studypack" in exec_line
+    assert (tmp_path / "data/icons/hicolor/scalable/apps/studypack.svg").is_file()
+
+
+def test_a_renamed_bundle_is_recognised_by_its_magic_but_plain_zstd_is_not(desktop_env, tmp_path):
+    from studypack_gui.register import register
+    import zstandard
+    register(command="studypack-gui")
+    renamed = _bundle_like(tmp_path / "download.bin")
+    assert _query(desktop_env, "filetype", str(renamed)) == "application/x-studypack"
+    plain = tmp_path / "archive.bin"
+    plain.write_bytes(zstandard.ZstdCompressor().compress(b"not a bundle" * 100))
+    assert _query(desktop_env, "filetype", str(plain)) == "application/zstd"
+
+
+def test_unregister_removes_only_what_register_installed(desktop_env, tmp_path):
+    from studypack_gui.register import register, unregister
+    keep = tmp_path / "data" / "applications" / "other.desktop"
+    keep.parent.mkdir(parents=True)
+    keep.write_text("[Desktop Entry]\nType=Application\nName=Other\nExec=other\n")
+    installed = register(command="studypack-gui").installed
+    removed = unregister().removed
+    assert sorted(removed) == sorted(installed)
+    assert keep.exists()
+    bundle = _bundle_like(tmp_path / "heat.studypack")
+    assert _query(desktop_env, "filetype", str(bundle)) != "application/x-studypack"
+
+
+def test_packaging_files_are_the_ones_shipped_in_the_package():
+    for name in ("studypack.desktop", "studypack-mime.xml"):
+        shipped = REPO / "ui" / "freedesktop" / name
+        assert shipped.read_bytes() == (REPO / "packaging" / name).read_bytes()
+    desktop = (REPO / "packaging" / "studypack.desktop").read_text()
+    assert "Exec=studypack-gui %f" in desktop
+    assert "MimeType=application/x-studypack;" in desktop
+
+
+def test_installers_declare_the_file_type_the_code_reads():
+    """macOS Info.plist and the Windows association come from the format registry,
+    and agree with the freedesktop MIME definition."""
+    import plistlib
+    import xml.etree.ElementTree as ET
+
+    from studypack.bundle import format as fmt
+    from studypack_gui import filetypes
+
+    plist = plistlib.loads(plistlib.dumps(filetypes.info_plist("1.0")))
+    doc = plist["CFBundleDocumentTypes"][0]
+    assert doc["CFBundleTypeExtensions"] == [fmt.EXTENSION.lstrip(".")]
+    assert doc["CFBundleTypeMIMETypes"] == [fmt.MIME_TYPE]
+    uti = plist["UTExportedTypeDeclarations"][0]
+    assert doc["LSItemContentTypes"] == [uti["UTTypeIdentifier"]]
+
+    reg = filetypes.windows_registry(r"C:\Program Files\studypack\studypack.exe")
+    assert f"[HKEY_CURRENT_USER\\Software\\Classes\\{fmt.EXTENSION}]" in reg
+    assert '\\"%1\\"' in reg
+
+    ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
+    mime = ET.parse(REPO / "packaging" / "studypack-mime.xml").getroot().find("m:mime-type", ns)
+    assert mime.get("type") == fmt.MIME_TYPE
+    assert mime.find("m:glob", ns).get("pattern") == "*" + fmt.EXTENSION
+
+    spec = (REPO / "packaging" / "studypack.spec").read_text()
+    compile(spec, "studypack.spec", "exec")
+    assert "filetypes.info_plist(" in spec
