@@ -91,7 +91,7 @@ def looks_remote(ref: str) -> bool:
 
 def run(args) -> int:
     from ..errors import StudypackError
-    from ..report import failure_dict
+    from ..replay.report import failure_dict
 
     try:
         return _replay(args)
