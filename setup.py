@@ -1,11 +1,13 @@
 """Package discovery (the rest of the configuration is in pyproject.toml): setuptools'
 find over studypack/, and over ui/ for the GUI, which installs as ``studypack_gui``.
-The GUI's data folders (icons/, freedesktop/) are found as namespace packages so that
-their files ship as package data."""
+Folders of data (the example study, the GUI's icons/ and freedesktop/) are found as
+namespace packages so that their files ship as package data (pyproject.toml)."""
 
-from setuptools import find_namespace_packages, find_packages, setup
+from setuptools import find_namespace_packages, setup
 
-GUI = ["studypack_gui"] + [f"studypack_gui.{name}" for name in
-                           find_namespace_packages("ui", exclude=["*__pycache__*"])]
+SKIP = ["*__pycache__*", "*.egg-info", "*.examples.*"]   # an example study is data
+CORE = find_namespace_packages(include=["studypack", "studypack.*"], exclude=SKIP)
+GUI = ["studypack_gui"] + [f"studypack_gui.{name}"
+                           for name in find_namespace_packages("ui", exclude=SKIP)]
 
-setup(packages=find_packages(include=["studypack", "studypack.*"]) + GUI)
+setup(packages=CORE + GUI)

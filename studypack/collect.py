@@ -1,83 +1,270 @@
-"""Which files of the study folder go into the bundle, in which role."""
+"""Which files of the study folder go into the bundle, in which role — and which do not.
+
+A bundle is an archive: what it leaves out is lost for good, so nothing is left out in
+silence. Symlinks (to a file or a folder, inside or outside the study) are packed by
+their content under the link's own path, and the link is recorded; a dangling link is
+refused. Every file left out (excluded, ignored by git, being written) is listed in a
+:class:`LeftOut` with its reason, for the review and the output of ``create``.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass
+import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import UsageError
-from .spec import StudySpec
+from .spec import DEFAULT_EXCLUDES, StudySpec
+
+GLOB_CHARS = "*?["
 
 
 @dataclass(frozen=True)
 class StudyFile:
     relpath: str        # POSIX path relative to the study root
-    path: Path          # on disk
+    path: Path          # on disk (through the link, when it is one)
     size: int
     role: str           # "code" | "data" | "output"
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    path: str           # relative to the study root; a folder ends with "/"
+    reason: str
+
+
+@dataclass(frozen=True)
+class StudyLink:
+    path: str           # the link, relative to the study root
+    target: str         # what it points to, as the link says
+    kind: str           # "file" | "folder"
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "target": self.target, "kind": self.kind}
+
+
+@dataclass
+class StudyReview:
+    inputs: list[StudyFile] = field(default_factory=list)
+    outputs: list[StudyFile] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
+    links: list[StudyLink] = field(default_factory=list)
+
+
+def is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in GLOB_CHARS)
+
+
 def is_excluded(relpath: Path | str, patterns: list[str]) -> bool:
+    return excluded_by(relpath, patterns) is not None
+
+
+def excluded_by(relpath: Path | str, patterns: list[str]) -> str | None:
+    """The first pattern that excludes ``relpath`` (matched whole or on one part)."""
     rel = PurePosixPath(relpath)
     text = rel.as_posix()
     for pattern in patterns:
         pattern = pattern.rstrip("/")
         if fnmatch.fnmatchcase(text, pattern) or any(
                 fnmatch.fnmatchcase(part, pattern) for part in rel.parts):
-            return True
-    return False
+            return pattern
+    return None
 
 
-def _under(rel: str, prefixes: list[str]) -> bool:
-    for prefix in prefixes:
-        p = prefix.rstrip("/")
+def matches(rel: str, paths: list[str]) -> bool:
+    """Whether ``rel`` is one of ``paths``, below one of them, or matches a glob of them
+    (``results/*.dat``; a glob that names a folder takes what is below it)."""
+    for entry in paths:
+        p = entry.rstrip("/")
         if p in ("", "."):
             return True
-        if rel == p or rel.startswith(p + "/"):
+        if is_glob(p):
+            parts = PurePosixPath(rel).parts
+            if any(fnmatch.fnmatchcase("/".join(parts[:i]), p)
+                   for i in range(1, len(parts) + 1)):
+                return True
+        elif rel == p or rel.startswith(p + "/"):
             return True
     return False
 
 
-def walk(root: Path, patterns: list[str]):
-    """Yield (relpath, path) of regular files below root, sorted, skipping excludes."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        base = Path(dirpath)
-        rel_base = base.relative_to(root)
-        dirnames[:] = sorted(d for d in dirnames if not is_excluded(rel_base / d, patterns)
-                             and not (base / d).is_symlink())
-        for name in sorted(filenames):
+def git_ignored(root: Path) -> list[str]:
+    """Paths below ``root`` that git ignores (folders end with "/"), or [] outside git."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard",
+             "--directory", "--", "."], cwd=root, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if out.returncode != 0:
+        return []
+    return [p for p in out.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def open_for_writing(root: Path) -> dict[str, str]:
+    """Files below ``root`` that a running process (this one included: ``create >
+    study/log.txt``) has open for writing: real path -> which process."""
+    found: dict[str, str] = {}
+    root_text = str(root.resolve()) + os.sep
+    me = os.getuid()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != me:
+                continue
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+                if not target.startswith(root_text):
+                    continue
+                flags = int(next(line.split()[1] for line in
+                                 (entry / "fdinfo" / fd.name).read_text().splitlines()
+                                 if line.startswith("flags:")), 8)
+            except (OSError, StopIteration, ValueError):
+                continue
+            if flags & (os.O_WRONLY | os.O_RDWR):
+                pid = int(entry.name)
+                found[target] = ("studypack itself" if pid == os.getpid()
+                                 else f"process {pid} ({_command_name(entry)})")
+    return found
+
+
+def _command_name(entry: Path) -> str:
+    try:
+        return (entry / "comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyReview:
+    """Walk the study: code, data, outputs, and what is left out with its reason.
+
+    ``outputs_expected=False`` (before the run, or a run that failed): an output path
+    that does not exist yet is not an error.
+    """
+    root = spec.root
+    for p in spec.data_paths + (spec.output_paths if outputs_expected else []):
+        if is_glob(p):
+            continue
+        if not os.path.lexists(root / p):
+            kind = "data" if p in spec.data_paths else "outputs"
+            raise UsageError(f"[{kind}] paths names {p!r}, which does not exist in {root}.")
+    review = StudyReview()
+    referenced = {r.path for r in spec.data_references}
+    ignored = git_ignored(root)
+    writing = open_for_writing(root)
+    user_excludes = list(spec.exclude)
+    for rel, path, link in _walk(root, spec, review):
+        if rel in referenced:
+            continue  # kept outside the bundle by reference (fetch.txt)
+        named = matches(rel, spec.data_paths) or matches(rel, spec.output_paths)
+        rule = excluded_by(rel, user_excludes)
+        if rule is not None:
+            review.left_out.append(LeftOut(rel, f"excluded by [exclude] paths {rule!r}"))
+            continue
+        if not named and _ignored_by_git(rel, ignored):
+            review.left_out.append(LeftOut(rel, "ignored by git (.gitignore); name it under "
+                                                "[data] paths to pack it"))
+            continue
+        writer = writing.get(str(Path(os.path.realpath(path))))
+        if writer:
+            review.left_out.append(LeftOut(rel, f"still being written by {writer}"))
+            continue
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise UsageError(f"Cannot read {rel} in the study: {exc.strerror}.") from None
+        if link is not None:
+            review.links.append(link)
+        if matches(rel, spec.output_paths):
+            review.outputs.append(StudyFile(rel, path, size, "output"))
+        else:
+            role = "data" if matches(rel, spec.data_paths) else "code"
+            review.inputs.append(StudyFile(rel, path, size, role))
+    for p in spec.data_paths:
+        if is_glob(p) and not any(matches(f.relpath, [p]) for f in review.inputs):
+            raise UsageError(f"[data] paths pattern {p!r} matches no file in {root}.")
+    return review
+
+
+def _ignored_by_git(rel: str, ignored: list[str]) -> bool:
+    return any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in ignored)
+
+
+def _walk(root: Path, spec: StudySpec, review: StudyReview):
+    """Yield (relpath, path, link) of the files below root, sorted, following symlinks
+    (a link's content is packed under the link's path). Default excludes are left out
+    and listed once per excluded folder or file."""
+    visited: set[str] = set()
+
+    def visit(folder: Path, rel_base: PurePosixPath, link: StudyLink | None):
+        real = os.path.realpath(folder)
+        if real in visited:   # a link back to a folder already walked: a loop
+            review.left_out.append(LeftOut(f"{rel_base.as_posix()}/",
+                                           "a symlink loop (the folder is packed once)"))
+            return
+        visited.add(real)
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as exc:
+            raise UsageError(f"Cannot read the folder {rel_base.as_posix() or '.'} of the "
+                             f"study: {exc.strerror}.") from None
+        for name in names:
+            path = folder / name
             rel = rel_base / name
-            if is_excluded(rel, patterns):
+            text = rel.as_posix()
+            rule = excluded_by(rel, DEFAULT_EXCLUDES)
+            if rule is not None:
+                if _worth_listing(rule):
+                    review.left_out.append(LeftOut(text + ("/" if path.is_dir() else ""),
+                                                   f"excluded by default ({rule})"))
                 continue
-            path = base / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            yield rel.as_posix(), path
+            this_link = link
+            if path.is_symlink():
+                target = os.readlink(path)
+                if not path.exists():
+                    raise UsageError(
+                        f"The study's {text} is a symlink to {target}, which does not exist.",
+                        "Restore what it points to, or remove the link (or exclude it under "
+                        "[exclude] paths).")
+                this_link = StudyLink(text, target, "folder" if path.is_dir() else "file")
+                if this_link.kind == "folder":
+                    review.links.append(this_link)
+            if path.is_dir():
+                yield from visit(path, rel, this_link)
+            elif path.is_file():
+                yield text, path, (this_link if path.is_symlink() else None)
+            else:
+                review.left_out.append(LeftOut(text, "not a regular file (a socket, fifo "
+                                                     "or device)"))
+
+    yield from visit(root, PurePosixPath(), None)
+
+
+# Caches that every tool writes and nobody wants listed one by one.
+_QUIET_RULES = {"__pycache__", "*.pyc", ".DS_Store", ".ipynb_checkpoints", ".mypy_cache",
+                ".pytest_cache", ".studypack-trace"}
+
+
+def _worth_listing(rule: str) -> bool:
+    return rule not in _QUIET_RULES and not rule.startswith("*.studypack")
 
 
 def collect_study(spec: StudySpec, *, missing_outputs_ok: bool = False
                   ) -> tuple[list[StudyFile], list[StudyFile]]:
-    """(inputs, outputs): code and data files needed to run; the run's outputs.
+    """(inputs, outputs): code and data files needed to run; the run's outputs."""
+    review = review_study(spec, outputs_expected=not missing_outputs_ok)
+    return review.inputs, review.outputs
 
-    ``missing_outputs_ok``: a run that failed (packed with --allow-failure) may not have
-    written its outputs; that is a warning for the caller, not an error.
-    """
-    root = spec.root
-    for p in spec.data_paths + ([] if missing_outputs_ok else spec.output_paths):
-        if not (root / p).exists():
-            kind = "data" if p in spec.data_paths else "outputs"
-            raise UsageError(f"[{kind}] paths names {p!r}, which does not exist in {root}.")
-    referenced = [r.path for r in spec.data_references]
-    inputs, outputs = [], []
-    for rel, path in walk(root, spec.excludes):
-        if rel in referenced:
-            continue  # kept outside the bundle by reference (fetch.txt)
-        size = path.stat().st_size
-        if _under(rel, spec.output_paths):
-            outputs.append(StudyFile(rel, path, size, "output"))
-        else:
-            role = "data" if _under(rel, spec.data_paths) else "code"
-            inputs.append(StudyFile(rel, path, size, role))
-    return inputs, outputs
+
+__all__ = ["StudyFile", "LeftOut", "StudyLink", "StudyReview", "review_study",
+           "collect_study", "is_excluded", "matches", "is_glob"]

@@ -10,16 +10,16 @@ reused rather than downloaded again.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from .deposit.client import ZenodoClient
-from .deposit.refs import parse_ref
+from .deposit.refs import SANDBOX, ZENODO, implied_site, parse_ref
 from .deposit.workflow import _SHA256_LINE
 from .errors import BundleError, UsageError
 from .fsutil import atomic_output
+from .hashing import sha256_file
 from .progress import CancelToken, Progress, Reporter, reporter, token as cancel_token
 
 EXTENSION = ".studypack"
@@ -51,6 +51,12 @@ def fetch_record(ref: str, dest_dir: str | Path, *, base_url: str | None = None,
                  report: Reporter | None = None, cancel: CancelToken | None = None,
                  client: ZenodoClient | None = None) -> FetchResult:
     report, cancel = reporter(report), cancel_token(cancel)
+    implied = implied_site(ref)
+    if implied and base_url and base_url.rstrip("/") in (ZENODO, SANDBOX) \
+            and implied != base_url.rstrip("/"):
+        raise UsageError(f"{ref} is a record on {implied}, not on {base_url.rstrip('/')}.",
+                         "Leave out --sandbox for zenodo.org DOIs (10.5281/…); use it for "
+                         "sandbox DOIs (10.5072/…).")
     target_ref = parse_ref(ref, base_url)
     client = client or ZenodoClient(target_ref.base_url)
     client.report = report
@@ -82,7 +88,7 @@ def fetch_record(ref: str, dest_dir: str | Path, *, base_url: str | None = None,
     expected_sha256 = _parse_sidecar(sidecar_text) if sidecar_text is not None else None
 
     if target.exists():
-        if expected_sha256 and _sha256_of(target, cancel) == expected_sha256:
+        if expected_sha256 and sha256_file(target, cancel) == expected_sha256:
             _write_sidecar(target, sidecar_text)
             return FetchResult(target, int(record["id"]), record.get("doi"),
                                target.stat().st_size, expected_sha256, True, reused=True)
@@ -135,15 +141,6 @@ def _safe_name(key: str) -> str:
     if name != key or name.startswith(".") or not name:
         raise BundleError(f"Zenodo lists a file named {key!r}, which is not a plain file name.")
     return name
-
-
-def _sha256_of(path: Path, cancel: CancelToken) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            cancel.check()
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _write_sidecar(target: Path, text: str | None) -> None:

@@ -76,7 +76,7 @@ def _memory_bytes() -> int | None:
     return None
 
 
-def _git(root: Path, *args: str) -> str | None:
+def run_git(root: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
@@ -89,18 +89,18 @@ def _git(root: Path, *args: str) -> str | None:
 def git_state(root: Path, scrubber: Scrubber) -> tuple[dict | None, str]:
     """(facts, diff): commit, branch, dirty flag, remote without credentials, and the
     uncommitted diff of the code — or (None, "") when the folder is not in git."""
-    commit = _git(root, "rev-parse", "HEAD")
+    commit = run_git(root, "rev-parse", "HEAD")
     if commit is None:
         return None, ""
-    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".") or ""
-    remote = (_git(root, "remote", "get-url", "origin") or "").strip()
+    status = run_git(root, "status", "--porcelain", "--untracked-files=no", "--", ".") or ""
+    remote = (run_git(root, "remote", "get-url", "origin") or "").strip()
     facts = {
         "commit": commit.strip(),
-        "branch": (_git(root, "rev-parse", "--abbrev-ref", "HEAD") or "").strip(),
+        "branch": (run_git(root, "rev-parse", "--abbrev-ref", "HEAD") or "").strip(),
         "dirty": bool(status.strip()),
         "remote": strip_url_credentials(remote) if remote else "",
     }
-    diff = _git(root, "diff", "HEAD", "--", ".", ":(exclude).env") or ""
+    diff = run_git(root, "diff", "HEAD", "--", ".", ":(exclude).env") or ""
     return facts, scrubber.scrub_text(diff)
 
 

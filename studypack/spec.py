@@ -134,6 +134,8 @@ class EnvironmentSpec:
     base_image: str = ""               # e.g. "python:3.11-slim"; pinned by digest at create
     allow_env: list[str] = field(default_factory=list)   # variables kept though they look secret
     keep_env: list[str] = field(default_factory=list)    # extra variables to record
+    find_links: list[str] = field(default_factory=list)  # wheelhouses to vendor from first
+    lock: str = "used"                 # used: what the traced run used | all: everything
 
 
 @dataclass
@@ -179,6 +181,8 @@ class StudySpec:
         if self.exclude:
             doc["exclude"] = {"paths": list(self.exclude)}
         env = _prune(asdict(self.environment))
+        if env.get("lock") == "used":
+            env.pop("lock")    # the default
         if env and env != {"kind": "auto"}:
             doc["environment"] = env
         compare = _prune({"rel_tol": self.compare_rel_tol, "abs_tol": self.compare_abs_tol})
@@ -208,7 +212,8 @@ _KNOWN = {
     "data.references": {"path", "url", "size", "sha256"},
     "outputs": {"paths"},
     "exclude": {"paths"},
-    "environment": {"kind", "python", "base_image", "allow_env", "keep_env"},
+    "environment": {"kind", "python", "base_image", "allow_env", "keep_env", "find_links",
+                    "lock"},
     "compare": {"rel_tol", "abs_tol", "rules"},
     "compare.rules": {"path", "rel_tol", "abs_tol", "ignore", "columns"},
 }
@@ -423,8 +428,8 @@ def parse_spec(doc: dict[str, Any], where: _Locator | None = None) -> StudySpec:
         if not isinstance(size, int) or size < 0:
             fail("data.references", "size", "must be the file size in bytes.")
         url = text(ref, "data.references", "url", required=True)
-        if not re.match(r"^(https?|file)://", url):
-            fail("data.references", "url", "must be an http(s):// or file:// URL.")
+        if not re.match(r"^https?://", url):   # what a reader of the bundle fetches
+            fail("data.references", "url", "must be an http:// or https:// URL.")
         references.append(DataReference(
             path=relative_path(text(ref, "data.references", "path", required=True),
                                "data.references", "path"),
@@ -435,6 +440,9 @@ def parse_spec(doc: dict[str, Any], where: _Locator | None = None) -> StudySpec:
     kind = text(env, "environment", "kind", default="auto")
     if kind not in ("auto", "venv", "conda", "system"):
         fail("environment", "kind", f"must be auto, venv, conda or system, not {kind!r}.")
+    lock = text(env, "environment", "lock", default="used")
+    if lock not in ("used", "all"):
+        fail("environment", "lock", f"must be \"used\" or \"all\", not {lock!r}.")
     compare = check_keys(doc.get("compare", {}), "compare")
     rules = []
     for rule in compare.get("rules", []):
@@ -456,7 +464,8 @@ def parse_spec(doc: dict[str, Any], where: _Locator | None = None) -> StudySpec:
             kind=kind, python=text(env, "environment", "python"),
             base_image=text(env, "environment", "base_image"),
             allow_env=str_list(env, "environment", "allow_env"),
-            keep_env=str_list(env, "environment", "keep_env")),
+            keep_env=str_list(env, "environment", "keep_env"),
+            find_links=str_list(env, "environment", "find_links"), lock=lock),
         compare_rel_tol=number(compare, "compare", "rel_tol"),
         compare_abs_tol=number(compare, "compare", "abs_tol"),
         compare_rules=rules)

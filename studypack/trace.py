@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -71,6 +72,8 @@ class TraceResult:
     files: list[Path]                 # traced files to pack under data/rootfs
     packages: list[dict]              # dpkg packages: name, version
     skipped_secret_files: list[str]
+    opened: set[str] = field(default_factory=set)     # every file the run read or ran
+    pythons: list[str] = field(default_factory=list)  # Python interpreters it started
 
 
 def run_environment(spec: StudySpec) -> dict[str, str]:
@@ -143,7 +146,11 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
     files, skipped = _traced_files(config, spec, trace_dir)
     packages = [{"name": p.get("name"), "version": p.get("version")}
                 for p in config.get("packages") or []]
-    return TraceResult(trace_dir, runs, files, packages, skipped)
+    opened = set(config.get("other_files") or [])
+    for package in config.get("packages") or []:
+        opened.update(package.get("files") or [])
+    return TraceResult(trace_dir, runs, files, packages, skipped, opened,
+                       _pythons_started(trace_dir))
 
 
 def _trace_one(command, cwd, env, trace_dir, append, run_dir, report, cancel) -> RunRecord:
@@ -172,8 +179,9 @@ def _trace_one(command, cwd, env, trace_dir, append, run_dir, report, cancel) ->
                     except subprocess.TimeoutExpired:
                         os.killpg(proc.pid, signal.SIGKILL)
                     cancel.check()
-                report(Progress("trace", int(time.monotonic() - t0), None,
-                                f"running… {int(time.monotonic() - t0)} s", unit="s"))
+                elapsed = int(time.monotonic() - t0)
+                if elapsed:   # 0 s would read as a new step in a log
+                    report(Progress("trace", elapsed, None, f"running… {elapsed} s", unit="s"))
                 try:
                     proc.wait(timeout=0.25)
                 except subprocess.TimeoutExpired:
@@ -195,6 +203,23 @@ def _trace_one(command, cwd, env, trace_dir, append, run_dir, report, cancel) ->
         exit_code=status["exit_code"], signal=status["signal"], started_at=started,
         finished_at=utc_now_iso(), duration_s=duration, environment=dict(env),
         stdout_file=stdout_file, stderr_file=stderr_file)
+
+
+_PYTHON_NAME = re.compile(r"^python[0-9.]*$")
+
+
+def _pythons_started(trace_dir: Path) -> list[str]:
+    """The Python interpreters the run executed, in order (e.g. from `bash run.sh`)."""
+    with sqlite3.connect(trace_dir / "trace.sqlite3") as db:
+        rows = db.execute("SELECT name, argv FROM executed_files ORDER BY timestamp").fetchall()
+    found: list[str] = []
+    for name, argv in rows:
+        first = (argv or "").split("\0", 1)[0]
+        # a venv's bin/python is a link to the base interpreter: keep the path as called
+        called = first if "/" in first and _PYTHON_NAME.match(Path(first).name) else name
+        if _PYTHON_NAME.match(Path(called).name) and called not in found:
+            found.append(called)
+    return found
 
 
 def _tail(path: Path, limit: int = 300) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from studypack.create import CreateSession as CoreCreateSession
 from studypack.errors import UsageError
 from studypack.progress import CancelToken, Reporter
 from studypack.spec import SPEC_NAME, StudySpec, detect_spec, load_spec, write_spec
@@ -83,8 +84,8 @@ def plan_files(spec: StudySpec) -> FilePlan:
 def sha256_of(path: Path, report: Optional[Reporter] = None,
               cancel: Optional[CancelToken] = None) -> str:
     """For a data file kept by reference: the checksum the reader will check."""
-    from studypack.environment.piplock import sha256_file
-    return sha256_file(Path(path))
+    from studypack.hashing import sha256_file
+    return sha256_file(Path(path), cancel)
 
 
 # ---------------------------------------------------------------- environment
@@ -183,77 +184,18 @@ def replay_roots(result) -> tuple[Optional[Path], Optional[Path]]:
 
 # ---------------------------------------------------------------- create, page by page
 
-class CreateSession:
-    """The steps of ``studypack.create.create_bundle``, run one page at a time:
-    trace (Run page), environment (Image page), plan (Review page), pack (Export page).
-
-    Traced files, locks and wheels live in a work folder until the bundle is written."""
-
-    def __init__(self, spec: StudySpec):
-        import tempfile
-        from studypack.secrets import Scrubber
-        self.spec = spec
-        self.work = Path(tempfile.mkdtemp(prefix="studypack-wizard-"))
-        self.scrubber = Scrubber(allow=set(spec.environment.allow_env))
-        self.traced = None
-        self.environment = None
-        self.plan = None
-        self.image_bytes: int | None = None   # size of the built image, if known
-        self.warnings: list[str] = []
-
-    def run_dir(self, index: int = 1) -> Path:
-        """Where the trace writes run ``index``'s stdout.txt / stderr.txt as it runs."""
-        return self.work / f"run{index}"
-
-    def trace(self, report=None, cancel=None):
-        import shutil
-        from studypack.secrets import Scrubber
-        from studypack.trace import trace_study
-        # a second Run starts afresh: a new scrubber, no trace of the first attempt
-        shutil.rmtree(self.work / "trace", ignore_errors=True)
-        self.scrubber = Scrubber(allow=set(self.spec.environment.allow_env))
-        self.traced = self.environment = self.plan = None
-        self.traced = trace_study(self.spec, self.work, self.scrubber, report=report,
-                                  cancel=cancel)
-        return self.traced
+class CreateSession(CoreCreateSession):
+    """The core's create session (plan → trace → environment → pack), run one page at a
+    time: trace (Run page), environment (Image page), review (Review page), pack (Export
+    page). The GUI only adds the built image's size, for the Image page."""
 
     def capture_environment(self, build_image: bool | None, save_image: bool,
                             report=None, cancel=None):
-        import shutil
-        from studypack.create import CreateOptions, capture_environment_part
-        shutil.rmtree(self.work / "env", ignore_errors=True)
-        options = CreateOptions(build_image=build_image, save_image=save_image,
-                                base_image=self.spec.environment.base_image or None)
-        self.environment = capture_environment_part(self.spec, self.traced, self.work,
-                                                    options, report, cancel)
-        image = self.environment.metadata.get("image") or {}
+        environment = super().capture_environment(build_image, save_image, report, cancel)
+        image = environment.metadata.get("image") or {}
         if image.get("built") and not image.get("saved"):
             self.image_bytes = image_size(image.get("tag", ""))
-        return self.environment
-
-    def make_plan(self, report=None, cancel=None):
-        from studypack.create import EnvironmentPart, plan_bundle
-        environment = self.environment or EnvironmentPart()
-        started = self.traced.runs[0].started_at if self.traced else None
-        self.plan, self.warnings = plan_bundle(self.spec, self.traced, environment,
-                                               self.scrubber, started=started)
-        return self.plan
-
-    def pack(self, out: Path, overwrite: bool, report=None, cancel=None):
-        from studypack.bundle.writer import pack
-        return pack(self.plan, out, overwrite=overwrite, report=report, cancel=cancel)
-
-    def messages(self) -> list[str]:
-        found = list(self.environment.messages) if self.environment else []
-        found += self.scrubber.summary()
-        if self.traced and self.traced.skipped_secret_files:
-            found.append("left out files the run read that hold credentials: "
-                         + ", ".join(self.traced.skipped_secret_files))
-        return found
-
-    def close(self) -> None:
-        import shutil
-        shutil.rmtree(self.work, ignore_errors=True)
+        return environment
 
 
 def default_bundle_path(spec: StudySpec) -> Path:

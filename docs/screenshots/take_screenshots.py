@@ -4,7 +4,7 @@ example study, then the replay window on the bundle it wrote.
 Run under a real X server (Xvfb is enough) with the study's own virtualenv in place:
 
     Xvfb :99 -screen 0 1280x800x24 &
-    cp -r resources/examples/heat-diffusion /tmp/demo/ && rm /tmp/demo/heat-diffusion/studypack.toml
+    cp -r studypack/examples/heat-diffusion /tmp/demo/ && rm /tmp/demo/heat-diffusion/studypack.toml
     python -m venv /tmp/demo/heat-diffusion/.venv && /tmp/demo/heat-diffusion/.venv/bin/pip install numpy
     DISPLAY=:99 python docs/screenshots/take_screenshots.py /tmp/demo/heat-diffusion docs/screenshots \
         [/tmp/demo/unseeded-random.studypack]   # optional: a bundle that does not reproduce

@@ -69,6 +69,13 @@ def check_bagit_txt(data: bytes | None, bundle: str) -> None:
 
 def manifest_entries(data: bytes, name: str) -> Iterator[tuple[str, str]]:
     """(path, sha256) per line, paths percent-decoded, one line at a time."""
+    for path, digest, _ in manifest_lines(data, name):
+        yield path, digest
+
+
+def manifest_lines(data: bytes, name: str) -> Iterator[tuple[str, str, str]]:
+    """(decoded path, sha256, path as written) per line. The path as written lets a
+    reader accept bags of tools that do not encode ``%`` (bagit.py, bagit-python#157)."""
     for number, raw in enumerate(data.splitlines(), 1):
         line = text_of(raw, name)
         if not line.strip():
@@ -78,7 +85,7 @@ def manifest_entries(data: bytes, name: str) -> Iterator[tuple[str, str]]:
         if len(digest) != 64 or not sep or not path or not all(
                 c in "0123456789abcdefABCDEF" for c in digest):
             raise BundleError(f"The bundle's {name} is malformed at line {number}.")
-        yield decode_path(path), digest.lower()
+        yield decode_path(path), digest.lower(), path
 
 
 def parse_manifest(data: bytes, name: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ import traceback
 
 from .. import __version__
 from ..errors import EXIT_CANCELLED, EXIT_INTERNAL, EXIT_USAGE, StudypackError
+from ..safetext import printable
 
 COMMANDS = [
     "init", "create", "info", "verify", "unpack",
@@ -78,13 +79,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if only is not None and name != only:
             sub.add_parser(name)
             continue
-        try:
-            module = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":
-                continue  # a command not written yet
-            raise
-        module.register(sub)
+        importlib.import_module(f".{name}", __name__).register(sub)
     return parser
 
 
@@ -98,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except StudypackError as err:
-        sys.stderr.write(f"studypack: {err.message}\n")
+        # a message may quote a bundle's names: never let them drive the terminal
+        sys.stderr.write(f"studypack: {printable(err.message, keep_newlines=True)}\n")
         if err.hint:
-            sys.stderr.write(f"  {err.hint}\n")
+            sys.stderr.write(f"  {printable(err.hint, keep_newlines=True)}\n")
         return err.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("studypack: cancelled.\n")

@@ -8,13 +8,22 @@ import sys
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, DownloadColumn, Progress as RichProgress,
                            TextColumn, TimeRemainingColumn, TransferSpeedColumn)
 
 from ..progress import CancelToken, Progress
+from ..safetext import printable
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
+
+
+def shown(text, *, lines: bool = False) -> str:
+    """Text from a bundle, ready for a rich console: control characters spelled out
+    (:func:`studypack.safetext.printable`) and rich markup escaped, so a title cannot
+    clear the screen or print a fake green "intact"."""
+    return escape(printable(text, keep_newlines=lines))
 
 
 @contextlib.contextmanager
@@ -31,14 +40,16 @@ def progress_bar(quiet: bool = False) -> Iterator[tuple[callable, CancelToken]]:
 
     signal.signal(signal.SIGINT, on_sigint)
     if quiet or not sys.stderr.isatty():
-        last_phase = [None]
+        last = [None, None]
 
         def report_plain(p: Progress) -> None:
-            if quiet:
+            # One line per phase, and one per new piece of work inside a phase (a report
+            # at 0 done with a new message: each run of a pipeline), so a log shows all.
+            if quiet or not p.message:
                 return
-            if p.message and p.phase != last_phase[0]:
+            if p.phase != last[0] or (p.done == 0 and p.message != last[1]):
                 err_console.print(f"[{p.phase}] {p.message}", markup=False)
-                last_phase[0] = p.phase
+                last[0], last[1] = p.phase, p.message
 
         try:
             yield report_plain, cancel

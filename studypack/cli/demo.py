@@ -1,4 +1,5 @@
-"""studypack demo: the whole path on the example study shipped in resources/.
+"""studypack demo: the whole path on the example study shipped inside the package
+(studypack/examples/heat-diffusion, installed as package data).
 
 Copies the example into a folder, gives it its own virtualenv with numpy, then creates a
 bundle, verifies it, shows what it holds, replays it and prints the reproduction report.
@@ -15,14 +16,14 @@ from pathlib import Path
 from ..errors import EXIT_NOT_REPRODUCED, UsageError
 from ._console import err_console, out_console
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "resources" / "examples" / "heat-diffusion"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "heat-diffusion"
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "demo", help="create, verify and replay the bundled example study",
         description="Run the whole studypack path on the example study "
-                    "(resources/examples/heat-diffusion): give it a virtualenv with numpy, "
+                    "(shipped with studypack: examples/heat-diffusion): give it a virtualenv with numpy, "
                     "trace its run and create a bundle, verify it, replay it, and print the "
                     "reproduction report.")
     p.add_argument("--dir", default="studypack-demo", type=Path,
@@ -44,9 +45,6 @@ def _studypack(*args: str) -> int:
 
 
 def run(args) -> int:
-    if not EXAMPLE.is_dir():
-        raise UsageError("The example study is not here: `studypack demo` runs from a "
-                         "source checkout of studypack (it uses resources/examples/).")
     work: Path = args.dir.resolve()
     study = work / "heat-diffusion"
     bundle = work / "heat-diffusion.studypack"

@@ -11,7 +11,7 @@ from ..deposit.refs import SANDBOX, ZENODO
 from ..deposit.token import find_token
 from ..deposit.workflow import (DepositPlan, check_spec_writable, plan_deposit,
                                   run_deposit, write_doi)
-from ..errors import Cancelled, StudypackError
+from ..errors import Cancelled, StudypackError, UsageError
 from ..fsutil import human_size
 from ._console import err_console, out_console, progress_bar
 
@@ -21,10 +21,13 @@ def register(sub) -> None:
         "deposit", help="archive a bundle on Zenodo and get a DOI",
         description="Upload a bundle and its .sha256 file to Zenodo (streamed, checked against "
                     "Zenodo's md5), with metadata taken from the bundle's study description. "
-                    "Shows what will be sent first. Leaves a draft unless --publish. The "
-                    "token comes from ZENODO_TOKEN (sandbox: ZENODO_SANDBOX_TOKEN) or the "
-                    "system keyring (service studypack-zenodo, user zenodo.org). An "
-                    "interrupted deposit resumes from its draft when run again.")
+                    "Checks locally what Zenodo would refuse (authors as \"Family, Given\", "
+                    "license, relation types, dates, ORCIDs) and shows what will be sent "
+                    "first. Leaves a draft unless --publish. The token comes from "
+                    "ZENODO_TOKEN (sandbox: ZENODO_SANDBOX_TOKEN only) or the system keyring "
+                    "(service studypack-zenodo, user zenodo.org). Running it again — after an "
+                    "interruption, or with the bundle made again after a metadata fix — "
+                    "reuses the draft of the same study version.")
     parser.add_argument("bundle", type=Path, help="the .studypack file")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--sandbox", action="store_true",
@@ -35,6 +38,10 @@ def register(sub) -> None:
                         help="publish at once (mints the DOI; files can never change after)")
     parser.add_argument("--new-version-of", metavar="ID_OR_DOI",
                         help="make this bundle a new version of a published record")
+    parser.add_argument("--discard-pending", action="store_true",
+                        help="with --new-version-of: delete a new version of it already "
+                             "pending on Zenodo (its files and edits are lost) and start "
+                             "from the published version")
     parser.add_argument("--spec", type=Path, metavar="PATH",
                         help="studypack.toml to record the DOI in ([study] doi) once published")
     parser.add_argument("--json", action="store_true",
@@ -67,8 +74,11 @@ def _confirm(plan: DepositPlan) -> bool:
 
 def run(args) -> int:
     base_url = SANDBOX if args.sandbox else (args.url or ZENODO)
+    if args.discard_pending and not args.new_version_of:
+        raise UsageError("--discard-pending only applies with --new-version-of.")
     plan = plan_deposit(args.bundle, base_url=base_url, publish=args.publish,
-                        new_version_of=args.new_version_of)
+                        new_version_of=args.new_version_of,
+                        discard_pending=args.discard_pending)
     if args.spec is not None:
         check_spec_writable(args.spec)
     token = find_token(base_url, sandbox=args.sandbox)
@@ -96,6 +106,8 @@ def run(args) -> int:
 
 
 def _print_result(result, spec) -> None:
+    for note in result.notes:
+        out_console.print(note, soft_wrap=True, markup=False)
     if result.resumed:
         out_console.print(f"Resumed the draft {result.deposition_id} kept from an earlier "
                           "attempt (no duplicate was made).", soft_wrap=True)

@@ -23,10 +23,11 @@ def register(sub) -> None:
     parser.add_argument("ref", metavar="DOI_OR_URL", help="DOI, record URL or record number")
     parser.add_argument("-o", "--output", type=Path, default=Path("."), metavar="DIR",
                         help="folder to save the bundle in (default: the current folder)")
-    parser.add_argument("--sandbox", action="store_true",
-                        help="a record number refers to sandbox.zenodo.org")
-    parser.add_argument("--url", metavar="BASE_URL",
-                        help="another Zenodo-compatible server, e.g. a local test server")
+    site = parser.add_mutually_exclusive_group()
+    site.add_argument("--sandbox", action="store_true",
+                      help="fetch from sandbox.zenodo.org (sandbox DOIs and record numbers)")
+    site.add_argument("--url", metavar="BASE_URL",
+                      help="another Zenodo-compatible server, e.g. a local test server")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 

@@ -6,7 +6,7 @@ import json
 
 from ..bundle.reader import read_info
 from ..fsutil import human_size
-from ._console import out_console
+from ._console import out_console, shown
 
 
 def register(sub) -> None:
@@ -28,29 +28,31 @@ def run(args) -> int:
         return 0
     s = m["study"]
     p = out_console.print
-    p(f"[bold]{s['title']}[/]  ({s['name']})")
+    p(f"[bold]{shown(s['title'])}[/]  ({shown(s['name'])})")
     if s.get("authors"):
         p("Authors:   " + "; ".join(
-            a["name"] + (f" (ORCID {a['orcid']})" if a.get("orcid") else "") for a in s["authors"]))
+            shown(a["name"]) + (f" (ORCID {shown(a['orcid'])})" if a.get("orcid") else "")
+            for a in s["authors"]))
     if s.get("description"):
-        p(f"About:     {s['description']}", markup=False)
-    p(f"License:   {s.get('license') or '—'}" + (f"   DOI: {s['doi']}" if s.get("doi") else ""))
+        p(f"About:     {shown(s['description'], lines=True)}")
+    p(f"License:   {shown(s.get('license') or '—')}"
+      + (f"   DOI: {shown(s['doi'])}" if s.get("doi") else ""))
     for run in m.get("runs", []):
         host = run.get("host", {})
-        p(f"Run {run['index']}:     {' '.join(run['command'])}  → exit {run['exit_code']}, "
-          f"{run['duration_s']:.1f} s, {run['started_at']} on {host.get('os', '?')} "
-          f"({host.get('architecture', '?')})", markup=False)
+        p(f"Run {run['index']}:     {shown(' '.join(run['command']))}  → exit "
+          f"{run['exit_code']}, {run['duration_s']:.1f} s, {shown(run['started_at'])} on "
+          f"{shown(host.get('os', '?'))} ({shown(host.get('architecture', '?'))})")
     c = m.get("counts", {})
     for role in ("code", "data", "outputs", "rootfs", "env", "image"):
         if c.get(role, {}).get("files"):
             p(f"  {role:<8} {c[role]['files']:>6} files  {human_size(c[role]['bytes']):>10}")
     env = m.get("environment") or {}
     if env:
-        p(f"Environment: {env.get('kind', '?')}"
-          + (f", Python {env['python_version']}" if env.get("python_version") else ""))
+        p(f"Environment: {shown(env.get('kind', '?'))}"
+          + (f", Python {shown(env['python_version'])}" if env.get("python_version") else ""))
     p(f"Bundle:    {human_size(info.compressed_size)} compressed, "
       f"{human_size(c.get('payload', {}).get('bytes', 0))} payload; "
-      f"format version {info.format_version}, studypack {m.get('studypack_version')}")
+      f"format version {info.format_version}, studypack {shown(m.get('studypack_version'))}")
     if m.get("secrets_dropped"):
-        p("Dropped as secrets: " + ", ".join(m["secrets_dropped"]))
+        p("Dropped as secrets: " + shown(", ".join(m["secrets_dropped"])))
     return 0

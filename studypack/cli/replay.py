@@ -63,6 +63,12 @@ def register(sub) -> None:
     p.add_argument("--arg", metavar="X", action="append", default=[],
                    help="change the command's arguments, e.g. --arg=--steps --arg=50; "
                         "may be repeated")
+    site = p.add_mutually_exclusive_group()
+    site.add_argument("--sandbox", action="store_true",
+                      help="a DOI or record number refers to sandbox.zenodo.org")
+    site.add_argument("--url", metavar="BASE_URL",
+                      help="fetch DOIs and record numbers from another Zenodo-compatible "
+                           "server, e.g. a local test server")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--html", metavar="FILE", type=Path,
                    help="also write the report as a self-contained HTML page")
@@ -115,10 +121,13 @@ def _replay(args) -> int:
     with progress_bar(quiet=args.json) as (report, cancel):
         bundle = args.bundle
         download_dir = None
-        if not Path(bundle).exists() and looks_remote(bundle):
-            fetch_bundle = _fetcher()
+        from ..deposit.refs import SANDBOX
+        site = args.url or (SANDBOX if args.sandbox else None)
+        if not Path(bundle).exists() and (looks_remote(bundle) or site and bundle.isdigit()):
+            from ..fetch import fetch_bundle
             download_dir = tempfile.TemporaryDirectory(prefix="studypack-fetch-")
-            bundle = fetch_bundle(bundle, Path(download_dir.name), report=report, cancel=cancel)
+            bundle = fetch_bundle(bundle, Path(download_dir.name), base_url=site,
+                                  report=report, cancel=cancel)
         try:
             result = replay_bundle(bundle, mode=args.mode, keep=args.keep or False,
                                    network=args.network, inputs=inputs or None,
@@ -144,13 +153,3 @@ def _replay(args) -> int:
     if not result.compared:
         return EXIT_OK
     return EXIT_OK if result.reproduced else EXIT_NOT_REPRODUCED
-
-
-def _fetcher():
-    try:
-        from ..fetch import fetch_bundle
-    except ImportError:
-        raise UsageError("Replaying straight from a DOI or URL needs studypack's fetch "
-                         "support, which this installation lacks.",
-                         "Download the .studypack file and give its path.") from None
-    return fetch_bundle

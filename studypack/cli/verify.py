@@ -7,7 +7,7 @@ import json
 from ..bundle.reader import verify
 from ..errors import EXIT_DAMAGED
 from ..signing import load_public_key, verify_signature
-from ._console import err_console, out_console, progress_bar
+from ._console import err_console, out_console, progress_bar, shown
 
 
 def register(sub) -> None:
@@ -44,7 +44,7 @@ def run(args) -> int:
     else:
         err_console.print(f"[red]damaged[/]: {len(result.problems)} problem(s)")
         for problem in result.problems:
-            err_console.print(f"  - {problem}", markup=False)
+            err_console.print(f"  - {shown(problem)}")
     if not args.json and (args.pubkey or signature.state != "unsigned"):
-        (out_console if signed_ok else err_console).print(signature.message, markup=False)
+        (out_console if signed_ok else err_console).print(shown(signature.message))
     return 0 if result.ok and signed_ok else EXIT_DAMAGED

@@ -1,11 +1,14 @@
 """A thin client for Zenodo's deposit and records REST API.
 
-Follows https://developers.zenodo.org (deposit, deposit actions, bucket files, records):
-JSON bodies with ``Content-Type: application/json``; the token in an ``Authorization:
-Bearer`` header; files streamed with ``PUT {links.bucket}/{name}`` (answer carries
-``checksum: "md5:…"``). Every call retries what is worth retrying — 429 (honouring
-``Retry-After``, bounded), 5xx and dropped connections — with exponential backoff,
-and turns the rest into the typed errors of :mod:`studypack.deposit.errors`.
+Follows the legacy deposit API as Zenodo serves it today (zenodo-rdm ``site/zenodo_rdm/
+legacy/``, see docs/zenodo.md): JSON bodies with ``Content-Type: application/json``; the
+token in an ``Authorization: Bearer`` header; files streamed with ``PUT
+{links.bucket}/{name}`` (answer carries ``checksum: "md5:…"``). Every call retries what is
+worth retrying — 429 (honouring ``Retry-After``, bounded), 5xx and dropped connections —
+with exponential backoff, except publishing, which is not idempotent. The rest becomes
+the typed errors of :mod:`studypack.deposit.errors`, each reading true: a 403 is checked
+against the token itself (and, when known, the other Zenodo site) before it is blamed on
+a scope.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .. import __version__
 from ..progress import CancelToken, Progress, Reporter, reporter, token as cancel_token
 from .errors import (TOKEN_HELP, AuthError, ChecksumMismatchError, NotFoundError,
                      PublishedRecordError, RateLimitedError, ScopeError, ServerError,
-                     ValidationError, ZenodoError)
+                     ValidationError, ZenodoError, error_details)
 from .token import Secret
 
 WRITE, ACTIONS = "deposit:write", "deposit:actions"
@@ -91,13 +94,21 @@ class _UploadBody:
 
 
 class ZenodoClient:
-    """One Zenodo site (``https://zenodo.org``, the sandbox, or a test server)."""
+    """One Zenodo site (``https://zenodo.org``, the sandbox, or a test server).
+
+    ``other_site`` is the site a token that fails here may belong to (production for the
+    sandbox and back); it is asked only to explain a refused token.
+    """
 
     def __init__(self, base_url: str, token: Optional[Secret] = None, *,
                  attempts: int = 6, backoff: float = 1.0, max_backoff: float = 30.0,
                  max_retry_after: float = 300.0, timeout: tuple[float, float] = (15, 600),
-                 sleep: Optional[Callable[[float], None]] = None):
+                 sleep: Optional[Callable[[float], None]] = None,
+                 other_site: str | None = None):
         self.base_url = base_url.rstrip("/")
+        self.other_site = other_site.rstrip("/") if other_site else None
+        self._token = token
+        self._token_accepted: bool | None = None
         self.api = f"{self.base_url}/api"
         self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self.max_retry_after, self.timeout, self._sleep = max_retry_after, timeout, sleep
@@ -116,8 +127,10 @@ class ZenodoClient:
     def request(self, method: str, url: str, *, json=None, body: Callable[[], object] = None,
                 headers: dict | None = None, expect=(200,), scope: str = WRITE,
                 what: str = "answer", auth: bool = True, stream: bool = False,
-                cancel: CancelToken | None = None) -> requests.Response:
-        """Send with retries. ``body`` makes a fresh request body for each attempt."""
+                retry: bool = True, cancel: CancelToken | None = None) -> requests.Response:
+        """Send with retries. ``body`` makes a fresh request body for each attempt.
+        ``retry=False``: a 5xx or a dropped connection is raised at once (as
+        :class:`ServerError` with ``uncertain=True``): the request may have been done."""
         cancel = cancel_token(cancel)
         headers = dict(headers or {})
         data = None
@@ -133,6 +146,10 @@ class ZenodoClient:
                     auth=self._auth if auth else None, stream=stream)
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
+                if not retry:
+                    raise ServerError(
+                        f"The connection to {self._host()} broke off while trying to {what} "
+                        f"({type(exc).__name__}).", uncertain=True) from None
                 if attempt == self.attempts:
                     raise ServerError(
                         f"The connection to {self._host()} failed while trying to {what} "
@@ -159,6 +176,11 @@ class ZenodoClient:
                 self._wait(delay, cancel, "Zenodo asks to slow down (429)")
                 continue
             if resp.status_code >= 500:
+                if not retry:
+                    resp.close()
+                    raise ServerError(f"Zenodo had a server error ({resp.status_code}) while "
+                                      f"trying to {what}.", status=resp.status_code,
+                                      uncertain=True)
                 if attempt == self.attempts:
                     raise ServerError(
                         f"Zenodo had a server error ({resp.status_code}) while trying to "
@@ -172,7 +194,7 @@ class ZenodoClient:
                 continue
             if resp.status_code in expect:
                 return resp
-            raise self._error(resp, scope, what)
+            raise self._error(resp, scope, what, authenticated=auth and self._auth is not None)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int) -> float:
@@ -193,7 +215,8 @@ class ZenodoClient:
     def _host(self) -> str:
         return urlsplit(self.base_url).netloc
 
-    def _error(self, resp: requests.Response, scope: str, what: str) -> ZenodoError:
+    def _error(self, resp: requests.Response, scope: str, what: str, *,
+               authenticated: bool) -> ZenodoError:
         status = resp.status_code
         try:
             body = resp.json()
@@ -201,30 +224,26 @@ class ZenodoClient:
             body = {}
         message = str(body.get("message", "")) if isinstance(body, dict) else ""
         errors = body.get("errors") if isinstance(body, dict) else None
-        if status == 401:
-            return AuthError(
-                f"Zenodo ({self._host()}) did not accept the access token (401 Unauthorized).",
-                "The token is wrong or expired, or belongs to the other site (sandbox tokens "
-                "only work with --sandbox). " + TOKEN_HELP.format(site=self.base_url),
-                status=401)
+        said = f'{status} "{message}"' if message else f"{status} {resp.reason}"
+        if status == 401 or (status == 403 and authenticated and not self.token_accepted()):
+            return self.token_error(said)
         if status == 403:
             if "locked" in message.lower() or message == "Invalid action":
                 return PublishedRecordError(
                     f"Zenodo refused to {what}: the record is already published.",
                     NEW_VERSION_HINT, status=403)
+            published = ", the record is already published (its files can never change)," \
+                if scope == WRITE else ""
             return ScopeError(
-                f"Zenodo refused to {what} (403 Forbidden): the access token lacks the "
-                f"`{scope}` scope, or the deposition belongs to another account.",
+                f"Zenodo refused to {what} ({said}): the access token works on "
+                f"{self._host()}, so it lacks the `{scope}` scope{published} or the "
+                "deposition belongs to another account.",
                 TOKEN_HELP.format(site=self.base_url), scope=scope)
-        if status == 400 and errors:
-            details = "; ".join(
-                f"{e.get('field', '').removeprefix('metadata.') or 'record'}: "
-                f"{str(e.get('message', '')).rstrip('.')}"
-                for e in errors if isinstance(e, dict))
+        if status == 400 and isinstance(errors, list) and errors:
             return ValidationError(
-                f"Zenodo refused to {what}: {details}.",
-                "Fix these fields in [study] of studypack.toml, create the bundle again, "
-                "and run the same command: it resumes from the draft.", errors=errors)
+                f"Zenodo refused to {what}: {error_details(errors)}.",
+                "Fix this in [study] of studypack.toml, create the bundle again, and run the "
+                "same command: it reuses the same draft.", errors=errors)
         if status == 404:
             return NotFoundError(f"Zenodo has nothing at {resp.url.split('?')[0]} (404).",
                                  "Check the record ID or DOI.", status=404)
@@ -234,6 +253,52 @@ class ZenodoClient:
                                status=409)
         return ZenodoError(f"Zenodo refused to {what}: {message or resp.reason} ({status}).",
                            status=status)
+
+    # ------------------------------------------------------------------ the token itself
+    def token_accepted(self) -> bool:
+        """Does this site take the token at all? Asked once (a listing of one's own
+        depositions needs a valid token and no particular scope)."""
+        if self._token_accepted is None:
+            if self._auth is None:
+                return False
+            resp = self.request("GET", f"{self.api}/deposit/depositions?size=1",
+                                expect=(200, 401, 403), what="check the access token")
+            resp.close()
+            self._token_accepted = resp.status_code == 200
+        return self._token_accepted
+
+    def token_error(self, said: str) -> AuthError:
+        """The token was refused here: say so, and where it does work, if anywhere."""
+        host = self._host()
+        belongs_elsewhere = False
+        if self.other_site and self._token:
+            other = ZenodoClient(self.other_site, self._token, attempts=2, backoff=self.backoff,
+                                 sleep=self._sleep, timeout=self.timeout)
+            try:
+                belongs_elsewhere = other.token_accepted()
+            except ZenodoError:  # the other site is down: say nothing about it
+                belongs_elsewhere = None
+            finally:
+                other.close()
+        other_host = urlsplit(self.other_site).netloc if self.other_site else ""
+        if belongs_elsewhere:
+            sandbox_here = "sandbox" in host
+            fix = ("Leave out --sandbox to deposit on zenodo.org with it (as ZENODO_TOKEN), "
+                   "or create a sandbox token and put it in ZENODO_SANDBOX_TOKEN. "
+                   if sandbox_here else
+                   "Run with --sandbox to deposit on the sandbox with it (as "
+                   "ZENODO_SANDBOX_TOKEN), or create a token on zenodo.org. ")
+            return AuthError(
+                f"Zenodo ({host}) did not accept the access token ({said}): it is a token "
+                f"for {other_host}, which works there but not here.",
+                fix + TOKEN_HELP.format(site=self.base_url), status=403)
+        elsewhere = (f"; {other_host} does not take it either" if belongs_elsewhere is False
+                     and other_host else "")
+        maybe = "" if self.other_site else ", or it was made on another Zenodo site"
+        return AuthError(
+            f"Zenodo ({host}) did not accept the access token ({said}): it is wrong, "
+            f"expired or revoked{maybe}{elsewhere}.",
+            TOKEN_HELP.format(site=self.base_url), status=403)
 
     # ------------------------------------------------------------------ depositions
     def deposition_url(self, dep_id: int | str) -> str:
@@ -265,11 +330,31 @@ class ZenodoClient:
         self.request("DELETE", f"{self.deposition_url(dep_id)}/files/{file_id}", expect=(204,),
                      what="remove a file of the previous version", cancel=cancel)
 
+    def list_depositions(self, cancel=None) -> list[dict]:
+        """One's own depositions, drafts first (one page of 100)."""
+        resp = self.request("GET", f"{self.api}/deposit/depositions?size=100&sort=mostrecent",
+                            what="list your depositions", cancel=cancel)
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, list):
+            raise ZenodoError(f"{self._host()} listed the depositions as something that is "
+                              "not a JSON list.")
+        return [d for d in data if isinstance(d, dict)]
+
+    def delete_bucket_file(self, bucket_url: str, name: str, cancel=None) -> None:
+        self.request("DELETE", f"{bucket_url.rstrip('/')}/{quote(name)}", expect=(204,),
+                     what=f"remove {name} from the draft", cancel=cancel)
+
     def action(self, dep_id: int | str, name: str, cancel=None) -> dict:
-        """publish (202), edit, discard, newversion (201)."""
+        """publish (202), edit, discard, newversion (201). Publishing is sent once: a 5xx
+        or a broken connection raises ``ServerError(uncertain=True)`` — read the
+        deposition back before doing anything else."""
         return _json_of(self.request("POST", f"{self.deposition_url(dep_id)}/actions/{name}",
                                      expect=(200, 201, 202), scope=ACTIONS,
-                                     what=_ACTION_WORDS[name], cancel=cancel))
+                                     what=_ACTION_WORDS[name], retry=name != "publish",
+                                     cancel=cancel))
 
     # ------------------------------------------------------------------ files
     def upload(self, bucket_url: str, name: str, path: Path, report=None, cancel=None,

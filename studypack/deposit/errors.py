@@ -38,7 +38,8 @@ class PublishedRecordError(ZenodoError):
 
 
 class ValidationError(ZenodoError):
-    """400 with field errors: ``self.errors`` is Zenodo's list of {field, message}."""
+    """400 with field errors: ``self.errors`` is Zenodo's list of ``{field, messages}``
+    (InvenioRDM; the older API sent one ``message`` per field)."""
 
     def __init__(self, message: str, hint: str | None = None, *, errors: list[dict]):
         super().__init__(message, hint, status=400)
@@ -49,12 +50,23 @@ class NotFoundError(ZenodoError):
     pass
 
 
+class PendingVersionError(ZenodoError):
+    """A new version of the record is already being edited, and cannot be taken over
+    without losing something (or cannot be found)."""
+
+
 class RateLimitedError(ZenodoError):
     pass
 
 
 class ServerError(ZenodoError):
-    """5xx, or the connection dropped, more times than we retry."""
+    """5xx, or the connection dropped, more times than we retry — or once, for a request
+    that is not repeated blindly (``uncertain``: it may have been carried out)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, status: int | None = None,
+                 uncertain: bool = False):
+        super().__init__(message, hint, status=status)
+        self.uncertain = uncertain
 
 
 class ChecksumMismatchError(ZenodoError):
@@ -63,3 +75,26 @@ class ChecksumMismatchError(ZenodoError):
 
 class DepositLimitError(UsageError):
     """The bundle is over Zenodo's per-record limits (checked before any upload)."""
+
+
+def error_messages(error: dict) -> list[str]:
+    """The texts of one entry of Zenodo's ``errors``: ``messages`` (a list, today) or
+    ``message`` (a string, or a nested mapping, from the older API)."""
+    raw = error.get("messages", error.get("message", ""))
+    if isinstance(raw, dict):
+        return [f"{k}: {m}" for k, v in raw.items() for m in (v if isinstance(v, list) else [v])]
+    if isinstance(raw, list):
+        return [str(m) for m in raw if str(m).strip()]
+    return [str(raw)] if str(raw).strip() else []
+
+
+def error_details(errors: list) -> str:
+    """``license: Invalid license provided: x; creators: Missing data for required field``."""
+    parts = []
+    for e in errors:
+        if not isinstance(e, dict):
+            continue
+        field = str(e.get("field") or "").removeprefix("metadata.") or "record"
+        texts = [t.rstrip(".") for t in error_messages(e)] or ["(no reason given)"]
+        parts.append(f"{field}: {'; '.join(texts)}")
+    return "; ".join(parts) or "(no reason given)"

@@ -18,6 +18,17 @@ ZENODO = "https://zenodo.org"
 SANDBOX = "https://sandbox.zenodo.org"
 SITE_OF_PREFIX = {"10.5281": ZENODO, "10.5072": SANDBOX}
 
+
+def other_site_of(base_url: str) -> str | None:
+    """The Zenodo site a token refused by ``base_url`` may have been made on."""
+    return {ZENODO: SANDBOX, SANDBOX: ZENODO}.get(base_url.rstrip("/"))
+
+
+def implied_site(ref: str) -> str | None:
+    """The site a Zenodo DOI belongs to, by its prefix (None for numbers and URLs)."""
+    m = re.search(r"(10\.\d{4,9})/zenodo\.\d+", ref)
+    return SITE_OF_PREFIX.get(m.group(1)) if m else None
+
 _DOI_RE = re.compile(r"^(10\.\d{4,9})/zenodo\.(\d+)$", re.IGNORECASE)
 _ANY_DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
 _PATH_RE = re.compile(r"^/(?:api/)?(?:records?|deposit|deposit/depositions)/(\d+)(?:/.*)?$")

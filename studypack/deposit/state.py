@@ -2,8 +2,10 @@
 
 Kept in ``$XDG_STATE_HOME/studypack/deposits.json`` (default
 ``~/.local/state/studypack/deposits.json``), mode 0600. Entries are keyed by the
-Zenodo site and the bundle's sha256, so one bundle never gets two drafts on one site.
-No token is ever stored here.
+Zenodo site, the study's name and its version, so one version of a study never gets two
+drafts on one site: a bundle made again after a metadata fix goes into the same draft.
+Each entry keeps the deposition id and, per file sent, its md5 and sha256. No token is
+ever stored here.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ def default_path() -> Path:
     return Path(base) / "studypack" / "deposits.json"
 
 
-def key_for(base_url: str, sha256: str) -> str:
-    return f"{base_url.rstrip('/')}#{sha256}"
+def key_for(base_url: str, study: str, version: str) -> str:
+    return f"{base_url.rstrip('/')}#study={study}#version={version}"
 
 
 class DepositState:
@@ -55,6 +57,13 @@ class DepositState:
         entry.update(changes)
         self.put(key, entry)
         return entry
+
+    def deposition_ids(self, base_url: str) -> set[int]:
+        """Every draft studypack made on ``base_url`` (so never someone else's)."""
+        prefix = base_url.rstrip("/") + "#"
+        return {int(e["deposition_id"]) for k, e in self._load().items()
+                if k.startswith(prefix) and isinstance(e, dict)
+                and str(e.get("deposition_id", "")).isdigit()}
 
     def remove(self, key: str) -> None:
         deposits = self._load()

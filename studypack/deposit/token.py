@@ -1,7 +1,8 @@
 """Where the Zenodo access token comes from, and how it is kept out of sight.
 
 The token is read from the environment (``ZENODO_TOKEN``; for the sandbox
-``ZENODO_SANDBOX_TOKEN`` first) or from the system keyring (service
+``ZENODO_SANDBOX_TOKEN`` only — a production token never goes to the sandbox, nor
+the reverse) or from the system keyring (service
 ``studypack-zenodo``, user = the site's host name, e.g. ``zenodo.org``). It is held in
 a :class:`Secret` whose ``repr``/``str`` never show it, sent only in the
 ``Authorization`` header (never in a URL, which could end up in an error message),
@@ -40,7 +41,7 @@ class Secret:
 
 
 def env_names(sandbox: bool) -> list[str]:
-    return ["ZENODO_SANDBOX_TOKEN", "ZENODO_TOKEN"] if sandbox else ["ZENODO_TOKEN"]
+    return ["ZENODO_SANDBOX_TOKEN"] if sandbox else ["ZENODO_TOKEN"]
 
 
 def find_token(base_url: str, sandbox: bool = False) -> Secret:
@@ -54,8 +55,14 @@ def find_token(base_url: str, sandbox: bool = False) -> Secret:
     if value:
         return Secret(value)
     names = " or ".join(env_names(sandbox))
+    other = env_names(not sandbox)[0]
+    aside = ""
+    if os.environ.get(other, "").strip():
+        aside = (f" {other} is set, but it holds a token for "
+                 f"{'zenodo.org' if sandbox else 'sandbox.zenodo.org'}, which {host} does "
+                 "not accept" + ("." if sandbox else "; did you mean --sandbox?"))
     raise UsageError(
-        f"No Zenodo access token was found for {host}.",
+        f"No Zenodo access token was found for {host}.{aside}",
         f"Set {names}, or store it with `keyring set {KEYRING_SERVICE} {host}`. "
         + TOKEN_HELP.format(site=base_url.rstrip("/")))
 

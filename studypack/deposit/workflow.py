@@ -1,12 +1,14 @@
 """Deposit a bundle on Zenodo: plan first (no network), then run.
 
-:func:`plan_deposit` reads the bundle's metadata, checks Zenodo's limits and builds
-the metadata to send — the caller shows it and asks before anything leaves the
-machine. :func:`run_deposit` creates (or resumes) the draft, streams the bundle and
-its ``.sha256`` sidecar into the bucket, checks Zenodo's md5 of each, sets the
-metadata and, if asked, publishes. The draft id is saved as soon as it exists, keyed
-by the bundle's sha256, so running the same command after any failure resumes that
-draft instead of creating a second one.
+:func:`plan_deposit` reads the bundle's metadata, checks Zenodo's limits and every field
+Zenodo would refuse or store wrongly, and builds the metadata to send — the caller shows
+it and asks before anything leaves the machine. :func:`run_deposit` creates (or finds
+again) the draft, streams the bundle and its ``.sha256`` sidecar into the bucket, checks
+Zenodo's md5 of each, sets the metadata and, if asked, publishes — once: after a server
+error it reads the deposition back rather than publishing again. The draft is saved as
+soon as it exists, keyed by the study's name and version, so running the command again —
+after any failure, or with a bundle made again after a metadata fix — uses that draft
+instead of leaving it behind.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..errors import BundleError, UsageError
 from ..fsutil import utc_now_iso
+from ..hashing import sha256_file
 from ..progress import CancelToken, Progress, Reporter, reporter, token as cancel_token
-from .client import NEW_VERSION_HINT, ZenodoClient
-from .errors import DepositLimitError, NotFoundError, PublishedRecordError
-from .metadata import build_metadata, merge_for_new_version
-from .refs import SANDBOX, SITE_OF_PREFIX, ZENODO, parse_ref
+from .client import ZenodoClient
+from .drafts import open_version_draft
+from .errors import DepositLimitError, NotFoundError, PublishedRecordError, ServerError
+from .metadata import build_metadata, code_link, merge_for_new_version
+from .refs import SANDBOX, ZENODO, implied_site, other_site_of, parse_ref
 from .state import DepositState, key_for
 from .token import Secret
 
@@ -29,6 +34,7 @@ from .token import Secret
 MAX_RECORD_BYTES = 50 * 10**9
 MAX_FILES = 100
 _SHA256_LINE = re.compile(r"^([0-9a-fA-F]{64})\s")
+PUBLISH_READ_BACKS = 3
 
 
 @dataclass
@@ -36,6 +42,7 @@ class PlannedFile:
     name: str
     path: Path
     size: int
+    sha256: str = ""
 
 
 @dataclass
@@ -49,6 +56,10 @@ class DepositPlan:
     publish: bool = False
     new_version_of: str | None = None
     notes: list[str] = field(default_factory=list)
+    study_name: str = ""
+    version: str = ""
+    discard_pending: bool = False
+    other_site: str | None = None   # where a refused token may belong (asked to explain)
 
     @property
     def total_size(self) -> int:
@@ -65,6 +76,7 @@ class DepositResult:
     resumed: bool = False
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"deposition_id": self.deposition_id, "doi": self.doi,
@@ -85,12 +97,15 @@ def read_sidecar(sidecar: Path) -> str:
     return m.group(1).lower()
 
 
-def _bundle_study(bundle: Path) -> tuple[dict, object]:
+def _bundle_facts(bundle: Path) -> tuple[dict, object, dict | None]:
+    """(study description, format version, git facts of the first run that has them)."""
     from ..bundle.reader import read_info  # the reader is only needed when planning
     info = read_info(bundle)
     meta = info.metadata or {}
     version = meta.get("format_version") or getattr(info, "format_version", None)
-    return dict(meta.get("study") or {}), version
+    git = next((r.get("git") for r in meta.get("runs") or []
+                if isinstance(r, dict) and isinstance(r.get("git"), dict)), None)
+    return dict(meta.get("study") or {}), version, git
 
 
 def check_limits(files: list[PlannedFile]) -> None:
@@ -109,57 +124,66 @@ def check_limits(files: list[PlannedFile]) -> None:
 
 
 def plan_deposit(bundle: str | Path, *, base_url: str = ZENODO, publish: bool = False,
-                 new_version_of: str | None = None, study: dict | None = None) -> DepositPlan:
+                 new_version_of: str | None = None, study: dict | None = None,
+                 git: dict | None = None, discard_pending: bool = False,
+                 other_site: str | None = None) -> DepositPlan:
     """Everything :func:`run_deposit` will do, computed without touching the network."""
     bundle = Path(bundle)
     if not bundle.is_file():
         raise UsageError(f"{bundle} does not exist or is not a file.")
     sidecar = bundle.with_name(bundle.name + ".sha256")
     sha256 = read_sidecar(sidecar)
-    files = [PlannedFile(bundle.name, bundle, bundle.stat().st_size),
-             PlannedFile(sidecar.name, sidecar, sidecar.stat().st_size)]
+    files = [PlannedFile(bundle.name, bundle, bundle.stat().st_size, sha256),
+             PlannedFile(sidecar.name, sidecar, sidecar.stat().st_size, sha256_file(sidecar))]
     check_limits(files)
     format_version = None
     if study is None:
-        study, format_version = _bundle_study(bundle)
-    metadata = build_metadata(study, format_version=format_version)
+        study, format_version, git = _bundle_facts(bundle)
+    metadata = build_metadata(study, format_version=format_version, git=git)
     base_url = base_url.rstrip("/")
     notes = []
     if new_version_of:
         ref = parse_ref(new_version_of, base_url)
-        implied = _implied_site(new_version_of)
+        implied = implied_site(new_version_of)
         if implied and base_url in (ZENODO, SANDBOX) and implied != base_url:
             raise UsageError(f"{new_version_of} is a record on {implied}, but this deposit "
                              f"goes to {base_url}.",
                              "Use --sandbox for sandbox DOIs (10.5072/…), or leave it out.")
         notes.append(f"A new version of record {ref.record_id}: its files are replaced by "
                      "this bundle; its other metadata is kept unless the bundle changes it.")
+        if discard_pending:
+            notes.append("A new version of it already pending on Zenodo is discarded first "
+                         "(--discard-pending).")
     elif study.get("doi"):
         notes.append(f"This study already has the DOI {study['doi']}. This deposit makes a "
-                     f"separate record; to add a version to it instead, use "
-                     f"--new-version-of {study['doi']}.")
+                     f"separate record, linked to it as a newer version; to add a version "
+                     f"to that record instead, use --new-version-of {study['doi']}.")
+    link = code_link(git)
+    if link:
+        notes.append(f"The code repository is linked as {link['relation']}: "
+                     f"{link['identifier']}.")
+    if study.get("communities"):
+        notes.append("Once published, it is submitted to the communities: "
+                     f"{', '.join(map(str, study['communities']))}.")
     notes.append("It will be published (a DOI is minted; files can never change afterwards)."
                  if publish else "It stays a draft: review it on Zenodo, then publish "
                                  "(or run again with --publish).")
     return DepositPlan(bundle, sidecar, sha256, files, metadata, base_url, publish,
-                       new_version_of, notes)
-
-
-def _implied_site(ref: str) -> str | None:
-    m = re.search(r"(10\.\d{4,9})/zenodo\.\d+", ref)
-    return SITE_OF_PREFIX.get(m.group(1)) if m else None
+                       new_version_of, notes, study_name=str(study.get("name") or bundle.stem),
+                       version=str(study.get("version") or ""), discard_pending=discard_pending,
+                       other_site=other_site if other_site is not None else other_site_of(base_url))
 
 
 def run_deposit(plan: DepositPlan, token: Secret | None = None, *, report: Reporter | None = None,
                 cancel: CancelToken | None = None, client: ZenodoClient | None = None,
                 state: DepositState | None = None) -> DepositResult:
     report, cancel = reporter(report), cancel_token(cancel)
-    client = client or ZenodoClient(plan.base_url, token)
+    client = client or ZenodoClient(plan.base_url, token, other_site=plan.other_site)
     client.report = report
     state = state or DepositState()
-    key = key_for(plan.base_url, plan.sha256)
+    key = key_for(plan.base_url, plan.study_name, plan.version)
     entry = state.get(key)
-    dep, resumed = None, False
+    dep, resumed, created_now, notes = None, False, False, []
 
     if entry:
         try:
@@ -168,94 +192,139 @@ def run_deposit(plan: DepositPlan, token: Secret | None = None, *, report: Repor
         except NotFoundError:  # the draft was deleted on Zenodo: start over
             state.remove(key)
             entry = None
-    if dep is not None and dep.get("submitted"):
+    if dep is not None and dep.get("submitted") and dep.get("state") != "inprogress":
         return _already_published(plan, dep, entry, state, key)
 
     if dep is None:
         cancel.check()
         if plan.new_version_of:
             report(Progress("deposit", message=f"Creating a new version of {plan.new_version_of}"))
-            dep = _new_version_draft(client, plan, cancel)
+            dep, notes = open_version_draft(
+                client, plan.new_version_of, plan.base_url, ours=state.deposition_ids(
+                    plan.base_url), discard_pending=plan.discard_pending, report=report,
+                cancel=cancel)
         else:
             report(Progress("deposit", message="Creating the deposition"))
             dep = client.create_deposition(cancel=cancel)
+            created_now = True
         entry = {"deposition_id": dep["id"], "bundle": str(plan.bundle.resolve()),
                  "created": utc_now_iso(), "new_version_of": plan.new_version_of,
-                 "md5": {}, "published": False}
+                 "files": {}, "published": False}
         state.put(key, entry)
     else:
         report(Progress("deposit", message=f"Resuming draft {dep['id']}"))
 
-    dep_id = dep["id"]
-    known_md5: dict = dict(entry.get("md5") or {})
-    present = {f["filename"]: f for f in dep.get("files") or []}
-    wanted = {f.name for f in plan.files}
-    # Anything not exactly ours goes: files of the previous version, or a damaged upload.
-    for name, f in present.items():
-        if name not in wanted or known_md5.get(name) != f.get("checksum"):
-            cancel.check()
-            client.delete_deposition_file(dep_id, f["id"], cancel=cancel)
-    uploaded, skipped = [], []
-    bucket = dep["links"]["bucket"]
-    for planned in plan.files:
-        f = present.get(planned.name)
-        if f is not None and known_md5.get(planned.name) == f.get("checksum"):
-            skipped.append(planned.name)
-            continue
-        transfer = client.upload(bucket, planned.name, planned.path, report=report,
-                                 cancel=cancel)
-        if planned.path == plan.bundle and transfer.sha256 != plan.sha256:
-            # The draft is keyed by a checksum the bundle does not have: remove it, so
-            # that a corrected bundle does not leave an orphan draft behind.
-            client.delete_deposition(dep_id, cancel=cancel)
-            state.remove(key)
-            raise BundleError(f"{plan.bundle.name} does not match its .sha256 sidecar: it is "
-                              "damaged or was changed after it was made. Its draft on Zenodo "
-                              "was removed.", "Run `studypack verify` on it.")
-        known_md5[planned.name] = transfer.md5
-        state.update(key, md5=known_md5)
-        uploaded.append(planned.name)
-
+    uploaded, skipped = _send_files(client, plan, dep, entry, state, key, created_now,
+                                    report, cancel)
     cancel.check()
     report(Progress("deposit", message="Setting the metadata"))
     metadata = plan.metadata
     if plan.new_version_of or entry.get("new_version_of"):  # also when resumed without it
         metadata = merge_for_new_version(dep.get("metadata") or {}, metadata)
-    dep = client.update_metadata(dep_id, metadata, cancel=cancel)
+    dep = client.update_metadata(dep["id"], metadata, cancel=cancel)
 
     if plan.publish:
         cancel.check()
         report(Progress("deposit", message="Publishing"))
-        dep = client.action(dep_id, "publish", cancel=cancel)
+        dep = _publish_once(client, dep, report, cancel)
         state.update(key, published=True, doi=dep.get("doi"))
     result = _result(dep, resumed)
-    result.uploaded, result.skipped = uploaded, skipped
+    result.uploaded, result.skipped, result.notes = uploaded, skipped, notes
     return result
 
 
-def _new_version_draft(client: ZenodoClient, plan: DepositPlan, cancel) -> dict:
-    ref = parse_ref(plan.new_version_of, plan.base_url)
-    record = client.get_record(ref.record_id, cancel=cancel)   # a concept id gives the latest
-    latest = str((record.get("links") or {}).get("latest") or "")
-    latest_id = int(latest.rstrip("/").rsplit("/", 1)[-1]) if latest.rstrip("/").rsplit(
-        "/", 1)[-1].isdigit() else int(record["id"])
-    original = client.action(latest_id, "newversion", cancel=cancel)
-    draft_url = (original.get("links") or {}).get("latest_draft")
-    if not draft_url:
-        raise PublishedRecordError(f"Zenodo did not open a new version of {latest_id}.")
-    return client.get_deposition_url(draft_url, cancel=cancel)
+def _send_files(client: ZenodoClient, plan: DepositPlan, dep: dict, entry: dict, state, key,
+                created_now: bool, report, cancel) -> tuple[list[str], list[str]]:
+    """Make the draft hold exactly the planned files; send only what is not there yet.
+    A file is kept only if it is the one studypack sent (md5) of these very bytes (sha256)."""
+    dep_id = dep["id"]
+    sent: dict = dict(entry.get("files") or {})
+    present = {f["filename"]: f for f in dep.get("files") or []}
+    planned = {f.name: f for f in plan.files}
+
+    def ours(name: str) -> bool:
+        mine, there = sent.get(name) or {}, present.get(name) or {}
+        return (name in planned and mine.get("sha256") == planned[name].sha256
+                and mine.get("md5") == there.get("checksum"))
+
+    # Anything else goes: the previous version's files, an older bundle, a damaged upload.
+    for name, f in present.items():
+        if not ours(name):
+            cancel.check()
+            client.delete_deposition_file(dep_id, f["id"], cancel=cancel)
+            sent.pop(name, None)
+    state.update(key, files=sent)
+    uploaded, skipped = [], []
+    bucket = dep["links"]["bucket"]
+    for item in plan.files:
+        if item.name in present and ours(item.name):
+            skipped.append(item.name)
+            continue
+        transfer = client.upload(bucket, item.name, item.path, report=report, cancel=cancel)
+        if transfer.sha256 != item.sha256:
+            _drop_damaged(client, plan, dep_id, bucket, item.name, created_now, state, key,
+                          cancel)
+        sent[item.name] = {"md5": transfer.md5, "sha256": transfer.sha256}
+        state.update(key, files=sent)
+        uploaded.append(item.name)
+    return uploaded, skipped
+
+
+def _drop_damaged(client, plan, dep_id, bucket, name, created_now, state, key, cancel):
+    """The bytes sent are not the ones the sidecar vouches for: take them back out, so a
+    corrected bundle does not find a wrong file (or an orphan draft) behind it."""
+    if created_now:
+        client.delete_deposition(dep_id, cancel=cancel)
+        state.remove(key)
+        where = "Its draft on Zenodo was removed."
+    else:
+        client.delete_bucket_file(bucket, name, cancel=cancel)
+        where = f"It was taken out of draft {dep_id} again."
+    raise BundleError(f"{plan.bundle.name} does not match its .sha256 sidecar: it is damaged "
+                      f"or was changed after it was made. {where}",
+                      "Run `studypack verify` on it.")
+
+
+def _publish_once(client: ZenodoClient, dep: dict, report, cancel) -> dict:
+    """Publish, never twice: publishing cannot be undone, and a 5xx or a broken
+    connection may come after Zenodo did publish. So read the deposition back, and only
+    say "not published" when it is still a draft."""
+    try:
+        return client.action(dep["id"], "publish", cancel=cancel)
+    except ServerError as exc:
+        if not exc.uncertain:
+            raise
+        failure = exc
+    for attempt in range(1, PUBLISH_READ_BACKS + 1):
+        client._wait(client._backoff(attempt), cancel,
+                     f"{failure.message} Reading deposition {dep['id']} back")
+        now = client.get_deposition(dep["id"], cancel=cancel)
+        if now.get("submitted"):
+            report(Progress("deposit", message="Zenodo published it after all"))
+            return now
+    raise ServerError(
+        f"{failure.message} Deposition {dep['id']} is still a draft afterwards, so it was "
+        "not published; studypack does not publish blindly again.",
+        f"Check {(dep.get('links') or {}).get('html') or client.base_url}, then run the same "
+        "command again to publish it: the draft and its files are reused.",
+        status=failure.status)
 
 
 def _already_published(plan: DepositPlan, dep: dict, entry: dict, state, key) -> DepositResult:
-    """The saved draft was published (by us or in the web interface) meanwhile."""
-    ours = (entry or {}).get("md5", {}).get(plan.bundle.name)
+    """The draft kept for this study version was published (by us or on the website)."""
+    sent = ((entry or {}).get("files") or {}).get(plan.bundle.name) or {}
     files = {f["filename"]: f.get("checksum") for f in dep.get("files") or []}
-    if ours and files.get(plan.bundle.name) == ours:
+    if sent.get("sha256") == plan.sha256 and files.get(plan.bundle.name) == sent.get("md5"):
         state.update(key, published=True, doi=dep.get("doi"))
         return _result(dep, resumed=True)
+    which = f"Version {plan.version} of" if plan.version else "The unversioned"
+    doi = dep.get("doi") or f"deposition {dep['id']}"
     raise PublishedRecordError(
-        f"The draft {dep['id']} kept for this bundle was published without it "
-        f"(DOI {dep.get('doi')}).", NEW_VERSION_HINT.replace("DOI", str(dep.get("doi"))))
+        f"{which} study {plan.study_name} is already published on "
+        f"{urlsplit(plan.base_url).netloc} as {doi}, with another bundle; a published "
+        "record's files can never change.",
+        f"Give the study a new version (version = \"…\" in [study] of studypack.toml), "
+        f"create the bundle again, and deposit it with --new-version-of {doi}.")
 
 
 def _result(dep: dict, resumed: bool) -> DepositResult:

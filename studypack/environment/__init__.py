@@ -23,6 +23,7 @@ from ..errors import EngineError, EnvironmentCaptureError
 from ..progress import Progress, reporter, token
 
 DEFAULT_CONDA_BASE = "mambaorg/micromamba:latest"
+DEFAULT_PLAIN_BASE = "debian:bookworm-slim"   # a study that runs no Python
 
 
 @dataclass
@@ -43,7 +44,9 @@ def default_base_image(env: PythonEnvironment) -> str:
 def capture_environment(executable: str | None, spec, stage_dir: Path, *,
                         base_image: str | None = None, build_image: bool | None = None,
                         save_image: bool = False, packages: list[dict] | None = None,
-                        engine: Engine | None = None, report=None,
+                        engine: Engine | None = None, tag: str | None = None,
+                        find_links: list[str] | None = None, opened: set[str] | None = None,
+                        pythons: list[str] | None = None, report=None,
                         cancel=None) -> EnvironmentCapture:
     """Lock, vendor, render and (optionally) build the study's environment.
 
@@ -66,7 +69,8 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
     try:
         return _capture(executable, spec, files_dir=files_dir, stage_dir=stage_dir,
                         engine=engine, base_image=base_image, build_image=build_image,
-                        save_image=save_image, packages=packages, report=report,
+                        save_image=save_image, packages=packages, tag=tag,
+                        find_links=find_links, opened=opened, pythons=pythons, report=report,
                         cancel=cancel)
     finally:
         if owns_engine and engine is not None:
@@ -74,7 +78,8 @@ def capture_environment(executable: str | None, spec, stage_dir: Path, *,
 
 
 def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, build_image,
-             save_image, packages, report, cancel) -> EnvironmentCapture:
+             save_image, packages, tag, find_links, opened, pythons, report,
+             cancel) -> EnvironmentCapture:
     messages: list[str] = []
     report(Progress("environment", 0, None, "Detecting the study's environment"))
     try:
@@ -82,10 +87,19 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
     except NotPythonError:
         if executable is None:
             raise
-        # The run started e.g. `make` or `bash run.sh`: lock the study's Python instead.
-        env = detect_environment(find_interpreter(None, spec))
-        messages.append(f"the run's program {executable} is not Python; the Python "
-                        f"environment locked is {env.executable}")
+        if pythons:   # e.g. `bash run.sh` that starts python: lock the Python it started
+            env = detect_environment(pythons[0])
+            messages.append(f"the run's program {executable} is not Python; the Python it "
+                            f"started, {env.executable}, is locked")
+        elif opened is not None:
+            return _without_python(executable, spec, files_dir, stage_dir, engine,
+                                   base_image, build_image, save_image, packages, tag,
+                                   messages, report, cancel)
+        else:
+            # Not traced: lock the study's Python, as the spec names it.
+            env = detect_environment(find_interpreter(None, spec))
+            messages.append(f"the run's program {executable} is not Python; the Python "
+                            f"environment locked is {env.executable}")
     messages.append(f"environment: found {env.describe()}")
     wanted = getattr(getattr(spec, "environment", None), "kind", "auto")
     if wanted not in ("auto", "", None, env.kind):
@@ -102,7 +116,8 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
                         f"{conda.method}; the packages are vendored as a local channel")
         messages.extend(conda.notes)
     else:
-        pip = lock_pip_environment(env, files_dir, report=report, cancel=cancel)
+        pip = lock_pip_environment(env, files_dir, report=report, cancel=cancel,
+                                   find_links=find_links, opened=opened)
         install_kind, lock_file = "pip", pip.lock_file.name
         metadata.update(pip.to_metadata())
         metadata.update({"lock_method": "importlib.metadata + pip download (hash-pinned)",
@@ -112,7 +127,16 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
                                           "manylinux": LINUX_X86_64_PLATFORMS[0]}})
         messages.append(f"pip lock: {len(pip.locked)} packages pinned with sha256 hashes; "
                         f"{len(pip.wheels)} wheels vendored (linux x86_64, Python "
-                        f"{env.python_minor})")
+                        f"{env.python_version}): {pip.source_summary() or 'none needed'}")
+        if pip.unused:
+            messages.append(f"left out of the lock {len(pip.unused)} installed package(s) "
+                            "the run did not use: " + ", ".join(sorted(pip.unused))
+                            + " (lock = \"all\" under [environment] keeps them)")
+        if pip.rebuilt:
+            messages.append("REBUILT from the installed files (no wheel was found in a "
+                            "wheelhouse, pip's cache or the index"
+                            + (f"; {pip.index_problem}" if pip.index_problem else "")
+                            + "): " + ", ".join(pip.rebuilt))
         for name, why in sorted(pip.skipped.items()):
             messages.append(f"not locked: {name} ({why})")
     cancel.check()
@@ -128,17 +152,40 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
         try:
             return _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind,
                            lock_file, system_packages, build_image, save_image, metadata,
-                           messages, report, cancel)
+                           messages, tag, report, cancel)
         finally:
             if engine is not None:
                 engine.close()
     return _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_file,
-                   system_packages, build_image, save_image, metadata, messages, report,
+                   system_packages, build_image, save_image, metadata, messages, tag, report,
                    cancel)
 
 
+def _without_python(executable, spec, files_dir, stage_dir, engine, base_image, build_image,
+                    save_image, packages, tag, messages, report, cancel) -> EnvironmentCapture:
+    """The traced run started no Python (a shell or R script): no Python is locked."""
+    messages.append(f"the run ({executable}) started no Python interpreter: no Python "
+                    "environment is locked")
+    metadata: dict = {"kind": "none", "executable": executable,
+                      "detected": "no Python (the traced run started none)"}
+    system_packages = sorted({(str(p["name"]), str(p.get("version") or ""))
+                              for p in packages or [] if p.get("name")})
+    metadata["system_packages"] = [{"name": n, "version": v} for n, v in system_packages]
+    ref = base_image or getattr(getattr(spec, "environment", None), "base_image", "") \
+        or DEFAULT_PLAIN_BASE
+    owns = engine is None
+    engine = engine or Engine.try_connect()
+    try:
+        return _finish(None, spec, files_dir, stage_dir, engine, ref, "none", "",
+                       system_packages, build_image, save_image, metadata, messages, tag,
+                       report, cancel)
+    finally:
+        if owns and engine is not None:
+            engine.close()
+
+
 def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_file,
-            system_packages, build_image, save_image, metadata, messages, report,
+            system_packages, build_image, save_image, metadata, messages, tag, report,
             cancel) -> EnvironmentCapture:
     will_build = engine is not None and build_image is not False
     pinned: PinnedImage | None = None
@@ -172,7 +219,7 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
         base_image=pinned.pinned, base_ref=ref, kind=install_kind,
         study_name=getattr(study, "name", "study"), title=getattr(study, "title", ""),
         description=getattr(study, "description", ""), version=getattr(study, "version", ""),
-        python_version=env.python_version, system_packages=system_packages,
+        python_version=env.python_version if env else "", system_packages=system_packages,
         lock_file=lock_file, command=list(runs[0].command) if len(runs) == 1 else [],
         workdir=runs[0].workdir if len(runs) == 1 else ".")
     text = render_dockerfile(inputs)
@@ -181,7 +228,6 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
     metadata["dockerfile"] = "data/env/Dockerfile"
     messages.append(f"Dockerfile: FROM {pinned.pinned} (pinned by digest from {ref}); "
                     "packages install offline with hashes required")
-    report(Progress("dockerfile", 0, None, "Dockerfile:\n" + text))
     if not will_build:
         why = ("--no-image was given" if build_image is False
                else "no container engine answers" if engine is None
@@ -190,7 +236,8 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
         return capture
 
     cancel.check()
-    tag = image_tag(metadata_name(spec), getattr(study, "version", ""))
+    tag = tag or image_tag(metadata_name(spec), getattr(study, "version", "") or
+                           _git_version(getattr(spec, "path", None)))
     context = _context_files(files_dir, spec)
     built = engine.build(context, tag=tag, dockerfile="env/Dockerfile", report=report,
                          cancel=cancel)
@@ -212,6 +259,16 @@ def _finish(env, spec, files_dir, stage_dir, engine, ref, install_kind, lock_fil
                         "replay needs no build")
     metadata["image"] = image
     return capture
+
+
+def _git_version(spec_path) -> str:
+    """A study with no version is tagged by its git commit, so two studies of one name
+    do not share the tag ``latest``."""
+    if spec_path is None:
+        return ""
+    from ..hostinfo import run_git
+    commit = (run_git(Path(spec_path).parent, "rev-parse", "--short=12", "HEAD") or "").strip()
+    return f"git-{commit}" if commit else ""
 
 
 def metadata_name(spec) -> str:

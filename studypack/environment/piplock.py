@@ -10,7 +10,6 @@ offline, years later, and refuses any file that changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,10 +20,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
 from .. import __version__
-from .detect import PythonEnvironment
 from ..errors import Cancelled, EnvironmentCaptureError
+from ..hashing import sha256_file
 from ..progress import Progress, reporter, token
+from . import wheels
+from .detect import PythonEnvironment
+from .lockscope import target_environment, used_by_run
+from .wheels import WheelTarget
 
 LOCK_NAME = "requirements.lock"
 WHEELHOUSE = "wheelhouse"
@@ -95,11 +100,30 @@ class PipLock:
     locked: list[Distribution] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)   # name -> why it is not locked
     wheels: dict[str, str] = field(default_factory=dict)    # wheel file name -> sha256
+    sources: dict[str, str] = field(default_factory=dict)   # name key -> where its wheel came from
+    unused: dict[str, str] = field(default_factory=dict)    # name -> why the lock left it out
+    index_problem: str = ""            # why the package index could not be used, if so
+
+    @property
+    def rebuilt(self) -> list[str]:
+        return sorted(d.name for d in self.locked if self.sources.get(d.key) == wheels.REBUILT)
+
+    def source_summary(self) -> str:
+        """"3 from your wheelhouse /w, 2 from pip's cache, 1 rebuilt from …"."""
+        counts: dict[str, int] = {}
+        for source in self.sources.values():
+            counts[source] = counts.get(source, 0) + 1
+        return ", ".join(f"{n} from {source}" if source != wheels.REBUILT else
+                         f"{n} {source} ({', '.join(self.rebuilt)})"
+                         for source, n in counts.items())
 
     def to_metadata(self) -> dict:
         return {"lock_file": self.lock_file.name, "packages": len(self.locked),
                 "wheels": len(self.wheels),
-                "skipped": dict(sorted(self.skipped.items()))}
+                "skipped": dict(sorted(self.skipped.items())),
+                "left_out": dict(sorted(self.unused.items())),
+                "wheel_sources": {d.name: self.sources.get(d.key, "") for d in self.locked},
+                "rebuilt": self.rebuilt}
 
 
 def canonical_name(name: str) -> str:
@@ -146,53 +170,66 @@ def choose_distributions(env: PythonEnvironment, dists: list[Distribution]
 
 
 def lock_pip_environment(env: PythonEnvironment, out_dir: Path, *, report=None, cancel=None,
+                         find_links: list[str] | None = None, opened: set[str] | None = None,
                          index_options: list[str] | None = None) -> PipLock:
-    """Write ``out_dir/requirements.lock`` and fill ``out_dir/wheelhouse/``."""
+    """Write ``out_dir/requirements.lock`` and fill ``out_dir/wheelhouse/``.
+
+    ``opened``: the files the traced run opened; only the distributions it used (and
+    what they require) are locked. None locks the whole environment."""
     report, cancel = reporter(report), token(cancel)
     if not env.python_version:
         raise EnvironmentCaptureError(f"{env.executable} is not a Python interpreter.")
     report(Progress("lock", 0, None, f"Listing the packages of {env.describe()}", unit="pkg"))
     locked, skipped = choose_distributions(env, list_distributions(env))
+    unused: dict[str, str] = {}
+    if opened is not None:
+        locked, unused = used_by_run(locked, opened, target_environment(
+            env.python_version, env.implementation))
     cancel.check()
     wheelhouse = out_dir / WHEELHOUSE
     wheelhouse.mkdir(parents=True, exist_ok=True)
     result = PipLock(lock_file=out_dir / LOCK_NAME, wheelhouse=wheelhouse, locked=locked,
-                     skipped=skipped)
+                     skipped=skipped, unused=unused)
     if locked:
-        download_wheels(locked, env, wheelhouse, report=report, cancel=cancel,
-                        index_options=index_options)
+        result.sources, result.index_problem = vendor_wheels(locked, env, wheelhouse, find_links=find_links,
+                                       report=report, cancel=cancel,
+                                       index_options=index_options)
     by_name: dict[str, list[tuple[str, str]]] = {}
     for wheel in sorted(wheelhouse.glob("*.whl")):
         digest = sha256_file(wheel)
         result.wheels[wheel.name] = digest
         by_name.setdefault(canonical_name(wheel.name.split("-")[0]), []).append(
             (wheel.name, digest))
-    missing = [d.name for d in locked if d.key not in by_name]
-    if missing:
-        raise EnvironmentCaptureError(
-            f"pip download brought no wheel for {', '.join(missing)}.",
-            "Check the package index, or build the wheel yourself into the wheelhouse.")
-    result.lock_file.write_text(render_lock(env, locked, by_name, skipped), encoding="utf-8")
+    result.lock_file.write_text(render_lock(env, locked, by_name, skipped, result.sources,
+                                            unused), encoding="utf-8")
     report(Progress("lock", len(locked), len(locked),
                     f"Locked {len(locked)} packages with their hashes", unit="pkg"))
     return result
 
 
 def render_lock(env: PythonEnvironment, locked: list[Distribution],
-                wheels: dict[str, list[tuple[str, str]]], skipped: dict[str, str]) -> str:
+                wheels_by_key: dict[str, list[tuple[str, str]]], skipped: dict[str, str],
+                sources: dict[str, str] | None = None,
+                unused: dict[str, str] | None = None) -> str:
     """A requirements file that ``pip install --require-hashes`` accepts."""
+    sources = sources or {}
     lines = [
         f"# Written by studypack {__version__} from {env.executable}",
         f"# ({env.describe()}).",
-        f"# Wheels for linux x86_64, {_impl_label(env)} {env.python_minor}, vendored in "
+        f"# Wheels for linux x86_64, {_impl_label(env)} {env.python_version}, vendored in "
         f"{WHEELHOUSE}/. Install offline with:",
         f"#   pip install --no-index --find-links {WHEELHOUSE} --require-hashes "
         f"-r {LOCK_NAME}",
     ]
     for name, why in sorted(skipped.items()):
         lines.append(f"# not locked: {name} ({why})")
+    for name, why in sorted((unused or {}).items()):
+        lines.append(f"# left out: {name} ({why})")
     for dist in locked:
-        hashes = sorted({digest for _, digest in wheels[dist.key]})
+        hashes = sorted({digest for _, digest in wheels_by_key[dist.key]})
+        if sources.get(dist.key) == wheels.REBUILT:
+            lines.append(f"# {dist.name}: REBUILT from the installed files (its RECORD), "
+                         "not a wheel from the index")
         lines.append(f"{dist.name}=={dist.version} \\")
         lines.extend(f"    --hash=sha256:{h}" + (" \\" if i < len(hashes) - 1 else "")
                      for i, h in enumerate(hashes))
@@ -203,51 +240,122 @@ def _impl_label(env: PythonEnvironment) -> str:
     return {"cpython": "CPython", "pypy": "PyPy"}.get(env.implementation, env.implementation)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pip_command() -> list[str]:
     """studypack's own pip runs the download: ``--platform`` and ``--python-version``
     make it fetch for the study's target, whatever pip the study's env has (or lacks)."""
     return [sys.executable, "-m", "pip"]
 
 
-def download_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse: Path, *,
-                    report=None, cancel=None, index_options: list[str] | None = None) -> None:
-    """``pip download`` every pinned distribution as a Linux x86_64 wheel.
-
-    pip stops at the first release without a wheel; that one is set aside and the rest
-    are tried again, so the error names every package that lacks a wheel at once.
-    """
+def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse: Path, *,
+                  find_links: list[str] | None = None, report=None, cancel=None,
+                  index_options: list[str] | None = None) -> tuple[dict[str, str], str]:
+    """Put a wheel of every pinned distribution into ``wheelhouse``; return where each
+    came from (name key -> source label) and why the index could not be used ("" when it
+    could, or was not needed), offline first (see :mod:`studypack.wheels`)."""
     report, cancel = reporter(report), token(cancel)
+    target = WheelTarget(env.python_version, env.implementation, LINUX_X86_64_PLATFORMS)
+    tags = target.tags()
+    sources: dict[str, str] = {}
+    reasons: dict[str, list[str]] = {d.key: [] for d in dists}
     remaining = list(dists)
-    no_wheel: list[Distribution] = []
+    local = [lambda: wheels.index_dirs([Path(d) for d in find_links or []]),
+             wheels.index_pip_cache]
+    for index in local:
+        if not remaining:
+            break
+        found = index()
+        still = []
+        for dist in remaining:
+            chosen, why = wheels.choose(found.get((dist.key, dist.version), []), target, tags)
+            reasons[dist.key] += why
+            if chosen is None:
+                still.append(dist)
+                continue
+            wheels.copy_wheel(chosen, wheelhouse)
+            sources[dist.key] = chosen.source
+            report(Progress("wheels", len(sources), len(dists), chosen.filename, unit="pkg"))
+        remaining = still
+        cancel.check()
+    offline = ""
+    if remaining:
+        offline, index_reasons = download_from_index(remaining, env, wheelhouse, report,
+                                                     cancel, len(sources), len(dists),
+                                                     index_options)
+        present = _wheels_by_key(wheelhouse)
+        for dist in remaining:
+            if (dist.key, dist.version) in present:
+                sources[dist.key] = wheels.FROM_INDEX
+            elif dist.key in index_reasons:
+                reasons[dist.key].append(index_reasons[dist.key])
+        remaining = [d for d in remaining if d.key not in sources]
+    failures = []
+    for dist in remaining:   # last resort: the installed files themselves
+        cancel.check()
+        try:
+            wheels.rebuild_wheel(dist.name, dist.version, Path(dist.location), env.prefix,
+                                 target, wheelhouse)
+            sources[dist.key] = wheels.REBUILT
+        except (EnvironmentCaptureError, OSError) as exc:
+            failures.append((dist, str(exc)))
+    if failures:
+        cause = offline or "; ".join(reasons[failures[0][0].key][-1:]) or \
+            f"no wheel for Linux x86_64 / Python {env.python_version}"
+        names = ", ".join(f"{d.name}=={d.version}" for d, _ in failures)
+        first = failures[0][0]
+        raise EnvironmentCaptureError(
+            f"No wheel could be vendored for {names} ({cause}; {failures[0][1]}).",
+            "Put its wheel in a folder and name it with --find-links DIR (or find_links "
+            "under [environment]); on a machine with network: pip download --no-deps "
+            f"--only-binary=:all: --python-version {env.python_version} --platform "
+            f"{LINUX_X86_64_PLATFORMS[-3]} -d DIR {first.name}=={first.version}")
+    return sources, offline
+
+
+def _wheels_by_key(wheelhouse: Path) -> set[tuple[str, str]]:
+    found = set()
+    for wheel in wheelhouse.glob("*.whl"):
+        try:
+            name, version, _b, _t = parse_wheel_filename(wheel.name)
+        except InvalidWheelFilename:
+            continue
+        found.add((canonical_name(name), str(version)))
+    return found
+
+
+# pip's words when the index cannot be reached at all.
+_NETWORK_DOWN = re.compile(r"NewConnectionError|Failed to establish a new connection|"
+                           r"Temporary failure in name resolution|Network is unreachable|"
+                           r"Name or service not known|ConnectTimeout|ProxyError|"
+                           r"No route to host|Connection refused")
+_REQUIRES_PYTHON = re.compile(r"require a different python version: (.*)$")
+
+
+def download_from_index(dists, env, wheelhouse, report, cancel, done_before, total,
+                        index_options) -> tuple[str, dict[str, str]]:
+    """``pip download`` what is still missing. Returns (the reason the index could not
+    be used at all, or ""; name key -> why pip found no wheel for it)."""
+    remaining = list(dists)
+    why: dict[str, str] = {}
     while remaining:
         failed = _run_pip_download(remaining, env, wheelhouse, report, cancel,
-                                   len(dists) - len(remaining), len(dists), index_options)
+                                   done_before + len(dists) - len(remaining), total,
+                                   index_options)
         if failed is None:
             break
-        name, last_lines = failed
+        name, tail = failed
+        text = "\n".join(tail)
+        if _NETWORK_DOWN.search(text):
+            return "no network: the package index cannot be reached", why
         culprit = next((d for d in remaining if d.key == canonical_name(name)), None)
         if culprit is None:
-            raise EnvironmentCaptureError(
-                "pip download failed: " + (last_lines[-1] if last_lines else "no output"),
-                "\n".join(last_lines[-8:]))
-        no_wheel.append(culprit)
+            return "pip download failed: " + (tail[-1] if tail else "no output"), why
+        requires = next((m.group(1) for m in map(_REQUIRES_PYTHON.search, tail) if m), "")
+        why[culprit.key] = (f"its releases on the index need Python {requires.strip()}, "
+                            f"the run used {env.python_version}" if requires else
+                            f"the index has no wheel of it for Linux x86_64 / Python "
+                            f"{env.python_version}")
         remaining = [d for d in remaining if d is not culprit]
-    if no_wheel:
-        names = ", ".join(f"{d.name}=={d.version}" for d in no_wheel)
-        raise EnvironmentCaptureError(
-            f"No wheel for Linux x86_64 / Python {env.python_minor} exists for {names}.",
-            "Build one from its source distribution (`pip wheel --no-deps --no-binary :all: "
-            f"-w wheelhouse {no_wheel[0].name}=={no_wheel[0].version}` on a Linux x86_64 "
-            "machine with that Python) and put it in the wheelhouse, or pin a version that "
-            "publishes wheels.")
+    return "", why
 
 
 _NOT_FOUND = re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+)")
@@ -260,7 +368,8 @@ def _run_pip_download(dists, env, wheelhouse, report, cancel, done_before, total
     impl = {"cpython": "cp", "pypy": "pp"}.get(env.implementation, "cp")
     command = pip_command() + [
         "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-        "--progress-bar", "off", "--python-version", env.python_minor,
+        "--progress-bar", "off", "--python-version", env.python_version,
+        "--retries", "1", "--timeout", "15",
         "--implementation", impl, "--dest", str(wheelhouse), "-r", str(requirements)]
     for platform in LINUX_X86_64_PLATFORMS:
         command += ["--platform", platform]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import difflib
 import fnmatch
-import hashlib
 import io
 import json
 import math
@@ -30,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
 
+from ..hashing import sha256_file
 from . import formats
 
 REPRODUCED = "reproduced"
@@ -195,13 +195,7 @@ def list_outputs(actual_dir: Path, output_paths: Sequence[str]) -> list[OutputRe
 def _size_and_digest(path: Path) -> tuple[int | None, str]:
     if path.is_symlink() and not path.exists():
         return None, ""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
+    return path.stat().st_size, sha256_file(path)
 
 
 def compare_files(expected: Path, actual: Path, tolerance: Tolerance,

@@ -11,10 +11,12 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
+from ..safetext import printable
 from .causes import cause_counts
 from .compare import DIFFERS, IGNORED, MISSING, NEW, PRODUCED, REPRODUCED, summary
 
@@ -93,15 +95,20 @@ def render_json(result) -> str:
     return json.dumps(report_dict(result), indent=2, ensure_ascii=False)
 
 
+def _t(text) -> str:
+    """Text from the bundle, for rich: control characters and markup escaped."""
+    return escape(printable(text))
+
+
 def render_terminal(result, console: Console) -> None:
     doc = report_dict(result)
-    console.print(f"[bold]{doc['study'] or doc['bundle']}[/bold] replayed in mode "
-                  f"[bold]{doc['mode']}[/bold] — {doc['mode_reason']}")
+    console.print(f"[bold]{_t(doc['study'] or doc['bundle'])}[/bold] replayed in mode "
+                  f"[bold]{_t(doc['mode'])}[/bold] — {_t(doc['mode_reason'])}")
     for run in doc["runs"]:
-        console.print(f"  run {run['index']}: {' '.join(run['command'])}  "
+        console.print(f"  run {run['index']}: {_t(' '.join(run['command']))}  "
                       f"→ exit {run['exit_code']} in {run['duration_s']:.1f} s")
     for note in doc["notes"]:
-        console.print(f"  [yellow]note:[/yellow] {note}")
+        console.print(f"  [yellow]note:[/yellow] {_t(note)}")
     table = Table(show_lines=False, header_style="bold")
     table.add_column("output")
     table.add_column("status")
@@ -111,7 +118,8 @@ def render_terminal(result, console: Console) -> None:
         details = out["details"][:6]
         if len(out["details"]) > 6:
             details.append(f"… {len(out['details']) - 6} more")
-        table.add_row(out["path"], Text(status_text(out), style=style), "\n".join(details))
+        table.add_row(Text(printable(out["path"])), Text(status_text(out), style=style),
+                      Text(printable("\n".join(details), keep_newlines=True)))
     if doc["outputs"]:
         console.print(table)
     else:
@@ -121,10 +129,10 @@ def render_terminal(result, console: Console) -> None:
         for column in ("what", "original", "replay"):
             changes.add_column(column, overflow="fold")
         for row in doc["environment_diff"]:
-            changes.add_row(row["what"], row["original"], row["replay"])
+            changes.add_row(*(Text(printable(str(row[k]))) for k in ("what", "original", "replay")))
         console.print(changes)
     for hint in doc["hints"] if not doc["reproduced"] else []:
-        console.print(f"  [yellow]hint:[/yellow] {hint}")
+        console.print(f"  [yellow]hint:[/yellow] {_t(hint)}")
     colour = "green" if doc["reproduced"] else ("cyan" if not doc["compared"] else "red")
     console.print(f"[bold {colour}]{headline(doc)}[/bold {colour}]")
 
@@ -159,10 +167,9 @@ def _pictures(entry: dict | None) -> str:
     return f'<div class="pictures">{cells}</div>'
 
 
-def _changes(doc: dict[str, Any]) -> str:
+def _changes(doc: dict[str, Any], e) -> str:
     if not doc["environment_diff"]:
         return ""
-    e = html.escape
     rows = "".join(f"<tr><td>{e(r['what'])}</td><td>{e(r['original'])}</td>"
                    f"<td>{e(r['replay'])}</td></tr>" for r in doc["environment_diff"])
     return ("<h2>What changed since the original run</h2><table><thead><tr><th>what</th>"
@@ -172,7 +179,9 @@ def _changes(doc: dict[str, Any]) -> str:
 def render_html(result) -> str:
     doc = report_dict(result)
     pictures = getattr(result, "pictures", None) or {}
-    e = html.escape
+
+    def e(text) -> str:   # names and messages come from the bundle: escaped twice over
+        return html.escape(printable(text, keep_newlines=True))
     verdict_class = "ok" if doc["reproduced"] else ("info" if not doc["compared"] else "bad")
     rows = []
     for out in doc["outputs"]:
@@ -201,7 +210,7 @@ def render_html(result) -> str:
 <div class="verdict {verdict_class}">{e(headline(doc))}</div>
 <table><thead><tr><th>output</th><th>status</th><th>details</th></tr></thead>
 <tbody>{''.join(rows) or '<tr><td colspan="3">no output files</td></tr>'}</tbody></table>
-{_changes(doc)}
+{_changes(doc, e)}
 {f'<h2>Hints from the trace</h2><ul>{hints}</ul>' if hints else ''}
 <h2>Runs</h2><ol>{''.join(runs)}</ol>
 {f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}

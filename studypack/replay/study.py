@@ -304,69 +304,19 @@ def _replace_option(argv: list[str], name: str, value: str | None) -> bool:
 def fetch_references(layout: BagLayout, report, cancel: CancelToken) -> list[str]:
     """Download the input data a bundle keeps outside by reference (BagIt fetch.txt)
     into the bag, checking each file's size and its sha256 from the manifest."""
-    import hashlib
-    import urllib.request
-
-    from ..bundle.reader import parse_manifest
-    from ..errors import RemoteError
-    from ..progress import Progress
+    from ..bundle.tagfiles import parse_fetch, parse_manifest
+    from ..references import Reference, fetch_references as download
 
     fetch_txt = layout.bag_dir / fmt.FETCH_TXT
     if not fetch_txt.is_file():
         return []
     manifest = parse_manifest((layout.bag_dir / fmt.MANIFEST).read_bytes(), fmt.MANIFEST)
-    notes = []
-    for line in fetch_txt.read_text(encoding="utf-8").splitlines():
-        parts = line.split(None, 2)
-        if len(parts) != 3:
-            continue
-        url, length, rel = parts
-        rel_path = PurePosixPath(rel)
-        if rel_path.is_absolute() or ".." in rel_path.parts or rel_path.parts[:1] != ("data",):
-            raise BundleError(f"fetch.txt names an unsafe path {rel!r}.")
-        target = layout.bag_dir / rel_path
-        expected = manifest.get(rel)
-        if target.is_file() and expected and _sha256(target) == expected:
-            continue
-        if not url.startswith(("https://", "http://", "file://")):
-            raise BundleError(f"fetch.txt names {url!r}, which is not an http(s) or file URL.")
-        size = int(length) if length.isdigit() else None
-        report(Progress("fetch", 0, size, f"fetching {rel} from {url}"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".part")
-        digest, done = hashlib.sha256(), 0
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
-                while chunk := response.read(1 << 20):
-                    cancel.check()
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    report(Progress("fetch", done, size, f"fetching {rel}"))
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise RemoteError(f"The referenced input {rel} could not be fetched from {url}: "
-                              f"{getattr(exc, 'reason', None) or exc}.",
-                              "Check the network (a replay fetches referenced data before "
-                              "it runs), or give the file with --input.") from None
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        if (size is not None and done != size) or (expected and digest.hexdigest() != expected):
-            partial.unlink(missing_ok=True)
-            raise BundleError(f"The referenced input {rel} fetched from {url} is not the file "
-                              "the bundle recorded (its size or sha256 differs).",
-                              "The remote copy changed; nothing was replayed.")
-        os.replace(partial, target)
-        notes.append(f"fetched {rel.removeprefix('data/study/')} from {url} (sha256 checked)")
-    return notes
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    references = []
+    # http(s) only, a size and a safe data/ path per line: the reader's own rules
+    for rel, (url, size) in parse_fetch(fetch_txt.read_bytes()).items():
+        if rel not in manifest:
+            raise BundleError(f"fetch.txt names {rel}, which no manifest checksum covers.")
+        references.append(Reference(rel, url, size, manifest[rel]))
+    fetched = download(references, layout.bag_dir, report=report, cancel=cancel)
+    return [f"fetched {ref.path.removeprefix('data/study/')} from {ref.url} (sha256 checked)"
+            for ref in fetched]

@@ -101,7 +101,7 @@ def test_data_by_reference_goes_to_fetch_txt(example_study, tmp_path):
     spec = example_study / "studypack.toml"
     spec.write_text(spec.read_text().replace(
         '[outputs]',
-        f'[[data.references]]\npath = "data/big.csv"\nurl = "file://{big}"\n'
+        f'[[data.references]]\npath = "data/big.csv"\nurl = "http://127.0.0.1:9/big.csv"\n'
         f'size = {big.stat().st_size}\nsha256 = "{digest}"\n\n[outputs]'))
     out = tmp_path / "r.studypack"
     result = run_cli("create", example_study, "-o", out, "--no-image", "-q")
@@ -109,7 +109,8 @@ def test_data_by_reference_goes_to_fetch_txt(example_study, tmp_path):
     with open(out, "rb") as fh:
         everything = zstandard.ZstdDecompressor().stream_reader(
             fh, read_across_frames=True).read()
-    assert f"file://{big} {big.stat().st_size} data/study/data/big.csv".encode() in everything
+    assert (f"http://127.0.0.1:9/big.csv {big.stat().st_size} data/study/data/big.csv"
+            .encode() in everything)
     assert b"1\n1\n1\n1\n1\n1\n1\n1\n" not in everything  # the data itself stays outside
     verify = run_cli("verify", out, "--json")
     assert verify.returncode == 0, verify.stdout
@@ -117,7 +118,7 @@ def test_data_by_reference_goes_to_fetch_txt(example_study, tmp_path):
     assert info["data_references"][0]["sha256"] == digest
     # The spec copy inside the bundle keeps the reference intact (it is not a secret).
     assert f'sha256 = "{digest}"'.encode() in everything
-    assert f'url = "file://{big}"'.encode() in everything
+    assert b'url = "http://127.0.0.1:9/big.csv"' in everything
 
 
 def test_no_trace_packs_the_study_as_it_is(example_study, tmp_path):

@@ -20,6 +20,7 @@ from studypack.environment.dockerfile import DockerfileInputs, render_dockerfile
 from studypack.environment.detect import detect_environment, find_interpreter
 from studypack.environment import capture_environment
 from studypack.environment.piplock import choose_distributions, list_distributions, lock_pip_environment
+from studypack.environment.wheels import pip_cache_dir
 from studypack.errors import EnvironmentCaptureError
 from studypack.spec import load_spec
 
@@ -114,7 +115,8 @@ def test_pip_refuses_a_vendored_wheel_that_changed(numpy_lock, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_package_without_a_wheel_is_named_and_the_studys_own_code_is_left_out(tmp_path):
+def test_a_package_without_a_wheel_is_named_and_the_studys_own_code_is_left_out(
+        tmp_path, monkeypatch):
     project = tmp_path / "mycode"
     (project / "mycode").mkdir(parents=True)
     (project / "mycode" / "__init__.py").write_text("")
@@ -129,11 +131,33 @@ def test_a_package_without_a_wheel_is_named_and_the_studys_own_code_is_left_out(
     assert "editable" in skipped["mycode"]
     assert "mycode" not in {d.name for d in locked}
 
+    # pip built a wheel of it when it installed it: pip's cache has it.
+    cache = tmp_path / "pip-cache"
+    shutil.copytree(pip_cache_dir() / "wheels", cache / "wheels")
+    monkeypatch.setenv("PIP_CACHE_DIR", str(cache))
+    lock = lock_pip_environment(env, tmp_path / "cached")
+    assert lock.to_metadata()["wheel_sources"]["docopt"] == "pip's cache"
+
+    # With an empty cache the index has no wheel of it: the last resort is a wheel
+    # rebuilt from the installed files, marked as such in the lock and the metadata.
+    shutil.rmtree(cache)
+    lock = lock_pip_environment(env, tmp_path / "out")
+    assert lock.rebuilt == ["docopt"]
+    assert lock.to_metadata()["wheel_sources"]["docopt"] == "rebuilt from the installed files"
+    text = lock.lock_file.read_text()
+    assert "# docopt: REBUILT from the installed files" in text
+    assert "mycode" not in text.split("# not locked")[-1].split("\n", 1)[1]
+
+    # Without its RECORD nothing can rebuild it: the sentence names it, the real cause
+    # and the fix.
+    record = next(Path(env.site_packages[0]).glob("docopt-0.6.2.dist-info")) / "RECORD"
+    record.unlink()
     with pytest.raises(EnvironmentCaptureError) as err:
-        lock_pip_environment(env, tmp_path / "out")
+        lock_pip_environment(env, tmp_path / "again")
     assert "docopt==0.6.2" in err.value.message
+    assert "the index has no wheel of it for Linux x86_64 / Python 3.11" in err.value.message
     assert "mycode" not in err.value.message
-    assert "source distribution" in err.value.hint
+    assert "--find-links DIR" in err.value.hint
 
 
 def test_without_an_engine_the_bundle_still_gets_lock_and_wheels(study_python, tmp_path,

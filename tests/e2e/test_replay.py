@@ -202,14 +202,32 @@ def test_unseeded_random_draw_not_reproduced_and_values_shown(random_bundle, tmp
     assert not result.reproduced
 
 
-def test_input_kept_by_reference_is_fetched_and_checked(tmp_path, plain_python):
+@pytest.fixture
+def web_folder(tmp_path):
+    """A folder served over http on the loopback interface (references are http(s))."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_input_kept_by_reference_is_fetched_and_checked(tmp_path, plain_python, web_folder):
     import hashlib
 
-    remote = tmp_path / "remote" / "scale.txt"
-    remote.parent.mkdir()
+    folder, base_url = web_folder
+    remote = folder / "scale.txt"
     remote.write_text("10\n")
     digest = hashlib.sha256(remote.read_bytes()).hexdigest()
-    reference = (f'\n[[data.references]]\npath = "data/scale.txt"\nurl = "{remote.as_uri()}"\n'
+    reference = (f'\n[[data.references]]\npath = "data/scale.txt"\nurl = "{base_url}/scale.txt"\n'
                  f'size = {remote.stat().st_size}\nsha256 = "{digest}"\n')
     study = make_study(tmp_path, "unseeded-random", plain_python)
     spec = study / "studypack.toml"

@@ -26,11 +26,16 @@ def study_info(**changes) -> StudyInfo:
 
 
 def make_bundle(folder: Path, name: str = "soil-carbon", payload_bytes: int = 3 << 20,
-                seed: bytes = b"", **study_changes) -> Path:
+                seed: bytes = b"", git: dict | None = None, **study_changes) -> Path:
     """A real .studypack (+ .sha256) whose payload is incompressible, so the file on
-    disk is about ``payload_bytes`` long and an upload spans many chunks."""
+    disk is about ``payload_bytes`` long and an upload spans many chunks. ``git``: the
+    git facts of its one run record (remote, commit, dirty)."""
     spec = StudySpec(study=study_info(**study_changes), runs=[RunStep(["python", "run.py"])])
-    metadata = metadata_json(spec, runs=[], inputs=["data.bin"], outputs=[], counts={},
+    runs = [] if git is None else [{
+        "index": 1, "command": ["python", "run.py"], "workdir": ".", "exit_code": 0,
+        "started_at": "2026-11-21T00:00:00Z", "finished_at": "2026-11-21T00:00:02Z",
+        "duration_s": 2.0, "host": {}, "git": git}]
+    metadata = metadata_json(spec, runs=runs, inputs=["data.bin"], outputs=[], counts={},
                              environment={}, secrets_dropped=[], created="2026-11-21T00:00:00Z",
                              warnings=[])
     payload = seed + os.urandom(payload_bytes)

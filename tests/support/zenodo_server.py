@@ -1,40 +1,37 @@
 """A local stand-in for Zenodo's deposit and records REST API, for tests.
 
 A real HTTP server on 127.0.0.1 (random port) in a thread; the studypack client talks
-to it over loopback exactly as it would to https://zenodo.org. What it follows, from
-Zenodo's developer documentation (github.com/zenodo/developers.zenodo.org, source/includes):
+to it over loopback exactly as it would to https://zenodo.org. It answers as Zenodo's
+legacy deposit layer does today (zenodo/zenodo-rdm ``site/zenodo_rdm/legacy/``, running
+on InvenioRDM since October 2023); docs/zenodo.md lists what was checked against which
+file. In short:
 
-- overview/_api-basics.md: token as ``Authorization: Bearer`` header or ``access_token``
-  parameter; scopes ``deposit:write`` (create, update, upload) and ``deposit:actions``
-  (publish, edit, discard, newversion); JSON bodies need ``Content-Type:
-  application/json`` (else 415); status codes 200/201/202/204/400/401/403/404/409/415/
-  429/500; 4xx error bodies ``{"status", "message"[, "errors": [{"field", "message",
-  "code"}]]}``; 500 without a JSON body.
-- resources/deposit/_create.md, _update.md, _representation.md: ``POST
-  /api/deposit/depositions`` (201) and ``PUT /api/deposit/depositions/:id`` (200)
-  with the metadata vocabulary (upload_type, creators, access_right, license,
-  related_identifiers relations, ...), states ``unsubmitted``/``inprogress``/``done``.
-- resources/files/_create.md: ``PUT {links.bucket}/{filename}`` with the raw bytes,
-  201 with ``{"key", "size", "checksum": "md5:…", ...}``; _delete.md: 204.
-- resources/deposit-files/_delete.md: ``DELETE …/files/:file_id`` 204, 403 once published.
-- resources/deposit-actions/_publish.md (202), _edit.md (201; 400 when not published),
-  _discard.md (201; 400 when not editing), _newversion.md (201; the body is the
-  *original* deposition, the new draft is at ``links.latest_draft``; only the latest
-  version can be versioned; calling it again returns the same draft).
-- resources/records/_retrieve.md: ``GET /api/records/:id`` (public) with ``files``
-  (``links.self`` download URL, ``checksum`` "md5:…").
-- rate-limit/_root.md: 429 with ``X-RateLimit-*`` headers (plus ``Retry-After``).
-- Observed behaviour reported in zenodo/zenodo issues: validation errors look like
-  ``{"status": 400, "message": "Validation error.", "errors": [{"field":
-  "metadata.related_identifiers.0.relation", "message": "Not a valid choice."}]}``
-  (#1667); ``PUT`` on a published deposition gives ``403 {"message": "Invalid action"}``
-  (#1573); a new deposition carries ``metadata.prereserve_doi`` and ``conceptrecid``
-  as a string (#2168). Writing into a published (locked) bucket gives 403 "Bucket is
-  locked for modifications." (invenio-files-rest).
+- any request a token does not allow — a wrong, expired or other-site token, or one
+  without the scope — is ``403 {"status": 403, "message": "Permission denied."}``
+  (invenio-records-resources resources/errors.py), never 401; listing one's own
+  depositions needs a valid token and no scope;
+- refusals are ``400 {"message": "A validation error occurred.", "errors": [{"field",
+  "messages": [...]}]}``; what the legacy deserializer refuses comes back at once (a
+  license outside the vocabulary, related identifiers that are not objects, unknown body
+  keys), what InvenioRDM checks on publishing only then (tests/support/zenodo_rules.py);
+- a creator's ``name`` is split into family and given names only on exactly one comma,
+  else all of it is the family name (``PersonSchema.load_names``), and is read back as
+  "family, given";
+- ``newversion`` may be asked of any version, answers 201 with the *new draft* (its
+  files copied from the latest version), hands back the pending draft when there is one,
+  and refuses with ``files.enabled: "Please remove all files first."`` when that draft
+  holds files (invenio-drafts-resources ``new_version`` + ``import_files``);
+- once published, ``PUT``/``DELETE``/``publish`` on the deposition are 404 (zenodo-rdm
+  site/tests/legacy/deposits/test_rest_api_simpleflow.py) and its files 403;
+- ``GET /api/records/<concept id>`` is 404; ``/api/records/<id>/versions/latest`` redirects
+  to the latest version (a concept DOI resolves through it);
+- the bucket API: ``PUT {links.bucket}/{filename}``, 201 with ``checksum: "md5:…"``.
 
 Faults are injected on purpose: :meth:`FakeZenodo.fail` (any status, e.g. 429 with
-Retry-After or 500), :meth:`drop_upload` (close the connection in the middle of a
-file upload), :meth:`corrupt_upload` / :meth:`corrupt_download` (flip a byte).
+Retry-After or 500; ``after_handling`` does the work, then answers with the fault — a
+gateway timing out on a publish that happened), :meth:`drop_upload` (close the
+connection in the middle of a file upload), :meth:`corrupt_upload` /
+:meth:`corrupt_download` (flip a byte).
 """
 
 from __future__ import annotations
@@ -53,33 +50,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from tests.support.zenodo_rules import (PENDING_FILES, PERMISSION_DENIED, PID_MISSING,
+                                        VALIDATION_FAILED, ApiError, deserialize, problem,
+                                        publish_problems, serialize_creators)
+
 WRITE, ACTIONS = "deposit:write", "deposit:actions"
-UNAUTHORIZED = ("The server could not verify that you are authorized to access the URL "
-                "requested. You either supplied the wrong credentials (e.g. a bad password), "
-                "or your browser doesn't understand how to supply the credentials required.")
-FORBIDDEN = ("You don't have the permission to access the requested resource. It is either "
-             "read-protected or not readable by the server.")
-UPLOAD_TYPES = {"publication", "poster", "presentation", "dataset", "image", "video",
-                "software", "lesson", "physicalobject", "other"}
-ACCESS_RIGHTS = {"open", "embargoed", "restricted", "closed"}
-RELATIONS = {"isCitedBy", "cites", "isSupplementTo", "isSupplementedBy", "isContinuedBy",
-             "continues", "isDescribedBy", "describes", "hasMetadata", "isMetadataFor",
-             "isNewVersionOf", "isPreviousVersionOf", "isPartOf", "hasPart", "isReferencedBy",
-             "references", "isDocumentedBy", "documents", "isCompiledBy", "compiles",
-             "isVariantFormOf", "isOriginalFormof", "isIdenticalTo", "isAlternateIdentifier",
-             "isReviewedBy", "reviews", "isDerivedFrom", "isSourceOf", "requires",
-             "isRequiredBy", "isObsoletedBy", "obsoletes"}
-# A slice of Zenodo's license vocabulary (lower-case SPDX ids) plus the legacy defaults.
-LICENSES = {"cc-by-4.0", "cc0-1.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "mit",
-            "apache-2.0", "bsd-3-clause", "bsd-2-clause", "gpl-3.0-or-later",
-            "gpl-3.0-only", "lgpl-3.0-or-later", "mpl-2.0", "odbl-1.0", "cc-zero", "cc-by"}
-KNOWN_METADATA = {"upload_type", "publication_type", "image_type", "publication_date", "title",
-                  "creators", "description", "access_right", "license", "embargo_date",
-                  "access_conditions", "doi", "prereserve_doi", "keywords", "notes",
-                  "related_identifiers", "contributors", "references", "communities",
-                  "grants", "version", "language", "subjects", "method"}
-ORCID_RE = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _now() -> str:
@@ -117,6 +92,7 @@ class Deposition:
     editing: bool = False        # published, then unlocked with the edit action
     doi: str | None = None
     saved_metadata: dict | None = None   # the published metadata, restored by discard
+    communities: list = field(default_factory=list)   # joined when published
 
     @property
     def state(self) -> str:
@@ -134,12 +110,7 @@ class Fault:
     retry_after: int | None = None
     message: str | None = None
     only_reset_header: bool = False
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, errors: list | None = None):
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
+    after_handling: bool = False
 
 
 class FakeZenodo:
@@ -147,10 +118,10 @@ class FakeZenodo:
 
     def __init__(self, doi_prefix: str = "10.5281", first_id: int = 1000,
                  quota_bytes: int = 50 * 10**9, max_files: int = 100,
-                 concept_redirect: bool = True):
+                 concept_redirect: bool = False):
         self.doi_prefix = doi_prefix
-        # Zenodo redirects /api/records/<concept id> to the latest version; a plain
-        # InvenioRDM answers 404 there and serves /api/records/<id>/versions/latest.
+        # Today's Zenodo answers 404 at /api/records/<concept id> and serves the latest
+        # version at /api/records/<id>/versions/latest; the older one redirected.
         self.concept_redirect = concept_redirect
         self.quota_bytes, self.max_files = quota_bytes, max_files
         self.tokens: dict[str, tuple[str, set[str]]] = {}
@@ -159,6 +130,7 @@ class FakeZenodo:
         self.records: dict[int, dict] = {}            # published snapshots
         self.concepts: dict[int, list[int]] = {}      # conceptrecid -> published version ids
         self.log: list[tuple[str, str, int]] = []     # (method, path, status) per request
+        self.unlisted: set[int] = set()   # not in the listing yet (the search index lags)
         self.bodies_seen: list[bytes] = []            # every JSON body received
         self.headers_seen: list[dict] = []
         self._faults: list[Fault] = []
@@ -192,11 +164,12 @@ class FakeZenodo:
 
     def fail(self, method: str, path_regex: str, status: int, times: int = 1,
              retry_after: int | None = None, message: str | None = None,
-             only_reset_header: bool = False) -> None:
+             only_reset_header: bool = False, after_handling: bool = False) -> None:
         """Answer the next ``times`` matching requests with ``status``. A 429 carries
-        ``Retry-After`` and ``X-RateLimit-*``, or only the latter."""
+        ``Retry-After`` and ``X-RateLimit-*``, or only the latter. ``after_handling``:
+        carry the request out first, then answer with the fault anyway."""
         self._faults.append(Fault(method.upper(), re.compile(path_regex), status, times,
-                                  retry_after, message, only_reset_header))
+                                  retry_after, message, only_reset_header, after_handling))
 
     def drop_upload(self, after_bytes: int, times: int = 1) -> None:
         """Close the connection abruptly after reading ``after_bytes`` of an upload."""
@@ -225,6 +198,25 @@ class FakeZenodo:
     def stored_bytes(self, record_or_dep_id: int, key: str) -> bytes:
         return self.depositions[record_or_dep_id].bucket.files[key].path.read_bytes()
 
+    def cited_names(self, dep_id: int) -> list[tuple[str, str]]:
+        """(family name, given name) of each creator, as Zenodo stored them."""
+        return [(c["person"]["family_name"], c["person"].get("given_name", ""))
+                for c in self.depositions[dep_id].metadata.get("creators") or []]
+
+    def open_new_version(self, dep_id: int) -> Deposition:
+        """Open a new version on the website (outside the client)."""
+        with self._lock:
+            self._action(self.depositions[dep_id], "newversion")
+            return self._draft_of_concept(self.depositions[dep_id].conceptrecid)
+
+    def add_draft_file(self, dep_id: int, key: str, data: bytes) -> None:
+        """A file added to a draft on the website."""
+        with self._lock:
+            path = self._file_path()
+            path.write_bytes(data)
+            self.depositions[dep_id].bucket.files[key] = StoredFile(
+                key, path, len(data), hashlib.md5(data).hexdigest())
+
     # ------------------------------------------------------------------ helpers
     def _new_id(self) -> int:
         self._next_id += 1
@@ -249,15 +241,14 @@ class FakeZenodo:
             "publish": f"{api}/actions/publish", "edit": f"{api}/actions/edit",
             "discard": f"{api}/actions/discard",
         }
-        draft = self._draft_of_concept(d.conceptrecid)
-        if draft is not None:
-            links["latest_draft"] = f"{base}/api/deposit/depositions/{draft.id}"
-            links["latest_draft_html"] = f"{base}/deposit/{draft.id}"
+        # legacy services.py: latest_draft is the deposition's own read_draft endpoint
+        links["latest_draft"] = api
+        links["latest_draft_html"] = f"{base}/deposit/{d.id}"
         body = {
             "id": d.id, "conceptrecid": str(d.conceptrecid), "created": d.created,
             "modified": d.modified, "owner": d.owner, "state": d.state,
             "submitted": d.submitted, "title": d.metadata.get("title", ""),
-            "metadata": json.loads(json.dumps(d.metadata)),
+            "metadata": self.metadata_json(d.metadata),
             "files": [self._deposit_file_json(d, f) for f in d.bucket.files.values()],
             "links": links,
         }
@@ -274,6 +265,13 @@ class FakeZenodo:
                          "record_id": d.id, "record_url": f"{base}/records/{d.id}",
                          "conceptdoi": self._doi(d.conceptrecid)})
         return body
+
+    @staticmethod
+    def metadata_json(md: dict) -> dict:
+        out = json.loads(json.dumps(md))
+        if isinstance(out.get("creators"), list):
+            out["creators"] = serialize_creators(out["creators"])
+        return out
 
     def _deposit_file_json(self, d: Deposition, f: StoredFile) -> dict:
         return {"id": f.id, "filename": f.key, "filesize": f.size, "checksum": f.md5,
@@ -295,79 +293,19 @@ class FakeZenodo:
                 return d
         return None
 
-    # ------------------------------------------------------------------ metadata rules
-    def _validate(self, md: dict, d: Deposition, *, complete: bool) -> None:
-        errors = []
-
-        def err(fld: str, msg: str) -> None:
-            errors.append({"field": f"metadata.{fld}", "message": msg, "code": 10})
-
-        if not isinstance(md, dict):
-            raise ApiError(400, "Validation error.",
-                           [{"field": "metadata", "message": "Not a valid mapping type."}])
-        for key in md:
-            if key not in KNOWN_METADATA:
-                err(key, "Unknown field name.")
-        if complete:
-            for key in ("upload_type", "title", "creators", "description"):
-                if md.get(key) in (None, "", []):
-                    err(key, "Missing data for required field.")
-        if "upload_type" in md and md["upload_type"] not in UPLOAD_TYPES:
-            err("upload_type", "Not a valid choice.")
-        if md.get("upload_type") == "publication" and not md.get("publication_type"):
-            err("publication_type", "Missing data for required field.")
-        if md.get("upload_type") == "image" and not md.get("image_type"):
-            err("image_type", "Missing data for required field.")
-        for key in ("title", "description", "version", "notes"):
-            if key in md and not isinstance(md[key], str):
-                err(key, "Not a valid string.")
-        if "creators" in md:
-            if not isinstance(md["creators"], list):
-                err("creators", "Not a valid list.")
-            else:
-                for i, c in enumerate(md["creators"]):
-                    if not isinstance(c, dict) or not str(c.get("name", "")).strip():
-                        err(f"creators.{i}.name", "Name is required.")
-                    elif c.get("orcid") and not ORCID_RE.match(c["orcid"]):
-                        err(f"creators.{i}.orcid", "Not a valid ORCID identifier.")
-        if "access_right" in md and md["access_right"] not in ACCESS_RIGHTS:
-            err("access_right", "Not a valid choice.")
-        if "license" in md and md["license"] not in LICENSES:
-            err("license", "Not a valid choice.")
-        if "keywords" in md and not (isinstance(md["keywords"], list)
-                                     and all(isinstance(k, str) for k in md["keywords"])):
-            err("keywords", "Not a valid list of strings.")
-        if "publication_date" in md and not DATE_RE.match(str(md["publication_date"])):
-            err("publication_date", "Not a valid date.")
-        for i, rel in enumerate(md.get("related_identifiers") or []):
-            if not isinstance(rel, dict) or not rel.get("identifier"):
-                err(f"related_identifiers.{i}.identifier", "Missing data for required field.")
-            elif rel.get("relation") not in RELATIONS:
-                err(f"related_identifiers.{i}.relation", "Not a valid choice.")
-        own = (md.get("prereserve_doi") or {}).get("doi") if isinstance(
-            md.get("prereserve_doi"), dict) else None
-        if md.get("doi") and md["doi"].startswith(f"{self.doi_prefix}/zenodo.") \
-                and md["doi"] not in (own, d.doi):
-            err("doi", f"The prefix {self.doi_prefix} is administrated locally.")
-        if errors:
-            raise ApiError(400, "Validation error.", errors)
-
+    # ------------------------------------------------------------------ publishing
     def _publish(self, d: Deposition) -> dict:
         if d.submitted and not d.editing:
-            raise ApiError(400, "Deposition is already published.")
-        self._validate(d.metadata, d, complete=True)
-        if not d.bucket.files:
-            raise ApiError(400, "Validation error.",
-                           [{"message": "Minimum one file must be provided.", "code": 10}])
-        d.metadata.setdefault("publication_date", _dt.date.today().isoformat())
+            raise ApiError(404, PID_MISSING)
+        errors = publish_problems(d.metadata, bool(d.bucket.files))
+        if errors:
+            raise ApiError(400, VALIDATION_FAILED, errors)
         d.metadata.setdefault("access_right", "open")
-        if d.metadata["access_right"] == "open":
-            d.metadata.setdefault(
-                "license", "cc-zero" if d.metadata["upload_type"] == "dataset" else "cc-by")
         if not d.submitted:
             d.doi = self._doi(d.id)
             d.metadata["doi"] = d.doi
             self.concepts.setdefault(d.conceptrecid, []).append(d.id)
+        d.communities = [c["identifier"] for c in d.metadata.get("communities") or []]
         d.submitted, d.editing, d.saved_metadata = True, False, None
         d.bucket.locked = True
         d.modified = _now()
@@ -380,6 +318,8 @@ class FakeZenodo:
         for fault in self._faults:
             if fault.times > 0 and fault.method == method and fault.path.fullmatch(path):
                 fault.times -= 1
+                if fault.after_handling:
+                    self._route(h, method, path, query, body)
                 if fault.status >= 500:
                     return fault.status, b"<h1>Internal Server Error</h1>", {
                         "Content-Type": "text/html"}
@@ -393,7 +333,9 @@ class FakeZenodo:
                         headers["Retry-After"] = str(wait)
                 message = fault.message or {429: "Too Many Requests"}.get(fault.status, "Error")
                 return fault.status, {"status": fault.status, "message": message}, headers
+        return self._route(h, method, path, query, body)
 
+    def _route(self, h: "_Handler", method: str, path: str, query: dict, body: bytes | None):
         m = re.fullmatch(r"/api/records/(\d+)", path)
         if m and method == "GET":
             return self._get_record(int(m.group(1)))
@@ -403,7 +345,7 @@ class FakeZenodo:
             concept = rec_id if rec_id in self.concepts else getattr(
                 self.depositions.get(rec_id), "conceptrecid", None)
             if not self.concepts.get(concept):
-                raise ApiError(404, "PID does not exist.")
+                raise ApiError(404, PID_MISSING)
             return 302, b"", {"Location": f"{self.url}/api/records/{self.concepts[concept][-1]}"}
         m = re.fullmatch(r"/api/records/(\d+)/files/([^/]+)/content", path)
         if m and method == "GET":
@@ -419,13 +361,15 @@ class FakeZenodo:
             bucket = self._bucket(m.group(1), user, WRITE)
             return self._bucket_object(h, method, bucket, unquote(m.group(2)))
         if path.rstrip("/") == "/api/deposit/depositions":
+            if method == "GET":   # one's own depositions: any valid token, no scope
+                size = int((query.get("size") or ["10"])[0])
+                mine = [d for d in self.depositions.values()
+                        if d.owner == user[0] and d.id not in self.unlisted]
+                mine.sort(key=lambda d: (d.submitted, -d.id))
+                return 200, [self.deposition_json(d) for d in mine[:size]], {}
             self._scope(user, WRITE)
-            if method == "GET":
-                return 200, [self.deposition_json(d) for d in self.depositions.values()
-                             if d.owner == user[0]], {}
             if method == "POST":
-                data = self._json(h, body)
-                return self._create(user[0], data.get("metadata", {}))
+                return self._create(user[0], self._json(h, body))
         m = re.fullmatch(r"/api/deposit/depositions/(\d+)(/.*)?", path)
         if m:
             d = self._deposition(int(m.group(1)), user)
@@ -440,16 +384,15 @@ class FakeZenodo:
             if rest == "" and method == "PUT":
                 data = self._json(h, body)
                 if d.submitted and not d.editing:
-                    raise ApiError(403, "Invalid action")
-                md = data.get("metadata", {})
-                self._validate(md, d, complete=True)
+                    raise ApiError(404, PID_MISSING)
+                md = deserialize(data)
                 keep = {k: d.metadata[k] for k in ("prereserve_doi", "doi") if k in d.metadata}
                 d.metadata = {**md, **keep}
                 d.modified = _now()
                 return 200, self.deposition_json(d), {}
             if rest == "" and method == "DELETE":
                 if d.submitted:
-                    raise ApiError(403, FORBIDDEN)
+                    raise ApiError(404, PID_MISSING)
                 del self.depositions[d.id]
                 return 204, b"", {}
             if rest == "/files" and method == "GET":
@@ -457,7 +400,7 @@ class FakeZenodo:
             fm = re.fullmatch(r"/files/([0-9a-f-]+)", rest)
             if fm and method == "DELETE":
                 if d.bucket.locked:
-                    raise ApiError(403, FORBIDDEN)
+                    raise ApiError(403, PERMISSION_DENIED)
                 for key, f in list(d.bucket.files.items()):
                     if f.id == fm.group(1):
                         del d.bucket.files[key]
@@ -469,16 +412,18 @@ class FakeZenodo:
         raise ApiError(404, "The requested URL was not found on the server.")
 
     def _authenticate(self, h, query) -> tuple[str, set[str]]:
+        """An unknown token leaves the request anonymous, and anonymous may do nothing
+        here: 403, as for a token without the scope."""
         auth = h.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else (query.get("access_token") or [""])[0]
         if token not in self.tokens:
-            raise ApiError(401, UNAUTHORIZED)
+            raise ApiError(403, PERMISSION_DENIED)
         return self.tokens[token]
 
     @staticmethod
     def _scope(user, scope: str) -> None:
         if scope not in user[1]:
-            raise ApiError(403, FORBIDDEN)
+            raise ApiError(403, PERMISSION_DENIED)
 
     def _json(self, h, body: bytes | None) -> dict:
         if not h.headers.get("Content-Type", "").startswith("application/json"):
@@ -491,15 +436,15 @@ class FakeZenodo:
                                 "could not understand.") from None
         self.bodies_seen.append(body or b"")
         if not isinstance(data, dict):
-            raise ApiError(400, "Validation error.", [{"message": "Not a valid mapping."}])
+            raise ApiError(400, VALIDATION_FAILED, [problem("_schema", "Invalid input type.")])
         return data
 
     def _deposition(self, dep_id: int, user) -> Deposition:
         d = self.depositions.get(dep_id)
         if d is None:
-            raise ApiError(404, "PID does not exist.")
+            raise ApiError(404, PID_MISSING)
         if d.owner != user[0]:
-            raise ApiError(403, FORBIDDEN)
+            raise ApiError(403, PERMISSION_DENIED)
         return d
 
     def _bucket(self, bucket_id: str, user, scope: str) -> Bucket:
@@ -509,15 +454,15 @@ class FakeZenodo:
             raise ApiError(404, "Bucket does not exist.")
         owner = next((d.owner for d in self.depositions.values() if d.bucket is bucket), None)
         if owner != user[0]:
-            raise ApiError(403, FORBIDDEN)
+            raise ApiError(403, PERMISSION_DENIED)
         return bucket
 
-    def _create(self, owner: str, metadata: dict):
+    def _create(self, owner: str, data: dict):
+        md = deserialize(data)
         dep_id = self._new_id()
         concept = self._new_id()
         d = Deposition(dep_id, concept, owner, self._new_bucket(), {})
-        self._validate(metadata, d, complete=False)
-        d.metadata = {**metadata, "prereserve_doi": {"doi": self._doi(dep_id), "recid": dep_id}}
+        d.metadata = {**md, "prereserve_doi": {"doi": self._doi(dep_id), "recid": dep_id}}
         self.depositions[dep_id] = d
         return 201, self.deposition_json(d), {}
 
@@ -534,23 +479,25 @@ class FakeZenodo:
                 raise ApiError(400, "Deposition is not being edited.")
             d.metadata, d.editing, d.saved_metadata = d.saved_metadata, False, None
             return 201, self.deposition_json(d), {}
-        # newversion
+        # newversion: of any published version; the draft follows the latest one
         if not d.submitted:
-            raise ApiError(400, "Deposition has not been published yet.")
-        if self.concepts[d.conceptrecid][-1] != d.id:
-            raise ApiError(400, "Only the latest version can be used to create a new version.")
-        if self._draft_of_concept(d.conceptrecid) is None:
+            raise ApiError(404, PID_MISSING)
+        latest = self.depositions[self.concepts[d.conceptrecid][-1]]
+        draft = self._draft_of_concept(d.conceptrecid)
+        if draft is None:
             new_id = self._new_id()
-            bucket = self._new_bucket()
-            for key, f in d.bucket.files.items():   # a snapshot of the files, modifiable
-                copy = self._file_path()
-                copy.write_bytes(f.path.read_bytes())
-                bucket.files[key] = StoredFile(key, copy, f.size, f.md5)
-            md = {k: v for k, v in json.loads(json.dumps(d.metadata)).items()
+            md = {k: v for k, v in json.loads(json.dumps(latest.metadata)).items()
                   if k not in ("doi", "publication_date")}
             md["prereserve_doi"] = {"doi": self._doi(new_id), "recid": new_id}
-            self.depositions[new_id] = Deposition(new_id, d.conceptrecid, d.owner, bucket, md)
-        return 201, self.deposition_json(d), {}
+            draft = Deposition(new_id, d.conceptrecid, d.owner, self._new_bucket(), md)
+            self.depositions[new_id] = draft
+        elif draft.bucket.files:   # import_files wants an empty draft
+            raise ApiError(400, VALIDATION_FAILED, [problem("files.enabled", PENDING_FILES)])
+        for key, f in latest.bucket.files.items():   # import_files: a modifiable copy
+            copy = self._file_path()
+            copy.write_bytes(f.path.read_bytes())
+            draft.bucket.files[key] = StoredFile(key, copy, f.size, f.md5)
+        return 201, self.deposition_json(draft), {}
 
     def _bucket_object(self, h: "_Handler", method: str, bucket: Bucket, key: str):
         if method == "PUT":
@@ -559,7 +506,7 @@ class FakeZenodo:
         f = bucket.files.get(key)
         if method == "DELETE":
             if bucket.locked:
-                raise ApiError(403, "Bucket is locked for modifications.")
+                raise ApiError(403, PERMISSION_DENIED)
             if f is None:
                 raise ApiError(404, "Object does not exists.")
             del bucket.files[key]
@@ -577,7 +524,7 @@ class FakeZenodo:
             raise ApiError(411, "Length Required")
         if bucket.locked:
             h.drain_body()
-            raise ApiError(403, "Bucket is locked for modifications.")
+            raise ApiError(403, PERMISSION_DENIED)
         others = {k: f for k, f in bucket.files.items() if k != key}
         used = sum(f.size for f in others.values())
         if length is not None and used + int(length) > self.quota_bytes or (
@@ -619,9 +566,9 @@ class FakeZenodo:
             return 302, b"", {"Location": f"{self.url}/api/records/{latest}"}
         d = self.depositions.get(rec_id)
         if d is None or not d.submitted or rec_id not in self.records:
-            raise ApiError(404, "PID does not exist.")
+            raise ApiError(404, PID_MISSING)
         latest = self.concepts[d.conceptrecid][-1]
-        md = self.records[rec_id]["metadata"]
+        md = self.metadata_json(self.records[rec_id]["metadata"])
         files = [{"id": f.id, "key": f.key, "size": f.size, "checksum": f"md5:{f.md5}",
                   "links": {"self": f"{self.url}/api/records/{rec_id}/files/"
                                     f"{quote(f.key)}/content"}}
@@ -642,7 +589,7 @@ class FakeZenodo:
     def _get_record_file(self, rec_id: int, key: str):
         d = self.depositions.get(rec_id)
         if d is None or not d.submitted or key not in d.bucket.files:
-            raise ApiError(404, "PID does not exist.")
+            raise ApiError(404, PID_MISSING)
         f = d.bucket.files[key]
         if self._drop_downloads.get(key):
             return 200, _Truncated(f.path, self._drop_downloads[key].pop(0)), {

@@ -175,7 +175,7 @@ class DataPage(WizardPage):
             if item is None or self.how(relpath) != REFERENCE:
                 continue
             url = item.text(URL).strip()
-            if not url.startswith(("http://", "https://", "file://")):
+            if not url.startswith(("http://", "https://")):
                 raise UsageError(f"{relpath} is kept by reference but has no URL.",
                                  "Type the address where a reader can download it "
                                  "(https://...), or pack it into the bundle.")

@@ -1,54 +1,28 @@
-"""``studypack create``: trace the study's run, capture its environment, pack a bundle.
+"""What goes where in the bag: the layout of a bundle, computed without writing.
 
-The steps are separate functions so the wizard can call them page by page:
-:func:`studypack.trace.trace_study`, :func:`plan_bundle` (pure: what goes where) and
-:func:`studypack.bundle.writer.pack`. :func:`create_bundle` chains them.
+:func:`plan_bundle` turns the study's files, the traced run and the environment into a
+:class:`~studypack.bundle.writer.PackPlan` that :func:`studypack.bundle.writer.pack`
+writes. The create session (:mod:`studypack.create.session`) calls it in its pack step
+and the wizard shows it on its Review page.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bundle import format as fmt
-from .bundle.portable import portability_warnings
-from .bundle import metadata as md
-from .bundle.writer import Member, PackPlan, pack
-from .collect import StudyFile, collect_study
-from .errors import UsageError
-from .fsutil import make_work_dir, utc_now_iso
-from .hostinfo import git_state, host_facts
-from .progress import CancelToken, Reporter, reporter, token
-from .secrets import Scrubber
-from .spec import StudySpec, load_spec, spec_to_toml
-from .trace import TraceResult, trace_study
-
-
-@dataclass
-class CreateOptions:
-    allow_failure: bool = False
-    trace: bool = True                 # False: pack the study as it is, with no run
-    build_image: bool | None = None    # None: build when a Docker daemon answers
-    save_image: bool = False
-    base_image: str | None = None
-    level: int = 3
-    overwrite: bool = False
-
-
-@dataclass
-class CreateResult:
-    path: Path
-    sha256: str
-    size: int
-    files: int
-    payload_bytes: int
-    messages: list[str] = field(default_factory=list)   # what the user should read
-    secrets_dropped: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    environment: dict = field(default_factory=dict)
+from ..bundle import format as fmt
+from ..bundle import metadata as md
+from ..bundle.portable import portability_warnings
+from ..bundle.writer import Member, PackPlan
+from ..collect import StudyFile, StudyReview, is_glob, matches, review_study
+from ..fsutil import utc_now_iso
+from ..hostinfo import git_state, host_facts
+from ..secrets import Scrubber
+from ..spec import StudySpec, spec_to_toml
+from ..trace import TraceResult
 
 
 @dataclass
@@ -59,79 +33,19 @@ class EnvironmentPart:
     files_dir: Path | None = None
     image_tar: Path | None = None
     messages: list[str] = field(default_factory=list)
-
-
-def default_output(spec: StudySpec) -> Path:
-    return Path.cwd() / f"{spec.study.name}{fmt.EXTENSION}"
-
-
-def create_bundle(spec_path: str | os.PathLike, out_path: str | os.PathLike | None = None,
-                  options: CreateOptions | None = None, report: Reporter | None = None,
-                  cancel: CancelToken | None = None) -> CreateResult:
-    options = options or CreateOptions()
-    report, cancel = reporter(report), token(cancel)
-    spec = load_spec(spec_path)
-    out = Path(out_path) if out_path else default_output(spec)
-    if out.exists() and not options.overwrite:
-        raise UsageError(f"{out} already exists; it was left as it is.",
-                         "Choose another name with -o, or pass --force to replace it.")
-    if out.resolve().is_relative_to(spec.root) and out.suffix != fmt.EXTENSION:
-        raise UsageError(f"The bundle would be written inside the study as {out.name}.",
-                         f"Name it *{fmt.EXTENSION} or write it outside the study folder.")
-    work = make_work_dir("create")  # also sweeps the scratch folders of killed runs
-    try:
-        scrubber = Scrubber(allow=set(spec.environment.allow_env))
-        traced = None
-        if options.trace:
-            traced = trace_study(spec, work, scrubber, allow_failure=options.allow_failure,
-                                 report=report, cancel=cancel)
-        cancel.check()
-        environment = capture_environment_part(spec, traced, work, options, report, cancel)
-        cancel.check()
-        plan, warnings = plan_bundle(spec, traced, environment, scrubber,
-                                     started=traced.runs[0].started_at if traced else None)
-        result = pack(plan, out, level=options.level, overwrite=options.overwrite,
-                      report=report, cancel=cancel)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    messages = list(environment.messages) + scrubber.summary()
-    if traced and traced.skipped_secret_files:
-        messages.append("left out files the run read that hold credentials: "
-                        + ", ".join(traced.skipped_secret_files))
-    return CreateResult(result.path, result.sha256, result.size, result.files,
-                        result.payload_bytes, messages, sorted(scrubber.dropped), warnings,
-                        environment.metadata)
-
-
-def capture_environment_part(spec: StudySpec, traced: TraceResult | None, work: Path,
-                             options: CreateOptions, report: Reporter,
-                             cancel: CancelToken) -> EnvironmentPart:
-    """Lock, vendor and (optionally) build the environment of the traced interpreter.
-
-    ENVIRONMENT HOOK: studypack.environment.capture_environment does the work.
-    """
-    try:
-        from .environment import capture_environment
-    except ImportError:
-        return EnvironmentPart(metadata={"kind": "not captured"},
-                               messages=["the software environment was not captured "
-                                         "(this studypack has no environment module)"])
-    executable = traced.runs[0].executable if traced else None
-    capture = capture_environment(
-        executable, spec, work / "env", base_image=options.base_image,
-        build_image=options.build_image, save_image=options.save_image,
-        packages=traced.packages if traced else [], report=report, cancel=cancel)
-    return EnvironmentPart(capture.metadata, capture.files_dir, capture.image_tar,
-                           list(capture.messages))
+    dockerfile: str | None = None      # the rendered text, shown on request
 
 
 def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: EnvironmentPart,
-                scrubber: Scrubber, started: str | None = None) -> tuple[PackPlan, list[str]]:
+                scrubber: Scrubber, started: str | None = None,
+                review: StudyReview | None = None) -> tuple[PackPlan, list[str]]:
     """Decide what goes where in the bag. Reads file sizes; writes nothing."""
     warnings: list[str] = []
     created = utc_now_iso()
     failed = bool(traced) and any(r.exit_code != 0 for r in traced.runs)
-    inputs, outputs = collect_study(spec, missing_outputs_ok=failed)
+    if review is None:
+        review = review_study(spec, outputs_expected=not failed)
+    inputs, outputs = review.inputs, review.outputs
     if traced and started:
         t0 = time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
         stale = [f.relpath for f in outputs if f.path.stat().st_mtime < t0 - 1]
@@ -140,6 +54,10 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
                             f"(e.g. {stale[0]}); they are packed as they are")
     if spec.output_paths and not outputs:
         warnings.append("the run produced no file under [outputs] paths: nothing to compare")
+    for pattern in spec.output_paths:
+        if is_glob(pattern) and outputs and not any(matches(f.relpath, [pattern])
+                                                    for f in outputs):
+            warnings.append(f"no output matches the [outputs] pattern {pattern!r}")
 
     payload: list[Member] = []
     run_docs: list[dict] = []
@@ -229,6 +147,9 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
                             counts=counts, environment=environment.metadata,
                             secrets_dropped=sorted(scrubber.dropped), created=created,
                             warnings=warnings)
+    # Nothing is left out in silence, and a link packed by its content stays known.
+    meta["left_out"] = [{"path": item.path, "reason": item.reason} for item in review.left_out]
+    meta["study_links"] = [link.to_json() for link in review.links]
     plan = PackPlan(
         bag_name=spec.study.name, bag_info=md.bag_info_labels(spec), metadata=md.dumps(meta),
         fetch=[(r.url, r.size, f"{fmt.STUDY_DIR}/{r.path}", r.sha256)
