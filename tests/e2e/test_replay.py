@@ -117,8 +117,9 @@ def studypack_containers(docker_engine) -> list:
 
 
 def replay_images(docker_engine) -> list[str]:
-    """Images a replay in this process built, imported or loaded and left behind."""
-    return [t for image in docker_engine.client.images.list() for t in image.tags
+    """Images a replay in this process built, imported or loaded and left behind (one
+    API call: other test sessions may remove their images while this one lists)."""
+    return [t for image in docker_engine.client.api.images() for t in image.get("RepoTags") or []
             if t.startswith("studypack-replay") and t.split(":", 1)[1].startswith(f"{os.getpid()}-")]
 
 
