@@ -33,6 +33,8 @@ STUDYPACK = [PY, "-m", "studypack"]
 ENV = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock",
        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 STEPS = ("pack", "create", "traced", "verify", "unpack", "info", "level", "reprozip")
+# Rows about the environment (study_rows.py); they need the Docker daemon.
+STUDY_STEPS = ("size", "scisize", "replay", "rebuild")
 
 
 def q(value) -> str:
@@ -141,9 +143,12 @@ def main(argv=None) -> int:
     parser.add_argument("--level", type=int, default=19,
                         help="also pack once at this zstd level (0: skip)")
     parser.add_argument("--only", default=",".join(STEPS),
-                        help=f"comma-separated steps among {','.join(STEPS)}")
+                        help=f"comma-separated steps among {','.join(STEPS + STUDY_STEPS)}")
     parser.add_argument("--python", help="the study's Python (default: a venv with numpy)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--base-image", default=None,
+                        help="base image for the Dockerfile of the size/replay/rebuild rows "
+                             "(default: the test suite's local Debian + Python image)")
     args = parser.parse_args(argv)
     steps = set(args.only.split(","))
 
@@ -257,9 +262,13 @@ def main(argv=None) -> int:
         rows["reprozip"] = reprozip_row(base, study, python, out)
 
     shutil.rmtree(scratch, ignore_errors=True)
+    study_lines = study_tables(steps, base, python, args)
     facts["load_after"] = os.getloadavg()
     facts["minutes"] = round((time.time() - started) / 60, 1)
     print(render(rows, facts, args))
+    if study_lines:
+        print("\n| what | studypack | reference | ratio | note |\n|---|---|---|---|---|")
+        print("\n".join(study_lines))
     if args.json:
         args.json.write_text(json.dumps({"machine": facts, "rows": {
             k: {"ours": r.ours, "refs": r.refs, "size": r.size, "ref_size": r.ref_size}
@@ -267,6 +276,32 @@ def main(argv=None) -> int:
     if not args.dir:
         shutil.rmtree(base, ignore_errors=True)
     return 0
+
+
+def study_tables(steps: set[str], base: Path, python: Path, args) -> list[str]:
+    """The rows of study_rows.py: sizes, replay latency per mode, cold rebuild."""
+    import study_rows
+
+    if not steps & set(STUDY_STEPS):
+        return []
+    image = args.base_image or study_rows.BASE_IMAGE
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
+        print(f"the base image {image} is not here: no Dockerfile, image or rebuild rows",
+              file=sys.stderr)
+        image = None
+    work = base / "study-rows"
+    example = study_rows.example_study(work, python)
+    lines: list[str] = []
+    if "size" in steps:
+        lines += study_rows.size_rows("example", example, python, work / "size", image)
+    if "scisize" in steps:
+        sci, sci_python = study_rows.sci_study(base)
+        lines += study_rows.size_rows("scientific stack", sci, sci_python, work / "sci", image)
+    if "replay" in steps:
+        lines += study_rows.replay_rows(example, python, work / "replay", image, args.repeat)
+    if "rebuild" in steps and image:
+        lines += study_rows.rebuild_rows(example, work / "rebuild", image, args.repeat)
+    return lines
 
 
 def reprozip_row(base: Path, study: Path, python: Path, out: Path) -> Row:

@@ -277,7 +277,8 @@ class Engine:
             self._call("remove an image", self.client.images.remove, ref, force=True)
 
     def build(self, context: Path | list[tuple[str, Path]], *, tag: str,
-              dockerfile: str = "Dockerfile", report=None, cancel=None) -> BuiltImage:
+              dockerfile: str = "Dockerfile", report=None, cancel=None,
+              nocache: bool = False) -> BuiltImage:
         """Build with no network, streaming each log line to ``report``.
 
         ``context`` is a folder, or a list of (path in the context, file on disk): only
@@ -294,7 +295,8 @@ class Engine:
                           "custom_context": True}
             else:
                 source = {"path": str(context)}
-            return self._build(source, tag, dockerfile, tail, log, report, cancel)
+            return self._build({**source, "nocache": nocache}, tag, dockerfile, tail, log,
+                               report, cancel)
 
     def _build(self, source, tag, dockerfile, tail, log, report, cancel) -> BuiltImage:
         record = _BuildRecord(self.where)

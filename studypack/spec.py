@@ -48,6 +48,7 @@ class Author:
     affiliation: str = ""
     given: str = ""
     family: str = ""
+    affiliation_url: str = ""   # the organisation's web page or ROR id (RO-Crate)
 
     def family_given(self) -> tuple[str, str] | None:
         """(family, given) — given may be "" for a person with one name — or None when
@@ -204,7 +205,7 @@ _KNOWN = {
     "study": {"name", "title", "description", "license", "keywords", "authors", "version",
               "doi", "related", "related_identifiers", "upload_type", "communities",
               "publication_date"},
-    "study.authors": {"name", "given", "family", "orcid", "affiliation"},
+    "study.authors": {"name", "given", "family", "orcid", "affiliation", "affiliation_url"},
     "study.related": {"identifier", "relation", "resource_type"},
     "run": {"command", "workdir"},
     "runs": {"command", "workdir"},
@@ -337,7 +338,10 @@ def parse_spec(doc: dict[str, Any], where: _Locator | None = None) -> StudySpec:
                         orcid=text(a, "study.authors", "orcid"),
                         affiliation=text(a, "study.authors", "affiliation"),
                         given=text(a, "study.authors", "given"),
-                        family=text(a, "study.authors", "family"))
+                        family=text(a, "study.authors", "family"),
+                        affiliation_url=text(a, "study.authors", "affiliation_url"))
+        if author.affiliation_url and not re.match(r"^https?://", author.affiliation_url):
+            fail("study.authors", "affiliation_url", "must be an http:// or https:// URL.")
         if author.given.strip() and not author.family.strip():
             fail("study.authors", "given", f"{author.given!r} has no family name beside it.",
                  'Add family = "…" to the same [[study.authors]].')

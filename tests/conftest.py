@@ -55,6 +55,17 @@ def immediate_tasks():
     from studypack_gui import dialogs, tasks
     tasks.set_immediate(True)
     dialogs.recorder = []
+    dialogs.answers, dialogs.questions = [], []
     yield dialogs.recorder
     tasks.set_immediate(False)
     dialogs.recorder = None
+    dialogs.answers, dialogs.questions = None, []
+
+
+@pytest.fixture
+def gui_settings(tmp_path, monkeypatch):
+    """The app's settings (recent bundles, replay folder) in a folder of this test."""
+    from PySide6.QtCore import QSettings
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "settings"))
+    yield tmp_path / "settings"

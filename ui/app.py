@@ -20,10 +20,8 @@ from PySide6.QtCore import QEvent
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from studypack import __version__
-from studypack.errors import StudypackError
-
 from . import dialogs, tasks
+from .backend import StudypackError, __version__
 
 ICON_PATH = Path(__file__).resolve().parent / "icons" / "studypack.svg"
 
@@ -50,17 +48,24 @@ class StudypackApplication(QApplication):
         return super().event(event)
 
     def open_bundle(self, path: str | Path):
-        """Open in the empty start window if there is one, else in a new window."""
+        """Open in the window that already shows it, else in an empty window (the start
+        window, or one where a file could not be opened), else in a new window: opening
+        a bad file again never leaves another empty window behind."""
         from .replay_window import ReplayWindow
-        for window in self.windows:
-            if isinstance(window, ReplayWindow) and window.bundle_path is None:
-                window.open_bundle(Path(path))
-                window.raise_()
-                window.activateWindow()
-                return window
-        window = self.new_replay_window()
-        window.open_bundle(Path(path))
-        return window
+        path = Path(path).expanduser().absolute()
+        windows = [w for w in self.windows if isinstance(w, ReplayWindow)]
+        chosen = next((w for w in windows if w.bundle_path == path), None)
+        if chosen is not None:
+            chosen.raise_()
+            chosen.activateWindow()
+            return chosen
+        chosen = next((w for w in windows if w.bundle_path is None and not w.busy), None)
+        if chosen is None:
+            chosen = self.new_replay_window()
+        chosen.open_bundle(path)
+        chosen.raise_()
+        chosen.activateWindow()
+        return chosen
 
     def new_replay_window(self):
         from .replay_window import ReplayWindow
@@ -72,6 +77,7 @@ class StudypackApplication(QApplication):
     def new_wizard(self, folder: str | Path | None = None):
         from .wizard import BundleWizard
         wizard = BundleWizard(Path(folder) if folder else None)
+        wizard.on_done_open = self.open_bundle
         self._track(wizard)
         wizard.show()
         return wizard

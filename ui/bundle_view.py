@@ -7,27 +7,21 @@ import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QSplitter, QTabWidget, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
-
-from studypack.fsutil import human_size
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout,
+                               QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
+                               QStackedWidget, QTabWidget, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from . import backend
+from .backend import human_size
 from .report_view import ReportView
-from .widgets import LogView, StatusLabel, TaskPanel, heading, wrapped
+from .widgets import LogView, StatusLabel, TaskPanel, heading, mono_font, wrapped
+
+MEMBER = Qt.ItemDataRole.UserRole   # a Files row's path inside the bundle
 
 if TYPE_CHECKING:
     from .replay_window import ReplayWindow
-
-MODE_HELP = {
-    "auto": "auto \u2014 pick the best mode available on this computer",
-    "image": "image \u2014 load the image saved in the bundle (exact, offline)",
-    "rebuild": "rebuild \u2014 rebuild the image from the bundle's recipe and packages",
-    "trace": "trace \u2014 an image made only of the files the original run used",
-    "directory": "directory \u2014 no container engine: run from the traced files (Linux)",
-}
-
 
 def _get(doc: dict, dotted: str, default=""):
     value = doc
@@ -147,40 +141,127 @@ class BundleView(QWidget):
     def _files_tab(self) -> QWidget:
         self.files = QTreeWidget()
         self.files.setHeaderLabels(["File", "Size"])
-        self.files.setColumnWidth(0, 520)
-        return self.files
+        self.files.setColumnWidth(0, 360)
+        self.files.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.files.itemSelectionChanged.connect(self.window_.preview_selected)
+        self.preview_text = QPlainTextEdit()
+        self.preview_text.setReadOnly(True)
+        self.preview_text.setFont(mono_font())
+        self.preview_text.setPlaceholderText("Select a file to preview it (text or image).")
+        self.preview_image = QLabel()
+        self.preview_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        image_scroll = QScrollArea()
+        image_scroll.setWidgetResizable(True)
+        image_scroll.setWidget(self.preview_image)
+        self.preview = QStackedWidget()
+        self.preview.addWidget(self.preview_text)
+        self.preview.addWidget(image_scroll)
+        self.extract_button = QPushButton("E&xtract selected…")
+        self.extract_button.setEnabled(False)
+        self.extract_button.clicked.connect(self.window_.extract_selected)
+        self.files_panel = TaskPanel()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.files)
+        splitter.addWidget(self.preview)
+        splitter.setSizes([420, 380])
+        row = QHBoxLayout()
+        row.addWidget(self.extract_button)
+        row.addWidget(self.files_panel, 1)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(row)
+        return page
+
+    def selected_members(self) -> list[str]:
+        return [m for m in (i.data(0, MEMBER) for i in self.files.selectedItems()) if m]
+
+    def fill_sizes(self, sizes: dict[str, int]) -> None:
+        for i in range(self.files.topLevelItemCount()):
+            top = self.files.topLevelItem(i)
+            for j in range(top.childCount()):
+                item = top.child(j)
+                member = item.data(0, MEMBER)
+                if member in sizes:
+                    item.setText(1, human_size(sizes[member]))
+
+    def show_preview(self, image, text) -> None:
+        """``text`` None: ``image`` (a QImage), or a file that cannot be shown."""
+        if text is not None:
+            self.preview_text.setPlainText(text)
+            self.preview.setCurrentIndex(0)
+            return
+        pixmap = QPixmap.fromImage(image) if image is not None and not image.isNull() \
+            else QPixmap()
+        if pixmap.isNull():
+            self.preview_text.setPlainText("(not text, and not an image this window can show: "
+                                           "extract it to open it with its own program)")
+            self.preview.setCurrentIndex(0)
+            return
+        self.preview_image.setPixmap(pixmap.scaled(
+            520, 520, Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation))
+        self.preview.setCurrentIndex(1)
 
     def _replay_tab(self) -> QWidget:
         page = QWidget()
         self.mode = QComboBox()
-        for mode in backend.replay_modes():
-            self.mode.addItem(MODE_HELP.get(mode, mode), mode)
+        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode.setMinimumContentsLength(20)
+        self.unavailable = wrapped("")
+        self.unavailable.setStyleSheet("color: #57606a;")
         self.replay_button = QPushButton("&Replay the study")
         self.replay_button.setDefault(True)
         self.replay_button.clicked.connect(self.window_.start_replay)
         self.open_outputs = QPushButton("&Open the output folder")
         self.open_outputs.setEnabled(False)
         self.open_outputs.clicked.connect(self.window_.open_output_folder)
+        self.save_report = QPushButton("Save the report as &HTML…")
+        self.save_report.setEnabled(False)
+        self.save_report.clicked.connect(self.window_.save_report)
         mode_label = QLabel("&Mode:")
         mode_label.setBuddy(self.mode)
         row = QHBoxLayout()
         row.addWidget(mode_label)
         row.addWidget(self.mode, 1)
         row.addWidget(self.replay_button)
-        row.addWidget(self.open_outputs)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_outputs)
+        buttons.addWidget(self.save_report)
+        buttons.addStretch(1)
+        self.replay_files = wrapped("")
+        self.replay_files.setStyleSheet("color: #57606a;")
         self.log = LogView()
-        self.log.setPlaceholderText("The replay's log appears here.")
+        self.log.setPlaceholderText("The replay's log, with the study's own output, appears here.")
+        self.log.setMinimumHeight(50)
         self.replay_panel = TaskPanel(log=self.log)
         self.report = ReportView()
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.log)
         splitter.addWidget(self.report)
-        splitter.setSizes([120, 400])
+        splitter.setSizes([140, 380])
         layout = QVBoxLayout(page)
         layout.addLayout(row)
+        layout.addWidget(self.unavailable)
         layout.addWidget(self.replay_panel)
         layout.addWidget(splitter, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.replay_files)
         return page
+
+    def show_modes(self, choices: list) -> None:
+        """Only the modes this bundle can use here; the others, and why, below."""
+        self.mode.clear()
+        for choice in choices:
+            if choice.usable:
+                label = backend.MODE_LABELS.get(choice.name, choice.name)
+                if choice.name == "auto":
+                    label += f" ({choice.reason})"
+                self.mode.addItem(label, choice.name)
+        missing = [f"{c.name}: {c.reason}" for c in choices if not c.usable and c.name != "auto"]
+        self.unavailable.setText("Not possible here — " + "; ".join(missing) + "."
+                                 if missing else "")
+        self.unavailable.setVisible(bool(missing))
 
     # ---------------------------------------------------------------- fill
     def show_info(self, info) -> None:
@@ -236,11 +317,15 @@ class BundleView(QWidget):
                 continue
             total = sum(int((counts.get(k) or {}).get("bytes", 0)) for k in count_keys)
             top = QTreeWidgetItem([f"{label} \u2014 {len(entries)} files", human_size(total)])
+            sizes = {e.get("path"): e.get("size") for e in entries if isinstance(e, dict)}
             for entry in entries:
-                if isinstance(entry, dict):
-                    QTreeWidgetItem(top, [entry.get("path", "?"), human_size(int(entry.get("size", 0)))])
-                else:
-                    QTreeWidgetItem(top, [str(entry), ""])
+                relpath = entry.get("path", "?") if isinstance(entry, dict) else str(entry)
+                size = sizes.get(relpath)
+                item = QTreeWidgetItem(top, [relpath, human_size(int(size)) if size is not None
+                                             else ""])
+                if key != "data_references":
+                    item.setData(0, MEMBER, backend.bundle_member(
+                        "output" if key == "outputs" else "input", relpath))
             self.files.addTopLevelItem(top)
             top.setExpanded(key == "outputs")
         for key, label in (("rootfs", "System files the run used (ReproZip trace)"),

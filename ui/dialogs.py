@@ -16,32 +16,23 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from studypack import __version__
-from studypack.errors import Cancelled, StudypackError
+from .backend import Cancelled, StudypackError, explain, versions
 
 # Tests set this to collect dialogs instead of blocking on exec().
 recorder: Optional[list] = None
 
 
 def _versions() -> str:
-    try:
-        from PySide6 import __version__ as qt_version
-    except ImportError:  # pragma: no cover
-        qt_version = "?"
-    return (f"studypack {__version__}, Python {sys.version.split()[0]}, "
-            f"PySide6 {qt_version}, {platform.platform()}")
+    return ", ".join(f"{k} {v}" for k, v in versions().items()) + f", {platform.platform()}"
 
 
 def error_texts(exc: BaseException, details: str = "") -> tuple[str, str, str]:
     """(title, sentence + hint, details) for an exception, as the dialog shows them."""
-    if isinstance(exc, StudypackError):
-        body = exc.message if not exc.hint else f"{exc.message}\n\n{exc.hint}"
-        more = f"{type(exc).__name__}: {exc.message}"
-        if exc.hint:
-            more += f"\nHint: {exc.hint}"
-        if details and not isinstance(exc, Cancelled):
-            more += "\n\n" + details
-        return "studypack", body, more
+    explained = explain(exc)
+    if explained is not None:
+        body = explained.message if not explained.hint else \
+            f"{explained.message}\n\n{explained.hint}"
+        return explained.title, body, explained.details
     body = ("studypack met an unexpected error. This is a bug in studypack, not in your "
             "study.\n\nPlease copy the details below into a bug report.")
     tb = details or "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -83,3 +74,37 @@ def install_excepthook() -> None:
             previous(exc_type, exc, tb)
 
     sys.excepthook = hook
+
+
+# Tests answer questions here instead of a blocking dialog: answers are taken in order
+# (none left: the last, safe choice), and each question is recorded.
+answers: Optional[list] = None
+questions: list = []
+
+
+def ask(parent: Optional[QWidget], title: str, text: str, choices: list[str]) -> Optional[str]:
+    """A question with named buttons; the last choice is the safe one (Esc, default).
+    Returns the chosen text, or None when the dialog was dismissed."""
+    if answers is not None:
+        questions.append((title, text, list(choices)))
+        return answers.pop(0) if answers else choices[-1]
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
+    by_button = {}
+    for index, choice in enumerate(choices):
+        role = (QMessageBox.ButtonRole.RejectRole if index == len(choices) - 1
+                else QMessageBox.ButtonRole.AcceptRole if index == 0
+                else QMessageBox.ButtonRole.DestructiveRole)
+        by_button[box.addButton(choice, role)] = choice
+    safe = next(b for b, c in by_button.items() if c == choices[-1])
+    box.setDefaultButton(safe)
+    box.setEscapeButton(safe)
+    box.exec()
+    return by_button.get(box.clickedButton())
+
+
+def inform(parent: Optional[QWidget], title: str, text: str) -> None:
+    """A plain message (recorded in tests like errors)."""
+    if recorder is not None:
+        recorder.append((title, text, ""))
+        return
+    QMessageBox.information(parent, title, text)

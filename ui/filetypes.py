@@ -6,7 +6,7 @@ freedesktop files in ``packaging/``; see :mod:`studypack_gui.register`.)
 
 from __future__ import annotations
 
-from studypack.bundle import format as fmt
+from .backend import bundle_format as fmt
 
 UTI = "org.studypack.bundle"
 APP_ID = "org.studypack.gui"

@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studypack.errors import UsageError, WriteError
+from .backend import UsageError, WriteError
 
 MIME_TYPE = "application/x-studypack"
 DESKTOP_ID = "studypack.desktop"

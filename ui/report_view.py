@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QScrollArea, QSplitter, QStackedWidget, QTableWidget,
                                QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget)
 
-from studypack.fsutil import human_size
+from .backend import human_size
 
 from .widgets import mono_font, wrapped
 
@@ -92,6 +92,8 @@ class ReportView(QWidget):
         self.detail = QStackedWidget()
         self.detail.addWidget(self.diff)
         self.detail.addWidget(self.images)
+        self.table.setMinimumHeight(60)
+        self.detail.setMinimumHeight(60)   # a small screen: both stay, smaller
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.detail)
@@ -101,6 +103,14 @@ class ReportView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.headline)
         layout.addWidget(splitter, 1)
+
+    def clear(self) -> None:
+        """No result on screen (a new replay starts, or another bundle opened)."""
+        self.result = None
+        self.table.setRowCount(0)
+        self.headline.setText("")
+        self.diff.clear()
+        self.detail.setCurrentWidget(self.diff)
 
     def show_result(self, result, headline: str, expected_root: Optional[Path],
                     actual_root: Optional[Path]) -> None:

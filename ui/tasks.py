@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from studypack.progress import CancelToken, Progress
+from .backend import CancelToken, Progress
 
 # Progress reports without a new message are coalesced to at most one per interval,
 # so a byte counter updated per 64 KiB chunk does not flood the event loop.
@@ -36,7 +36,7 @@ def set_immediate(value: bool) -> None:
 class TaskSignals(QObject):
     """Lives in the GUI thread; the worker emits, the GUI thread receives."""
 
-    progressed = Signal(object)   # studypack.progress.Progress
+    progressed = Signal(object)   # backend.Progress
     finished = Signal(object)     # the function's result
     failed = Signal(object, str)  # the exception, its formatted traceback
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QFontDatabase, QTextCursor
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QFont, QFontDatabase, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QVBoxLayout, QWidget)
 
-from studypack.fsutil import human_size
-from studypack.progress import Progress
-
+from .backend import Cancelled, Progress, human_size
 from . import tasks
 
 STATUS_COLOURS = {"ok": "#1a7f37", "bad": "#cf222e", "warn": "#9a6700", "info": "#444444"}
@@ -149,7 +149,6 @@ class TaskPanel(QWidget):
         self.started.emit()
 
         def error(exc, details):
-            from studypack.errors import Cancelled
             # the caller shows the cause itself; the panel only says that it stopped
             self.set_status("Cancelled." if isinstance(exc, Cancelled) else "Stopped.")
             if on_error:
@@ -201,3 +200,15 @@ class TaskPanel(QWidget):
         self.bar.setValue(1)
         self.bar.setFormat("done")
         self.set_status(text)
+
+
+def open_folder(parent: Optional[QWidget], folder: Path) -> bool:
+    """Show ``folder`` in the file manager; without one, say so and copy its path."""
+    if QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+        return True
+    QGuiApplication.clipboard().setText(str(folder))
+    from .dialogs import inform
+    inform(parent, "No file manager",
+           f"No file manager could open the folder, so here is where it is:\n\n{folder}\n\n"
+           "Its path is on the clipboard: paste it into a terminal or a file dialog.")
+    return False

@@ -70,12 +70,75 @@ def bag_info_labels(spec: StudySpec) -> dict[str, str]:
     return labels
 
 
+# Programs whose home page is known: a run's instrument is the program it ran (argv[0]),
+# identified by that page (Process Run Crate: an Application has a url, an absolute id).
+# (name, home page, the Debian package whose version is the program's)
+KNOWN_PROGRAMS = {
+    "python": ("Python", "https://www.python.org/", None),
+    "Rscript": ("R", "https://www.r-project.org/", "r-base-core"),
+    "R": ("R", "https://www.r-project.org/", "r-base-core"),
+    "bash": ("GNU Bash", "https://www.gnu.org/software/bash/", "bash"),
+    "sh": ("Debian Almquist shell", "https://git.kernel.org/pub/scm/utils/dash/dash.git",
+           "dash"),
+    "make": ("GNU Make", "https://www.gnu.org/software/make/", "make"),
+    "julia": ("Julia", "https://julialang.org/", "julia"),
+    "node": ("Node.js", "https://nodejs.org/", "nodejs"),
+    "perl": ("Perl", "https://www.perl.org/", "perl"),
+    "java": ("Java", "https://openjdk.org/", None),
+    "snakemake": ("Snakemake", "https://snakemake.github.io/", "snakemake"),
+    "nextflow": ("Nextflow", "https://www.nextflow.io/", None),
+}
+ZENODO = {"@id": "https://zenodo.org/", "@type": "Organization", "name": "Zenodo",
+          "url": "https://zenodo.org/"}
+
+
+def _program(command: list[str], environment: dict | None) -> dict:
+    """The SoftwareApplication entity of the program a command runs."""
+    name = (command[0] if command else "").rsplit("/", 1)[-1]
+    base = name.rstrip("0123456789.") or name          # python3.11 -> python
+    known = KNOWN_PROGRAMS.get(base)
+    if known is None:
+        return {"@id": f"#program-{name or 'unknown'}", "@type": "SoftwareApplication",
+                "name": name or "(unknown)"}
+    label, url, package = known
+    app = {"@id": url, "@type": "SoftwareApplication", "name": label, "url": url}
+    environment = environment or {}
+    if base == "python":
+        version = environment.get("python_version")
+    else:   # the version of its Debian package, when the environment lists it
+        version = next((p.get("version") for p in environment.get("system_packages") or []
+                        if isinstance(p, dict) and p.get("name") == package), None)
+    if version:
+        app["softwareVersion"] = str(version)
+    return app
+
+
+def _iso(stamp: str) -> str:
+    """ISO 8601 with a numeric offset ("…+00:00"), the form the profile's checks read."""
+    return stamp[:-1] + "+00:00" if stamp.endswith("Z") else stamp
+
+
+def _one(items: list):
+    """JSON-LD: a single value is written as itself, not a one-element list."""
+    return items[0] if len(items) == 1 else items
+
+
+def _encoding_format(name: str) -> str:
+    import mimetypes
+
+    kind, _ = mimetypes.guess_type(name, strict=False)
+    return kind or ("text/plain" if name.endswith((".txt", ".md", ".log")) else
+                    "application/octet-stream")
+
+
 def ro_crate(spec: StudySpec, *, runs: list[dict], inputs: list[str], outputs: list[str],
-             created: str) -> dict:
+             created: str, environment: dict | None = None) -> dict:
     """An RO-Crate whose root is the bag's data/ folder; each run is a CreateAction with
-    the command as instrument, the inputs as object and the outputs as result."""
+    the program it ran as instrument, the inputs as object and the outputs as result.
+    It passes roc-validator's Process Run Crate profile at REQUIRED and RECOMMENDED
+    (docs/format.md lists what only the study's own facts can satisfy)."""
     s = spec.study
-    people = []
+    people, organisations = [], {}
     for i, a in enumerate(s.authors):
         person = {"@id": orcid_url(a.orcid) or f"#author-{i + 1}", "@type": "Person",
                   "name": a.display_name}
@@ -83,35 +146,50 @@ def ro_crate(spec: StudySpec, *, runs: list[dict], inputs: list[str], outputs: l
             person["familyName"], person["givenName"] = a.family_given()
             person = {k: v for k, v in person.items() if v}
         if a.affiliation:
-            person["affiliation"] = a.affiliation
+            url = getattr(a, "affiliation_url", "")
+            org = organisations.setdefault(a.affiliation, {
+                "@id": url or f"#organization-{len(organisations) + 1}",
+                "@type": "Organization", "name": a.affiliation, **({"url": url} if url else {})})
+            person["affiliation"] = {"@id": org["@id"]}
         people.append(person)
-    files = [{"@id": f"study/{p}", "@type": "File", "name": p} for p in inputs]
-    files += [{"@id": f"outputs/{p}", "@type": "File", "name": p} for p in outputs]
-    actions, instruments = [], []
+    files = [{"@id": f"study/{p}", "@type": "File", "name": p,
+              "encodingFormat": _encoding_format(p)} for p in inputs]
+    files += [{"@id": f"outputs/{p}", "@type": "File", "name": p,
+               "encodingFormat": _encoding_format(p)} for p in outputs]
+    actions, programs = [], {}
     for run in runs:
         n = run["index"]
-        instrument = {"@id": f"#command-{n}", "@type": "SoftwareApplication",
-                      "name": " ".join(run["command"])}
-        instruments.append(instrument)
-        actions.append({
+        command = " ".join(run["command"])
+        program = _program(run["command"], environment)
+        programs.setdefault(program["@id"], program)
+        action = {
             "@id": f"#run-{n}", "@type": "CreateAction",
-            "name": f"Run {n} of {s.title}: {' '.join(run['command'])}",
-            "instrument": {"@id": instrument["@id"]},
-            "object": [{"@id": f"study/{p}"} for p in inputs],
-            "result": [{"@id": f"outputs/{p}"} for p in outputs],
-            "startTime": run["started_at"], "endTime": run["finished_at"],
-            "actionStatus": {"@id": "http://schema.org/CompletedActionStatus"
-                             if run["exit_code"] == 0 else "http://schema.org/FailedActionStatus"},
-            **({"agent": {"@id": people[0]["@id"]}} if people else {}),
-        })
+            "name": f"Run {n} of {s.title}: {command}",
+            "description": f"The command `{command}` run in the study folder"
+                           f"{' ' + run['workdir'] if run.get('workdir') not in (None, '', '.') else ''}"
+                           f", traced by studypack; it exited with code {run['exit_code']}.",
+            "instrument": {"@id": program["@id"]},
+            "object": _one([{"@id": f"study/{p}"} for p in inputs]),
+            "result": _one([{"@id": f"outputs/{p}"} for p in outputs]),
+            "startTime": _iso(run["started_at"]), "endTime": _iso(run["finished_at"]),
+            # a plain URL string: what the profile's check compares against
+            "actionStatus": "http://schema.org/CompletedActionStatus"
+                            if run["exit_code"] == 0 else "http://schema.org/FailedActionStatus",
+        }
+        if people:
+            action["agent"] = {"@id": people[0]["@id"]}
+        actions.append({k: v for k, v in action.items() if v not in ([], None)})
+    publisher = ZENODO if s.doi and s.doi.startswith("10.5281/") else (
+        next(iter(organisations.values()), None))
     root = {
         "@id": "./", "@type": "Dataset", "name": s.title, "description": s.description,
-        "datePublished": created, "conformsTo": PROFILES,
+        "datePublished": _iso(created), "conformsTo": PROFILES,
         "license": {"@id": SPDX + s.license} if s.license else None,
         "keywords": ", ".join(s.keywords),
-        "author": [{"@id": p["@id"]} for p in people],
-        "hasPart": [{"@id": f["@id"]} for f in files],
-        "mentions": [{"@id": a["@id"]} for a in actions],
+        "author": _one([{"@id": p["@id"]} for p in people]) if people else None,
+        "publisher": {"@id": publisher["@id"]} if publisher else None,
+        "hasPart": _one([{"@id": f["@id"]} for f in files]) if files else None,
+        "mentions": _one([{"@id": a["@id"]} for a in actions]) if actions else None,
     }
     if s.doi:
         root["identifier"] = f"https://doi.org/{s.doi}"
@@ -119,11 +197,14 @@ def ro_crate(spec: StudySpec, *, runs: list[dict], inputs: list[str], outputs: l
     graph = [
         {"@id": "ro-crate-metadata.json", "@type": "CreativeWork",
          "conformsTo": {"@id": "https://w3id.org/ro/crate/1.1"}, "about": {"@id": "./"}},
-        root, *people, *files, *instruments, *actions,
+        root, *people, *organisations.values(), *files, *programs.values(), *actions,
+        {"@id": PROFILES[0]["@id"], "@type": "CreativeWork", "name": "RO-Crate",
+         "version": "1.1"},
+        {"@id": PROFILES[1]["@id"], "@type": "CreativeWork", "name": "Process Run Crate",
+         "version": "0.5"},
     ]
-    for profile in PROFILES[1:]:
-        graph.append({"@id": profile["@id"], "@type": "CreativeWork",
-                      "name": "Process Run Crate", "version": "0.5"})
+    if publisher is ZENODO:
+        graph.append(ZENODO)
     if s.license:
         graph.append({"@id": SPDX + s.license, "@type": "CreativeWork", "name": s.license})
     return {"@context": RO_CRATE_CONTEXT, "@graph": graph}

@@ -19,7 +19,7 @@ import sys
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import zstandard
 
@@ -473,30 +473,39 @@ def read_info(path: str | os.PathLike) -> BundleInfo:
 
 
 def verify(path: str | os.PathLike, report: Reporter | None = None,
-           cancel: CancelToken | None = None) -> VerifyResult:
+           cancel: CancelToken | None = None, *, extract_to: str | os.PathLike | None = None,
+           extract: Callable[[str], bool] | None = None) -> VerifyResult:
     """Check every checksum. Damage is reported in the result; an unsafe or unreadable
-    bundle raises BundleError."""
-    return _walk(Path(path), None, reporter(report), token(cancel))[0]
+    bundle raises BundleError. With ``extract_to``, the members ``extract`` accepts are
+    also written there (as unpack does) when the bundle is intact, in the same pass."""
+    if extract_to is None:
+        return _walk(Path(path), None, reporter(report), token(cancel))[0]
+    Path(extract_to).mkdir(parents=True, exist_ok=True)
+    return _walk(Path(path), Path(extract_to), reporter(report), token(cancel),
+                 skip=lambda rel: not extract(rel), refuse_damaged=False)[0]
 
 
 def unpack(path: str | os.PathLike, dest: str | os.PathLike, report: Reporter | None = None,
-           cancel: CancelToken | None = None, *, platform: str | None = None) -> UnpackResult:
+           cancel: CancelToken | None = None, *, platform: str | None = None,
+           skip: Callable[[str], bool] | None = None) -> UnpackResult:
     """Extract into ``dest/<bag name>``, verifying while extracting. Nothing is left
     behind when the bundle is damaged, and an existing folder is never overwritten.
     ``platform`` (``sys.platform`` by default) decides which names can be written:
-    on macOS and Windows a name they cannot hold is refused, naming it."""
+    on macOS and Windows a name they cannot hold is refused, naming it. Members
+    ``skip`` accepts (names relative to the bag) are checked, not written."""
     dest = Path(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(dest, exc) from None
     result, bag_dir, files = _walk(Path(path), dest, reporter(report), token(cancel),
-                                   platform or sys.platform)
+                                   platform or sys.platform, skip=skip)
     return UnpackResult(bag_dir, files, result.payload_bytes, result)
 
 
 def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
-          platform: str | None = None):
+          platform: str | None = None, skip: Callable[[str], bool] | None = None,
+          refuse_damaged: bool = True):
     stream = _Stream(path)
     staging: Path | None = None
     try:
@@ -516,7 +525,7 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
         # sha256 of every member (32 bytes each: memory stays small at MAX_MEMBERS)
         digests: dict[str, bytes] = {}
         done = [0]
-        phase = "unpack" if dest is not None else "verify"
+        phase = "unpack" if dest is not None and refuse_damaged else "verify"
         report(Progress(phase, 0, total, "checking"))
         small: dict[str, bytes] = {}      # the manifests and fetch.txt
         for rel, data in head_bytes.items():
@@ -530,13 +539,14 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
             report(Progress(phase, done[0], total, ""))
 
         made: set[Path] = set()
-        names = portable.PlatformNames(platform) if staging is not None else None
+        names = portable.PlatformNames(platform) if staging is not None and refuse_damaged \
+            else None   # verify sets a few files aside, by safe names only
         for rel, member in stream.members():
             cancel.check()
             if names is not None:   # before a byte of it is written
                 names.check(f"{stream.bag}/{rel}", member.isdir())
             if member.isdir():
-                if staging is not None:
+                if staging is not None and not (skip and skip(rel)):
                     (staging / rel).mkdir(parents=True, exist_ok=True)
                 continue
             payload = rel.startswith(fmt.PAYLOAD + "/")
@@ -550,7 +560,7 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
                 files += 1
                 continue
             count = on_chunk if payload else None   # Payload-Oxum counts data/ only
-            if staging is not None:
+            if staging is not None and not (skip and skip(rel)):
                 out_path = staging / rel
                 try:
                     if out_path.parent not in made:  # thousands of small files, few folders
@@ -576,12 +586,13 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
             result.ok = False
         result.payload_bytes = payload_bytes
         if staging is not None:
-            if not result.ok:
+            if not result.ok and refuse_damaged:
                 raise BundleError(f"{path.name} is damaged: " + "; ".join(result.problems[:5])
                                   + ("…" if len(result.problems) > 5 else "") + ".",
                                   "Nothing was unpacked. Fetch the bundle again.")
-            os.replace(staging, target)
-            staging = None
+            if result.ok:
+                os.replace(staging, target)
+                staging = None
         report(Progress(phase, total, total, "done"))
         return result, target, files
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..bundle.reader import verify
+from ..storeonce import verify_bundle
 from ..errors import EXIT_DAMAGED
 from ..signing import load_public_key, verify_signature
 from ._console import err_console, out_console, progress_bar, shown
@@ -31,7 +31,7 @@ def run(args) -> int:
     if args.pubkey:
         load_public_key(args.pubkey)  # a wrong key path fails before the long check
     with progress_bar(quiet=args.quiet or args.json) as (report, cancel):
-        result = verify(args.bundle, report, cancel)
+        result = verify_bundle(args.bundle, report, cancel)
     signature = verify_signature(args.bundle, args.pubkey, result.tagmanifest)
     signed_ok = args.pubkey is None or signature.state == "signed"
     if args.json:

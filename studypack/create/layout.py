@@ -84,7 +84,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
         warnings += network_hint(traced.trace_dir / "trace.sqlite3")
         payload.append(Member.from_bytes(fmt.SYMLINKS, md.dumps({"symlinks": links})))
     else:
-        rootfs = []
+        rootfs, links = [], []
 
     if not traced:  # learn the secrets typed into the commands (a trace did it otherwise)
         for step in spec.runs:
@@ -92,12 +92,19 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     payload += [_spec_file_scrubbed(spec, f, scrubber) or _study_member(fmt.STUDY_DIR, f)
                 for f in inputs]
     payload += [_study_member(fmt.OUTPUTS_DIR, f) for f in outputs]
-    payload += rootfs
     env_members = []
     if environment.files_dir and environment.files_dir.is_dir():
         for path in sorted(p for p in environment.files_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(environment.files_dir).as_posix()
             env_members.append(Member.from_file(f"{fmt.ENV_DIR}/{rel}", path))
+    traced_files = None
+    if traced:  # a traced file a vendored package reproduces is stored once, in the package
+        from ..storeonce import plan_store_once
+        once = plan_store_once(rootfs, md.dumps({"symlinks": links}), env_members)
+        rootfs, traced_files = once.stored, {**once.metadata(), "study_root": str(spec.root)}
+        if once.listing is not None:
+            payload.append(once.listing)
+    payload += rootfs
     payload += env_members
     if environment.image_tar:
         payload.append(Member.from_file(fmt.IMAGE_TAR, environment.image_tar))
@@ -106,7 +113,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     output_names = [f.relpath for f in outputs]
     spec_text = scrubber.scrub_text(spec_to_toml(spec)).encode("utf-8")
     crate = md.ro_crate(spec, runs=run_docs, inputs=input_names, outputs=output_names,
-                        created=created)
+                        created=created, environment=environment.metadata)
     head = [
         Member.from_bytes(fmt.RO_CRATE, md.dumps(crate)),
         Member.from_bytes(fmt.REPLAY_MD, md.replay_md(spec, run_docs, spec.study.name).encode()),
@@ -143,10 +150,13 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     warnings += portability_warnings(
         spec.study.name, [m.arcname for m in payload]
         + [f"{fmt.STUDY_DIR}/{r.path}" for r in spec.data_references])
+    warnings += spec.study.name_warnings()   # a citation would get these names wrong
     meta = md.metadata_json(spec, runs=runs_summary, inputs=input_names, outputs=output_names,
                             counts=counts, environment=environment.metadata,
                             secrets_dropped=sorted(scrubber.dropped), created=created,
                             warnings=warnings)
+    if traced_files:
+        meta["traced_files"] = traced_files
     # Nothing is left out in silence, and a link packed by its content stays known.
     meta["left_out"] = [{"path": item.path, "reason": item.reason} for item in review.left_out]
     meta["study_links"] = [link.to_json() for link in review.links]

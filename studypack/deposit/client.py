@@ -294,7 +294,9 @@ class ZenodoClient:
                 fix + TOKEN_HELP.format(site=self.base_url), status=403)
         elsewhere = (f"; {other_host} does not take it either" if belongs_elsewhere is False
                      and other_host else "")
-        maybe = "" if self.other_site else ", or it was made on another Zenodo site"
+        maybe = (", or it was made on another Zenodo site" if not self.other_site else
+                 f", or it was made on {other_host}, which could not be asked"
+                 if belongs_elsewhere is None else "")
         return AuthError(
             f"Zenodo ({host}) did not accept the access token ({said}): it is wrong, "
             f"expired or revoked{maybe}{elsewhere}.",

@@ -194,15 +194,23 @@ def run_deposit(plan: DepositPlan, token: Secret | None = None, *, report: Repor
             entry = None
     if dep is not None and dep.get("submitted") and dep.get("state") != "inprogress":
         return _already_published(plan, dep, entry, state, key)
+    if dep is not None and plan.new_version_of and not entry.get("new_version_of"):
+        # studypack's own draft, begun as a separate record: it cannot become a version
+        client.delete_deposition(dep["id"], cancel=cancel)
+        state.remove(key)
+        notes.append(f"Deleted draft {dep['id']}, which studypack had begun as a separate "
+                     f"record; this bundle goes into a new version of {plan.new_version_of}.")
+        dep, entry, resumed = None, None, False
 
     if dep is None:
         cancel.check()
         if plan.new_version_of:
             report(Progress("deposit", message=f"Creating a new version of {plan.new_version_of}"))
-            dep, notes = open_version_draft(
+            dep, opened = open_version_draft(
                 client, plan.new_version_of, plan.base_url, ours=state.deposition_ids(
                     plan.base_url), discard_pending=plan.discard_pending, report=report,
                 cancel=cancel)
+            notes += opened
         else:
             report(Progress("deposit", message="Creating the deposition"))
             dep = client.create_deposition(cancel=cancel)

@@ -26,6 +26,8 @@ from ..progress import CancelToken, Progress, Reporter, reporter, token
 from . import registry
 from .runners import RunOutcome, RunPlan, Runner
 from .registry import mode_names
+from ..storeonce import rebuild_files
+from .cache import references_needed
 from .pictures import difference_pictures
 from .study import (BagLayout, apply_arguments, apply_inputs, fetch_references,
                            load_layout, make_study_dir)
@@ -101,13 +103,19 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
             bag_dir = find_bag(source)
         elif source.is_file():
             report(Progress("verify", 0, None, f"verifying and unpacking {source.name}"))
-            from ..bundle.reader import unpack
-            bag_dir = unpack(source, work / "bag", report=report, cancel=cancel).bag_dir
+            bag_dir, reuse_image = _unpack_for(mode, source, work, report, cancel)
         else:
             raise UsageError(f"{source} does not exist.")
         layout = load_layout(bag_dir)
+        layout.trace_image = reuse_image if source.is_file() else None
         chosen, reason = choose_mode(layout, mode)
         report(Progress("replay", 0, None, f"mode {chosen}: {reason}"))
+        # Traced files stored once, in their package, for the modes that read them from
+        # disk (and the study folder, made next, from those under the study root).
+        rebuild_files(layout.bag_dir, references_needed(layout.bag_dir, chosen,
+                                                        layout.original_root,
+                                                        bool(layout.trace_image)),
+                      layout.rootfs, report, cancel)
         notes = list(layout.notes) + fetch_references(layout, report, cancel)
         study_dir = make_study_dir(layout, work / "study", cancel)
         reuse = bool(inputs) or bool(args_override)
@@ -320,6 +328,27 @@ def _plans(layout: BagLayout, study_dir: Path, args_override) -> list[RunPlan]:
     if args_override:
         apply_arguments(plans, list(args_override))
     return plans
+
+
+def _unpack_for(mode: str, source: Path, work: Path, report: Reporter,
+                cancel: CancelToken) -> tuple[Path, str | None]:
+    """Unpack, verifying everything but writing only what ``mode`` reads: trace mode
+    whose image was imported by an earlier replay of the same traced files writes
+    neither the traced files nor the packages. Returns the bag and that image."""
+    from ..bundle.reader import read_info, unpack
+    from .cache import check_claimed_digest, claimed_digest, unpack_skip
+    from .runners import engine_available
+    from .trace import TraceRunner
+
+    reuse_image = None
+    metadata = read_info(source).metadata if mode != "auto" else {}
+    if mode == "trace" and claimed_digest(metadata) and engine_available()[0]:
+        reuse_image = TraceRunner.image_for(claimed_digest(metadata))
+    skip = unpack_skip(mode, metadata, trace_image_here=reuse_image is not None)
+    bag_dir = unpack(source, work / "bag", report=report, cancel=cancel, skip=skip).bag_dir
+    if reuse_image:
+        check_claimed_digest(bag_dir, metadata)
+    return bag_dir, reuse_image
 
 
 def _runner(mode: str, layout: BagLayout, work: Path, *, network: bool) -> Runner:

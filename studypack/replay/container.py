@@ -82,16 +82,7 @@ class ContainerRunner(Runner):
         try:
             container = self.client.containers.create(self.image, **kwargs)
             container.start()
-            while True:
-                report(Progress("run", int(time.monotonic() - t0), None,
-                                f"run {plan.index}: running… {int(time.monotonic() - t0)} s",
-                                unit="s"))
-                cancel.check()
-                container.reload()
-                if container.status in ("exited", "dead"):
-                    break
-                time.sleep(POLL_S)
-            exit_code = container.wait().get("StatusCode")
+            exit_code = _wait(container, plan, t0, report, cancel)
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
         except CONNECTION_LOST:
@@ -134,6 +125,24 @@ class ContainerRunner(Runner):
                 time.sleep(0.25)
         self.notes.append(f"the image {self.image} could not be removed; remove it with "
                           f"`docker rmi {self.image}`")
+
+
+def _wait(container, plan: RunPlan, t0: float, report: Reporter, cancel: CancelToken):
+    """The exit code, as soon as the container exits (the daemon answers then); every
+    POLL_S the progress is reported and a cancel is noticed."""
+    from requests.exceptions import ConnectionError as RequestsConnectionError, ReadTimeout
+
+    while True:
+        report(Progress("run", int(time.monotonic() - t0), None,
+                        f"run {plan.index}: running… {int(time.monotonic() - t0)} s", unit="s"))
+        cancel.check()
+        try:
+            return container.wait(timeout=POLL_S).get("StatusCode")
+        except ReadTimeout:
+            continue
+        except RequestsConnectionError as exc:   # a timeout on the unix socket, or worse
+            if "timed out" not in str(exc).lower():
+                raise
 
 
 def _container_cwd(root: str, plan: RunPlan) -> str:

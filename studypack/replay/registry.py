@@ -35,8 +35,13 @@ class BundleFacts:
     def from_layout(cls, layout) -> "BundleFacts":
         from .rebuild import dockerfile_base
 
+        from ..storeonce import LISTING
+
         rootfs = layout.rootfs
-        has_rootfs = rootfs.is_dir() and any(rootfs.iterdir())
+        unpacked = rootfs.is_dir() and any(rootfs.iterdir())
+        # Traced files may be skipped at unpack (an image of them is here already) or
+        # stored once in their packages (rebuilt before the run).
+        has_rootfs = unpacked or bool(layout.trace_image) or (layout.bag_dir / LISTING).is_file()
         return cls(
             has_image=layout.image_tar.is_file(),
             has_dockerfile=layout.dockerfile.is_file(),
@@ -44,7 +49,7 @@ class BundleFacts:
             has_rootfs=has_rootfs,
             architectures={normal_arch((r.get("host") or {}).get("architecture", ""))
                            for r in layout.runs} - {""},
-            traced_libc=next(rootfs.glob("**/libc.so.6"), None) if has_rootfs else None)
+            traced_libc=next(rootfs.glob("**/libc.so.6"), None) if unpacked else None)
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> "BundleFacts":

@@ -30,6 +30,7 @@ class BagLayout:
     spec: StudySpec | None
     original_root: str               # absolute path of the study root when traced
     notes: list[str] = field(default_factory=list)
+    trace_image: str | None = None   # an image of these traced files already imported
 
     @property
     def data(self) -> Path:

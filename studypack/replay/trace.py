@@ -9,12 +9,11 @@ import contextlib
 import os
 import shutil
 import tarfile
-import uuid
 from pathlib import Path
 
 from ..errors import ImageLoadError
 from ..progress import CancelToken, Progress, Reporter
-from .container import IMAGE_PREFIX, ContainerRunner, _api_text
+from .container import ContainerRunner, _api_text
 from .runners import Runner, RunPlan
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
@@ -40,12 +39,28 @@ class TraceRunner(ContainerRunner):
 
     @classmethod
     def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
-        return cls(layout.bag_dir, layout.rootfs, work, network=network)
+        return cls(layout.bag_dir, layout.rootfs, work, network=network,
+                   image=layout.trace_image)
 
-    def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool):
+    def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool,
+                 image: str | None = None):
         super().__init__(bag_dir, network=network)
         self.rootfs = rootfs
         self.work = work
+        self.image = image    # already imported by an earlier replay of the same files
+
+    @staticmethod
+    def image_for(digest: str) -> str | None:
+        """The image an earlier replay imported from traced files of this digest."""
+        from .cache import trace_image_tag
+        from .runners import connect_engine
+
+        tag = trace_image_tag(digest, which_busybox())
+        engine = connect_engine()
+        try:
+            return tag if engine.image_exists(tag) else None
+        finally:
+            engine.close()
 
     def mount_point(self, plan: RunPlan) -> str:
         return plan.original_root
@@ -57,21 +72,42 @@ class TraceRunner(ContainerRunner):
         return list(plan.argv)
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
-        from docker.errors import APIError
+        from .cache import bag_traced_digest, trace_image_tag
 
-        from ..engine import CONNECTION_LOST, daemon_stopped
-
-        layer = self.work / "trace-rootfs.tar"
-        busybox = next((b for b in BUSYBOX_CANDIDATES if Path(b).is_file()), None)
-        write_rootfs_tar(self.rootfs, layer, busybox, report, cancel)
+        busybox = which_busybox()
         if busybox is None:
             self.notes.append("busybox-static is not installed here, so the trace image "
                               "has no shell of its own (apt install busybox-static).")
-        tag = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        if self.image is None:
+            digest = bag_traced_digest(self.bag_dir)
+            tag = trace_image_tag(digest, busybox)
+            if self.engine.image_exists(tag):
+                self.image = tag
+            else:
+                self._import(tag, digest, busybox, report, cancel)
+                self.notes.append(f"trace mode imported the traced files as the image {tag}; "
+                                  "a later replay of the same traced files reuses it "
+                                  f"(`docker rmi {tag}` removes it)")
+                return
+        self.notes.append(f"trace mode reused the image {self.image}, imported by an "
+                          "earlier replay from the same traced files (same digest)")
+
+    def _import(self, tag: str, digest: str, busybox: str | None, report: Reporter,
+                cancel: CancelToken) -> None:
+        from docker.errors import APIError
+
+        from ..engine import CONNECTION_LOST, daemon_stopped
+        from .cache import DIGEST_LABEL
+
+        # The files stored once, in their package, were rebuilt before (replay_bundle).
+        layer = self.work / "trace-rootfs.tar"
+        write_rootfs_tar(self.rootfs, layer, busybox, report, cancel)
+        repository, name = tag.split(":")
         report(Progress("import", 0, None, "making the image FROM scratch (docker import)"))
         try:
-            self.client.api.import_image_from_file(str(layer), repository=f"{IMAGE_PREFIX}-trace",
-                                                   tag=tag)
+            self.client.api.import_image_from_file(
+                str(layer), repository=repository, tag=name,
+                changes=[f"LABEL {DIGEST_LABEL}={digest}"])
         except APIError as exc:
             raise ImageLoadError(f"Docker could not import the traced files: {_api_text(exc)}.",
                                  "Try --mode directory.") from None
@@ -80,7 +116,8 @@ class TraceRunner(ContainerRunner):
         finally:
             with contextlib.suppress(OSError):
                 layer.unlink()
-        self.image, self.created_image = f"{IMAGE_PREFIX}-trace:{tag}", True
+        # Kept for the next replay of the same traced files: never removed by close().
+        self.image, self.created_image = tag, False
 
 
 def write_rootfs_tar(rootfs: Path, out: Path, busybox: str | None, report: Reporter,

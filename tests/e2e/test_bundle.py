@@ -55,10 +55,21 @@ def test_ro_crate_describes_the_run_as_a_create_action(example_bundle, tmp_path)
     actions = [e for e in crate.get_entities() if e.type == "CreateAction"]
     assert len(actions) == 1
     action = actions[0]
-    assert action["instrument"]["name"] == "python analysis.py --steps 100"
+    assert action["instrument"]["name"] == "Python"
+    assert action["instrument"]["softwareVersion"] == read_info(example_bundle).metadata[
+        "environment"]["python_version"]
+    assert "python analysis.py --steps 100" in action["description"]
     assert "study/data/initial.csv" in [o.id for o in action["object"]]
     assert [r.id for r in action["result"]] == ["outputs/results/profile.csv",
                                                 "outputs/results/summary.json"]
+
+
+def test_roc_validator_accepts_the_process_run_crate(example_bundle, tmp_path):
+    """The RO-Crate community's validator, offline: REQUIRED and RECOMMENDED."""
+    from tests.support.rocrate_check import validate
+
+    subprocess.run(["tar", "--zstd", "-xf", str(example_bundle)], cwd=tmp_path, check=True)
+    assert validate(tmp_path / "heat-diffusion" / "data", "RECOMMENDED") == []
 
 
 def test_metadata_comes_first_in_the_stream(example_bundle):

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, immediate_tasks):
+def window(qtbot, tmp_path, immediate_tasks, gui_settings):
     from studypack_gui.replay_window import ReplayWindow
     w = ReplayWindow()
     w.replays_dir = tmp_path / "replays"
@@ -192,3 +192,201 @@ def test_auto_mode_picks_a_container_mode_and_reproduces(window, example_bundle,
     assert result is not None and result.reproduced, result.notes
     assert result.mode in ("image", "rebuild", "trace")
     assert f"(mode {result.mode})" in view.report.headline.text()
+
+
+# ------------------------------------------------------------------ modes, state, files
+
+def _modes(view) -> list[str]:
+    return [view.mode.itemData(i) for i in range(view.mode.count())]
+
+
+def test_only_the_modes_this_bundle_can_use_here_are_offered(window, example_bundle):
+    """The example bundle has no saved image: image is not offered, and why is said."""
+    window.open_bundle(example_bundle)
+    view = window.view
+    assert "image" not in _modes(view)
+    assert "directory" in _modes(view) and _modes(view)[0] == "auto"
+    assert "image: the bundle has no saved image" in view.unavailable.text()
+    assert window.state.text() == "Intact"
+
+
+@pytest.mark.slow
+def test_a_replay_shows_its_state_time_and_the_study_output(window, example_bundle):
+    window.open_bundle(example_bundle)
+    view = window.view
+    view.mode.setCurrentIndex(view.mode.findData("directory"))
+    states = []
+    window.view.replay_panel.started.connect(
+        lambda: states.append((window.state.text(), window.statusBar().currentMessage())))
+    view.replay_button.click()
+    (state, message), = states
+    assert state == "Replaying" and "so far (the original run took 0:0" in message
+    assert window.state.text() == "Reproduced"
+    log = view.log.toPlainText()
+    # the study's own output (analysis.py prints its summary) is in the log
+    stdout = window.replay_result.runs[0].stdout.strip().splitlines()
+    assert stdout and stdout[-1] in log
+    # the replay files: where they are, how many, the rule
+    assert str(window.replays_base()) in view.replay_files.text()
+    assert "1 replay(s)" in view.replay_files.text() and "The newest 3 are kept" in \
+        view.replay_files.text()
+
+
+@pytest.mark.slow
+def test_an_unusable_mode_is_refused_before_unpacking_and_the_last_result_cleared(
+        window, example_bundle, immediate_tasks):
+    window.open_bundle(example_bundle)
+    view = window.view
+    view.mode.setCurrentIndex(view.mode.findData("directory"))
+    view.replay_button.click()
+    assert view.report.table.rowCount() >= 2
+    folders_before = sorted(p.name for p in window.replays_base().iterdir())
+    # the list was made when the bundle was opened; the machine may have changed since
+    view.mode.addItem("image", "image")
+    view.mode.setCurrentIndex(view.mode.findData("image"))
+    view.replay_button.click()
+    title, body, _details = immediate_tasks[-1]
+    assert "The image mode cannot run this bundle here: the bundle has no saved image." in body
+    assert "Mode list" in body and "--mode" not in body
+    assert view.report.table.rowCount() == 0 and view.report.headline.text() == ""
+    assert not view.open_outputs.isEnabled() and window.replay_result is None
+    assert sorted(p.name for p in window.replays_base().iterdir()) == folders_before
+
+
+@pytest.mark.slow
+def test_closing_mid_replay_asks_first(qtbot, window, example_bundle):
+    from studypack_gui import dialogs, tasks
+    window.open_bundle(example_bundle)
+    view = window.view
+    view.mode.setCurrentIndex(view.mode.findData("directory"))
+    tasks.set_immediate(False)
+    view.replay_button.click()
+    assert view.replay_panel.running
+    dialogs.answers.append("Keep replaying")
+    window.close()
+    assert window.isVisible() and view.replay_panel.running
+    assert dialogs.questions[-1][0] == "Stop the replay?"
+    dialogs.answers.append("Stop and close")
+    window.close()
+    assert not window.isVisible()
+    qtbot.waitUntil(lambda: not view.replay_panel.running, timeout=60000)
+
+
+@pytest.mark.slow
+def test_replay_files_can_be_removed_and_the_folder_chosen(window, example_bundle, tmp_path):
+    from studypack_gui import dialogs
+    from studypack_gui.replay_window import replays_folder
+    chosen = tmp_path / "my-replays"
+    window.replays_dir = None
+    window.set_replays_dir(chosen)
+    assert replays_folder() == chosen, "remembered for the next start"
+    window.open_bundle(example_bundle)
+    window.view.mode.setCurrentIndex(window.view.mode.findData("directory"))
+    window.view.replay_button.click()
+    assert len(list(chosen.iterdir())) == 1 and window.output_dir.is_dir()
+    dialogs.answers.append("Keep them")
+    window.remove_replay_files()
+    assert len(list(chosen.iterdir())) == 1
+    dialogs.answers.append("Remove")
+    window.remove_replay_files()
+    assert list(chosen.iterdir()) == []
+    assert not window.view.open_outputs.isEnabled()
+    assert "0 replay(s)" in window.view.replay_files.text()
+
+
+def test_opening_a_folder_without_a_file_manager_says_so(window, tmp_path, monkeypatch,
+                                                         immediate_tasks):
+    from PySide6.QtGui import QGuiApplication
+    from studypack_gui.widgets import open_folder
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))   # no xdg-open, no file manager
+    assert open_folder(window, tmp_path) is False
+    title, text, _ = immediate_tasks[-1]
+    assert title == "No file manager" and str(tmp_path) in text
+    assert QGuiApplication.clipboard().text() == str(tmp_path)
+
+
+def test_the_files_tab_shows_sizes_previews_and_extracts(window, example_bundle, tmp_path,
+                                                         immediate_tasks):
+    from studypack_gui.bundle_view import MEMBER
+    window.open_bundle(example_bundle)
+    view = window.view
+    view.tabs.setCurrentIndex(1)
+    items = {}
+    for i in range(view.files.topLevelItemCount()):
+        top = view.files.topLevelItem(i)
+        for j in range(top.childCount()):
+            items[top.child(j).text(0)] = top.child(j)
+    script = items["analysis.py"]
+    assert script.text(1).endswith(" B") or script.text(1).endswith("KB")
+    view.files.setCurrentItem(script)
+    assert "import" in view.preview_text.toPlainText() and view.preview.currentIndex() == 0
+    out = tmp_path / "extracted"
+    out.mkdir()
+    window.extract_to([script.data(0, MEMBER)], out)
+    from tests.support.helpers import EXAMPLE
+    original = EXAMPLE / "analysis.py"
+    assert (out / "analysis.py").read_bytes() == original.read_bytes()
+    window.extract_to([script.data(0, MEMBER)], out)   # never replaces
+    assert "already exists" in immediate_tasks[-1][1]
+
+
+@pytest.mark.slow
+def test_the_report_saves_as_html(window, example_bundle, tmp_path):
+    window.open_bundle(example_bundle)
+    window.view.mode.setCurrentIndex(window.view.mode.findData("directory"))
+    window.view.replay_button.click()
+    assert window.save_report_action.isEnabled()
+    page = tmp_path / "report.html"
+    window.save_report_to(page)
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "Replay of" in text and "reproduced" in text
+
+
+def test_recent_bundles_help_and_about(window, example_bundle):
+    from studypack_gui import help as app_help
+    from studypack_gui.replay_window import recent_bundles
+    window.open_bundle(example_bundle)
+    assert recent_bundles()[0] == str(example_bundle)
+    window._fill_recent()
+    assert [a.text() for a in window.recent_menu.actions()] == [example_bundle.name]
+    app_help.shown = []
+    try:
+        app_help.show_guide(window)
+        app_help.show_about(window)
+    finally:
+        shown, app_help.shown = app_help.shown, None
+    (_, guide), (_, about) = shown
+    assert "Replay files" in guide and "Make a bundle" in guide
+    assert "PySide6" in about and "studypack" in about
+
+
+def test_a_bad_file_opened_twice_leaves_one_window(qtbot, qapp, tmp_path, immediate_tasks,
+                                                   gui_settings):
+    from studypack_gui.replay_window import ReplayWindow
+    bogus = tmp_path / "broken.studypack"
+    bogus.write_bytes(b"not a bundle at all")
+    before = [w for w in qapp.windows if isinstance(w, ReplayWindow)]
+    first = qapp.open_bundle(bogus)
+    qtbot.addWidget(first)
+    second = qapp.open_bundle(bogus)
+    assert second is first
+    after = [w for w in qapp.windows if isinstance(w, ReplayWindow)]
+    assert len(after) - len(before) <= 1
+    assert len(immediate_tasks) == 2 and all("broken.studypack" in d[1] for d in immediate_tasks)
+    assert first.state.text() == "No bundle open"
+
+
+def test_the_window_fits_1024_by_600(qtbot, window, example_bundle):
+    window.open_bundle(example_bundle)
+    window.resize(1024, 560)   # 600 minus a title bar
+    qtbot.wait(50)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 560, hint
+    tabs = window.view.tabs
+    for button, tab in ((window.view.replay_button, 2), (window.view.save_report, 2),
+                        (window.view.extract_button, 1)):
+        tabs.setCurrentIndex(tab)
+        qtbot.wait(50)
+        assert button.isVisible()
+        corner = button.mapTo(window, button.rect().bottomRight())
+        assert window.rect().contains(corner), button.text()

@@ -44,128 +44,150 @@ def _to_run_page(wizard, qtbot, python):
     return wizard.currentPage()
 
 
-def test_wizard_makes_a_verified_bundle_from_a_bare_study_folder(
-        qtbot, immediate_tasks, bare_study, study_python, tmp_path):
+def _red_on_screen(wizard) -> list[str]:
+    """Everything the wizard shows in red right now (a failure the user would see)."""
+    from PySide6.QtWidgets import QLabel
+    from studypack_gui.widgets import StatusLabel
+    found = []
+    for label in wizard.findChildren(QLabel):
+        if not label.isVisibleTo(wizard) or not label.text().strip():
+            continue
+        if (isinstance(label, StatusLabel) and label.state == "bad") or "#cf222e" in label.styleSheet():
+            found.append(label.text())
+    return found
+
+
+def _listed(tree) -> set[str]:
+    return {tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())}
+
+
+@pytest.mark.parametrize("shipped_spec", [True, False], ids=["shipped-toml", "no-toml"])
+def test_a_study_that_never_ran_becomes_a_verified_bundle_page_by_page(
+        qtbot, immediate_tasks, tmp_path, study_python, shipped_spec):
+    """The example as a researcher has it before its first run: no results/ yet —
+    with its shipped studypack.toml, and with none at all."""
+    from PySide6.QtCore import Qt
+    from studypack_gui import dialogs
     from studypack_gui.wizard import BundleWizard
     from studypack_gui.wizard.data_page import PACK
-    wizard = BundleWizard(bare_study)
+    study = copy_example(tmp_path, study_python)
+    spec_file = study / "studypack.toml"
+    if not shipped_spec:
+        spec_file.unlink()
+    shipped = spec_file.read_bytes() if shipped_spec else None
+    assert not (study / "results").exists()
+    wizard = BundleWizard(study)
     qtbot.addWidget(wizard)
     wizard.show()
+    opened = []
+    wizard.on_done_open = opened.append
 
-    # Folder: the folder is accepted; nothing is there yet
-    assert "will write studypack.toml" in wizard.currentPage().found.text()
+    # Folder; the step list says where we are
+    assert wizard.steps.current == 0
+    assert ("already has" if shipped_spec else "A new study") in wizard.currentPage().found.text()
     _next(wizard, qtbot, "StudyPage")
-    spec_file = bare_study / "studypack.toml"
-    assert spec_file.exists(), "the spec is written as soon as the folder is accepted"
+    assert wizard.steps.current == 1 and "\u25b6 2. Study" in wizard.steps.labels[1].text()
 
-    # Study: defaults come from the README; an ORCID iD with a wrong check digit blocks Next
-    study = wizard.currentPage()
-    assert study.title_edit.text() == "Heat diffusion on a rod"
-    assert study.name_edit.text() == "heat-diffusion"
-    study.description.setPlainText("Heat diffusing along a rod.")
-    study.authors.set_authors([])
-    table = study.authors.table
-    table.item(0, 0).setText("Ada Lovelace")
-    table.item(0, 1).setText("0000-0002-1825-0096")
-    assert not study.isComplete()
-    assert "not valid" in study.authors.problem.text()
-    table.item(0, 1).setText("0000-0002-1825-0097")
-    table.item(0, 2).setText("Analytical Engine Society")
-    assert study.isComplete()
-    study.license.setCurrentText("CC0-1.0")
-    study.keywords.setText("heat, diffusion")
+    study_page = wizard.currentPage()
+    assert study_page.title_edit.text() == "Heat diffusion on a rod"
+    assert study_page.name_edit.text() == "heat-diffusion"
+    if not shipped_spec:
+        study_page.authors.set_authors([])
+        study_page.authors.table.item(0, 0).setText("Lovelace, Ada")
+        # the address form of an ORCID iD is accepted, and kept in its bare form
+        study_page.authors.table.item(0, 1).setText("https://orcid.org/0000-0002-1825-0097")
+    assert study_page.isComplete(), study_page.authors.problem.text()
+    assert _red_on_screen(wizard) == []
     _next(wizard, qtbot, "CodePage")
-    saved = load_spec(spec_file)
-    assert saved.study.authors[0].orcid == "0000-0002-1825-0097"
-    assert saved.study.license == "CC0-1.0" and saved.study.keywords == ["heat", "diffusion"]
 
-    # Code: not a git repository (said so); the code files are listed
+    # Code: listed although results/ does not exist yet; said so, not in red
     code = wizard.currentPage()
-    assert code.git.state == "warn" and "not a git repository" in code.git.text()
-    listed = {code.files.topLevelItem(i).text(0) for i in range(code.files.topLevelItemCount())}
-    assert "analysis.py" in listed and "data/initial.csv" not in listed
+    assert "analysis.py" in _listed(code.files)
+    if shipped_spec:   # (a draft names only the results folders that exist)
+        assert "results/ does not exist yet" in code.summary.text()
+    assert code.git.state == "warn" and _red_on_screen(wizard) == []
     _next(wizard, qtbot, "DataPage")
 
-    # Data: the data folder was detected; both files are packed
     data = wizard.currentPage()
     assert set(data.sizes) == {"data/initial.csv", "data/material.json"}
     assert all(data.how(p) == PACK for p in data.sizes)
-    assert "2 files packed" in data.total.text()
+    assert _red_on_screen(wizard) == []
     _next(wizard, qtbot, "EnvironmentPage")
 
-    # Environment: point it at the study's virtualenv; numpy shows in the lock preview
     env = wizard.currentPage()
-    env.python.setText(str(study_python))
-    env._detect()
-    assert env.found.state == "ok" and "virtualenv" in env.found.text()
+    if not shipped_spec:
+        env.python.setText(str(study_python))
+        env._detect()
+    assert env.found.state == "ok", env.found.text()
     assert "numpy==" in env.lock.toPlainText()
     _next(wizard, qtbot, "RunPage")
 
-    # Run: the command was guessed; Next needs a real traced run and confirmed results
     run = wizard.currentPage()
-    assert run.command.text() == "python analysis.py"
+    if shipped_spec:
+        assert run.command.text() == "python analysis.py --steps 100"
+    else:
+        assert run.command.text() == "python analysis.py"
+        run.outputs.setText("results/")
     run.command.setText("python analysis.py --steps 50")
-    run.outputs.setText("results/")
     assert not run.isComplete()
-    qtbot.mouseClick(run.run_button, __import__("PySide6.QtCore").QtCore.Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(run.run_button, Qt.MouseButton.LeftButton)
     assert run.verdict.state == "ok", run.verdict.text()
-    assert "exit code 0" in run.verdict.text()
-    log = run.log.toPlainText()
-    assert "python analysis.py --steps 50" in log
-    found = {run.found.topLevelItem(i).text(0) for i in range(run.found.topLevelItemCount())}
-    assert any(f.startswith("results/") for f in found), found
-    assert not run.isComplete()
+    assert any(f.startswith("results/") for f in _listed(run.found))
     run.confirm.setChecked(True)
-    wizard.state.build_image = False        # keep the test off the Docker daemon
+    # nothing is written into the study's folder before the user saves
+    assert (spec_file.read_bytes() if spec_file.exists() else None) == shipped
+
+    # Back after the run: the pages list again what is there now
+    for page in ("EnvironmentPage", "DataPage", "CodePage"):
+        wizard.back()
+        assert type(wizard.currentPage()).__name__ == page
+    assert "analysis.py" in _listed(code.files)
+    assert "does not exist yet" not in code.summary.text()
+    assert wizard.steps.current == 2
+    for page in ("DataPage", "EnvironmentPage", "RunPage"):
+        _next(wizard, qtbot, page)
+    assert run.isComplete(), "the traced run survives a look back"
+    wizard.state.build_image = False        # keep this test off the Docker daemon
     _next(wizard, qtbot, "ImagePage")
 
-    # Image: nothing happens before the user chooses; with the build off the packages
-    # are locked with their hashes and vendored
     image = wizard.currentPage()
-    assert not image.build.isChecked() and not image.isComplete()
+    image.build.setChecked(False)
     image.prepare.click()
     assert image.verdict.state == "ok", image.verdict.text()
-    assert "pip lock" in image.messages.text() and "numpy" not in image.messages.text().split("not locked")[-1]
-    assert image.isComplete()
-    # changing an option asks for the environment to be prepared again
-    image.save.setChecked(True)
-    assert not image.isComplete()
-    image.save.setChecked(False)
-    image.build.setChecked(False)
-    assert image.isComplete()
     _next(wizard, qtbot, "ReviewPage")
 
     review = wizard.currentPage()
     areas = [review.tree.topLevelItem(i).text(0) for i in range(review.tree.topLevelItemCount())]
-    assert any(a.startswith("Code and input data") for a in areas)
     assert any(a.startswith("Results of the original run") for a in areas)
-    assert "before compression" in review.total.text()
+    assert "Nothing has been written yet" in review.subTitle()
     _next(wizard, qtbot, "ExportPage")
 
     export = wizard.currentPage()
-    out = tmp_path / "heat.studypack"
-    export.path.setText(str(out))
-    assert not export.isComplete()
+    assert Path(export.path.text()) == tmp_path / "heat-diffusion.studypack"
     export.create_button.click()
     assert export.verdict.state == "ok", export.verdict.text()
+    out = Path(export.path.text())
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     assert export.checksum.text() == digest
     assert Path(f"{out}.sha256").read_text().split()[0] == digest
-    assert export.show_folder.isEnabled() and export.isComplete()
     assert immediate_tasks == [], immediate_tasks
+    assert _red_on_screen(wizard) == []
 
-    # What a user checks: the bundle is intact and says what the wizard was told
+    # Done offers to open the new bundle
+    dialogs.answers.append("Open it")
+    wizard.accept()
+    assert opened == [out]
+    assert dialogs.questions[-1][0] == "Bundle written"
+
     assert verify(out).ok
     meta = read_info(out).metadata
-    assert meta["study"]["title"] == "Heat diffusion on a rod"
-    assert meta["study"]["authors"][0]["orcid"] == "0000-0002-1825-0097"
     assert meta["runs"][0]["command"] == ["python", "analysis.py", "--steps", "50"]
+    assert meta["study"]["authors"][0]["orcid"] == "0000-0002-1825-0097"
     assert any(o.startswith("results/") for o in meta["outputs"])
-    # and the CLI can make the same bundle again from the spec the wizard wrote
+    # the spec was saved with the bundle, as the user answered
     again = load_spec(spec_file)
     assert again.runs[0].command == ["python", "analysis.py", "--steps", "50"]
     assert again.output_paths == ["results/"]
-    assert again.environment.python == str(study_python)
 
 
 @pytest.fixture
@@ -177,7 +199,7 @@ def bare_wizard(qtbot, immediate_tasks, bare_study):
     wizard.next()
     study = wizard.currentPage()
     study.authors.set_authors([])
-    study.authors.table.item(0, 0).setText("Ada Lovelace")
+    study.authors.table.item(0, 0).setText("Lovelace, Ada")
     wizard.next()
     return wizard
 
@@ -193,6 +215,7 @@ def test_a_data_file_can_be_kept_by_reference_with_its_checksum(bare_wizard, qtb
     data.set_how("data/initial.csv", REFERENCE, url)
     assert "1 kept by reference" in data.total.text()
     wizard.next()
+    wizard.state.save()   # what Create the bundle (or Save on leaving) writes
     spec = load_spec(wizard.state.folder / "studypack.toml")
     csv = wizard.state.folder / "data" / "initial.csv"
     if not with_url:
@@ -209,10 +232,9 @@ def test_a_data_file_can_be_kept_by_reference_with_its_checksum(bare_wizard, qtb
 def test_deposit_from_the_export_page_publishes_and_writes_the_doi(qtbot, tmp_path,
                                                                   immediate_tasks, monkeypatch):
     """The Zenodo step, against the faithful fake Zenodo over loopback."""
-    from types import SimpleNamespace
-
     from tests.support.deposit_bundles import make_bundle
     from studypack.spec import write_spec
+    from studypack_gui.backend import BundleWritten
     from studypack_gui.wizard import WizardState, export_page
     from tests.support.zenodo_server import FakeZenodo
 
@@ -225,8 +247,8 @@ def test_deposit_from_the_export_page_publishes_and_writes_the_doi(qtbot, tmp_pa
     state = WizardState(folder=study)
     from studypack.spec import detect_spec
     state.spec = detect_spec(study)
-    state.spec_path = write_spec(state.spec, study / "studypack.toml")
-    state.result = SimpleNamespace(path=bundle)
+    write_spec(state.spec, study / "studypack.toml")
+    state.result = BundleWritten(path=bundle, sha256="", size=0, files=0)
     page = export_page.ExportPage(state)
     qtbot.addWidget(page)
     questions = []
@@ -267,7 +289,8 @@ def test_the_image_page_builds_the_image_and_estimates_its_size(bare_wizard, qtb
     assert f"FROM {repository}@sha256:" in dockerfile
     assert "Image built" in image.verdict.text()
     assert "about" in image.save.text() and "MB" in image.save.text()
-    assert load_spec(wizard.state.folder / "studypack.toml").environment.base_image == base_image
+    assert wizard.state.spec.environment.base_image == base_image
+    assert not (wizard.state.folder / "studypack.toml").exists(), "saved only when asked"
 
 
 def test_cancel_stops_a_traced_run_and_the_gui_stays_responsive(bare_wizard, qtbot,
@@ -287,3 +310,152 @@ def test_cancel_stops_a_traced_run_and_the_gui_stays_responsive(bare_wizard, qtb
     assert run.verdict.state == "warn" and "Cancelled" in run.verdict.text()
     assert wizard.state.trace is None and not run.isComplete()
     assert run.run_button.isEnabled()
+
+
+# ------------------------------------------------------------------ leaving, Back, size
+
+def _edit_title(wizard, qtbot, title: str):
+    _next(wizard, qtbot, "StudyPage")
+    wizard.currentPage().title_edit.setText(title)
+
+
+@pytest.mark.parametrize("key", ["cancel", "escape"])
+def test_leaving_with_unsaved_edits_asks_and_keep_working_keeps_everything(
+        qtbot, immediate_tasks, example_study, key):
+    from PySide6.QtCore import Qt
+    from studypack_gui import dialogs
+    from studypack_gui.wizard import BundleWizard
+    spec_file = example_study / "studypack.toml"
+    before = spec_file.read_bytes()
+    wizard = BundleWizard(example_study)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    _edit_title(wizard, qtbot, "Heat on a longer rod")
+
+    def leave():
+        if key == "cancel":
+            wizard.reject()
+        else:
+            qtbot.keyClick(wizard, Qt.Key.Key_Escape)
+
+    dialogs.answers.append("Keep working")
+    leave()
+    (title, text, choices), = dialogs.questions
+    assert "not saved" in text and choices == ["Save and close", "Close without saving",
+                                                "Keep working"]
+    assert wizard.isVisible() and wizard.currentPage().title_edit.text() == "Heat on a longer rod"
+    dialogs.answers.append("Close without saving")
+    leave()
+    assert not wizard.isVisible()
+    assert spec_file.read_bytes() == before
+
+
+def test_save_and_close_writes_what_the_user_typed(qtbot, immediate_tasks, example_study):
+    from studypack_gui import dialogs
+    from studypack_gui.wizard import BundleWizard
+    wizard = BundleWizard(example_study)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    _edit_title(wizard, qtbot, "Heat on a longer rod")
+    dialogs.answers.append("Save and close")
+    wizard.reject()
+    assert not wizard.isVisible()
+    assert load_spec(example_study / "studypack.toml").study.title == "Heat on a longer rod"
+
+
+def test_closing_during_a_traced_run_asks_stops_it_and_writes_no_test_command(
+        bare_wizard, qtbot, study_python):
+    from PySide6.QtCore import Qt
+    from studypack_gui import dialogs, tasks
+    wizard = bare_wizard
+    run = _to_run_page(wizard, qtbot, study_python)
+    run.command.setText('python -c "import time; print(\'started\', flush=True); time.sleep(120)"')
+    tasks.set_immediate(False)
+    run.start_run()
+    qtbot.waitUntil(lambda: "started" in run.log.toPlainText(), timeout=60000)
+    session_dir = wizard.state.session.work
+    dialogs.answers.append("Keep working")
+    qtbot.keyClick(wizard, Qt.Key.Key_Escape)
+    assert wizard.isVisible() and run.busy, "Keep working leaves the run running"
+    assert "Still running: the traced run" in dialogs.questions[-1][1]
+    dialogs.answers.append("Close without saving")
+    qtbot.keyClick(wizard, Qt.Key.Key_Escape)
+    assert not wizard.isVisible()
+    qtbot.waitUntil(lambda: not run.busy, timeout=30000)
+    qtbot.waitUntil(lambda: not session_dir.exists(), timeout=10000)
+    assert not (wizard.state.folder / "studypack.toml").exists()
+
+
+def test_back_during_packing_cancels_it_and_the_old_bundle_stays(
+        bare_wizard, qtbot, study_python, tmp_path, monkeypatch):
+    """Real worker threads; Back is pressed as soon as the pack reports progress."""
+    import os
+
+    from studypack_gui import tasks
+    wizard = bare_wizard
+    (wizard.state.folder / "data" / "big.bin").write_bytes(os.urandom(80 * 1024 * 1024))
+    run = _to_run_page(wizard, qtbot, study_python)
+    run.outputs.setText("results/")
+    run.start_run()
+    run.confirm.setChecked(True)
+    wizard.state.build_image = False
+    _next(wizard, qtbot, "ImagePage")
+    wizard.currentPage().build.setChecked(False)
+    wizard.currentPage().prepare.click()
+    _next(wizard, qtbot, "ReviewPage")
+    _next(wizard, qtbot, "ExportPage")
+    export = wizard.currentPage()
+    out = tmp_path / "earlier.studypack"
+    out.write_bytes(b"the bundle made last week")
+    export.path.setText(str(out))
+    export.overwrite.setChecked(True)
+
+    pressed = []
+    shown = export.panel.progressed
+
+    def press_back_once_packing(progress):
+        shown(progress)
+        if progress.phase == "pack" and not pressed:
+            pressed.append(progress)
+            wizard.back()
+
+    monkeypatch.setattr(export.panel, "progressed", press_back_once_packing)
+    tasks.set_immediate(False)
+    export.create_button.click()
+    qtbot.waitUntil(lambda: bool(pressed), timeout=60000)
+    assert type(wizard.currentPage()).__name__ == "ReviewPage"
+    qtbot.waitUntil(lambda: not export.busy and not wizard.currentPage().busy, timeout=60000)
+    assert out.read_bytes() == b"the bundle made last week"
+    assert export.verdict.state == "warn" and "no bundle was written" in export.verdict.text()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("earlier")) == \
+        ["earlier.studypack"], "no partial file left beside it"
+    assert wizard.state.result is None
+    assert "Nothing has been written yet" in wizard.currentPage().subTitle()
+
+
+def test_enter_in_leave_out_moves_on(bare_wizard, qtbot):
+    from PySide6.QtCore import Qt
+    wizard = bare_wizard
+    code = wizard.currentPage()
+    code.excludes.setFocus()
+    qtbot.keyClicks(code.excludes, "*.log")
+    qtbot.keyClick(code.excludes, Qt.Key.Key_Return)
+    assert type(wizard.currentPage()).__name__ == "DataPage"
+    assert wizard.state.spec.exclude == ["*.log"]
+
+
+def test_every_page_fits_a_1024_by_600_screen(qtbot, immediate_tasks, example_study):
+    from studypack_gui.wizard import BundleWizard
+    from PySide6.QtWidgets import QWizard
+    wizard = BundleWizard(example_study)
+    qtbot.addWidget(wizard)
+    wizard.resize(1024, 560)   # 600 minus a title bar
+    wizard.show()
+    hint = wizard.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 560, hint
+    for _ in range(3):
+        for which in (QWizard.WizardButton.NextButton, QWizard.WizardButton.CancelButton):
+            button = wizard.button(which)
+            corner = button.mapTo(wizard, button.rect().bottomRight())
+            assert wizard.rect().contains(corner), (type(wizard.currentPage()).__name__, corner)
+        wizard.next()

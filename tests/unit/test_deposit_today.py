@@ -129,6 +129,22 @@ def test_a_token_no_site_takes_is_called_wrong_or_expired(server, sandbox, tmp_p
         "either.")
 
 
+def test_when_the_other_site_cannot_be_asked_the_error_says_so(server, tmp_path):
+    import socket
+    with socket.socket() as probe:   # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    plan = plan_deposit(make_bundle(tmp_path, payload_bytes=1000), base_url=server.url,
+                        other_site=closed)
+    with pytest.raises(AuthError) as err:
+        run_deposit(plan, client=client_for(server, token="expired-token", other_site=closed),
+                    state=DepositState(tmp_path / "s.json"))
+    assert err.value.message == (
+        f'Zenodo ({host(server)}) did not accept the access token (403 "Permission '
+        f'denied."): it is wrong, expired or revoked, or it was made on {closed[7:]}, which '
+        "could not be asked.")
+
+
 def test_sandbox_never_falls_back_to_the_production_token(tmp_path, capsys, monkeypatch):
     bundle = make_bundle(tmp_path, payload_bytes=1000)
     monkeypatch.setattr("studypack.deposit.client.ZenodoClient.request",
@@ -246,6 +262,24 @@ def test_a_pending_version_that_cannot_be_found_is_explained(server, published_v
         "already pending and holds files, and it is not among the depositions studypack can "
         "list (Zenodo says: \"Please remove all files first.\").")
     assert pending.id in server.depositions
+
+
+def test_a_draft_begun_as_a_separate_record_makes_way_for_the_new_version(
+        server, published_v1, tmp_path, capsys):
+    v2 = make_bundle(tmp_path / "v2", payload_bytes=2000, version="2.0")
+    code, out, _ = deposit(server, v2, capsys=capsys)       # forgot --new-version-of
+    separate = json.loads(out)["deposition_id"]
+    assert server.depositions[separate].conceptrecid != \
+        server.depositions[published_v1.deposition_id].conceptrecid
+    code = main(["deposit", str(v2), "--url", server.url, "--yes", "--new-version-of",
+                 published_v1.doi])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert (f"Deleted draft {separate}, which studypack had begun as a separate record; "
+            f"this bundle goes into a new version of {published_v1.doi}.") in " ".join(out.split())
+    assert separate not in server.depositions
+    [draft] = [d for d in server.depositions.values() if not d.submitted]
+    assert draft.conceptrecid == server.depositions[published_v1.deposition_id].conceptrecid
 
 
 def test_a_concept_doi_resolves_through_versions_latest(server, published_v1, tmp_path):

@@ -1,13 +1,12 @@
-"""What every wizard page shares: the state, saving the spec, running a task."""
+"""What every wizard page shares: the state, a scrolling body, running a task."""
 
 from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtWidgets import QLabel, QWizardPage
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget, QWizardPage
 
-from studypack.errors import StudypackError
-
+from ..backend import StudypackError
 from ..dialogs import show_error
 from ..widgets import TaskPanel
 
@@ -15,6 +14,7 @@ from ..widgets import TaskPanel
 class WizardPage(QWizardPage):
     TITLE = ""
     SUBTITLE = ""
+    WORK = "work"   # what a task of this page is, for "Still running: ..."
 
     def __init__(self, state):
         super().__init__()
@@ -22,9 +22,20 @@ class WizardPage(QWizardPage):
         self.setTitle(self.TITLE)
         self.setSubTitle(self.SUBTITLE)
         self.panels: list[TaskPanel] = []
+        # the page's own widgets go into ``body``: on a small screen it scrolls
+        # instead of pushing Next and Cancel off the screen
+        self.body = QWidget()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
-    def task_panel(self, log=None) -> TaskPanel:
+    def task_panel(self, log=None, work: Optional[str] = None) -> TaskPanel:
         panel = TaskPanel(log=log)
+        panel.work = work or self.WORK
         panel.started.connect(self.completeChanged)
         panel.ended.connect(self.completeChanged)
         self.panels.append(panel)
@@ -33,6 +44,9 @@ class WizardPage(QWizardPage):
     @property
     def busy(self) -> bool:
         return any(p.running for p in self.panels)
+
+    def busy_with(self) -> list[str]:
+        return [p.work for p in self.panels if p.running]
 
     def isComplete(self) -> bool:
         return not self.busy and self.ready()
@@ -45,6 +59,11 @@ class WizardPage(QWizardPage):
             if panel.running:
                 panel.cancel()
 
+    def cleanupPage(self) -> None:
+        """Back: what this page started stops (a pack must not go on behind the user)."""
+        self.stop_tasks()
+        super().cleanupPage()
+
     def apply(self) -> None:
         """Copy the page's fields into ``self.state.spec`` (override)."""
 
@@ -53,8 +72,6 @@ class WizardPage(QWizardPage):
             return False
         try:
             self.apply()
-            if self.state.spec is not None and self.state.folder is not None:
-                self.state.save()
         except StudypackError as exc:
             show_error(self, exc)
             return False

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QFormLayout, QLineEdit, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout)
 
-from studypack.fsutil import human_size
-from studypack.spec import DEFAULT_EXCLUDES
-
 from .. import backend
+from ..backend import DEFAULT_EXCLUDES, human_size
 from ..widgets import StatusLabel
 from .base import WizardPage, note
 
@@ -25,18 +24,23 @@ class CodePage(WizardPage):
         self.excludes = QLineEdit()
         self.excludes.setPlaceholderText("e.g. scratch/, *.log")
         self.excludes.setToolTip("Always left out: " + ", ".join(DEFAULT_EXCLUDES))
-        self.excludes.editingFinished.connect(self._refresh_files)
+        # rescanned a moment after typing stops: Enter still means Next
+        self.rescan = QTimer(self)
+        self.rescan.setSingleShot(True)
+        self.rescan.setInterval(600)
+        self.rescan.timeout.connect(self._refresh_files)
+        self.excludes.textEdited.connect(lambda *_: self.rescan.start())
         self.files = QTreeWidget()
         self.files.setRootIsDecorated(False)
         self.files.setHeaderLabels(["Code file", "Size"])
         self.files.setColumnWidth(0, 560)
         self.summary = note()
-        self.panel = self.task_panel()
+        self.panel = self.task_panel(work="listing the files")
         form = QFormLayout()
         form.addRow("Folder:", self.folder)
         form.addRow("Version:", self.git)
         form.addRow("&Leave out:", self.excludes)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(form)
         layout.addWidget(self.panel)
         layout.addWidget(self.files, 1)
@@ -68,6 +72,7 @@ class CodePage(WizardPage):
 
     def _refresh_files(self) -> None:
         if self.panel.running:
+            self.rescan.start()   # again once this listing is done
             return
         self._apply_excludes()
         spec = self.state.spec
@@ -79,9 +84,22 @@ class CodePage(WizardPage):
         for f in plan.code:
             QTreeWidgetItem(self.files, [f.relpath, human_size(f.size)])
         total = sum(f.size for f in plan.code)
-        self.summary.setText(f"{len(plan.code)} code files, {human_size(total)}. "
-                             f"Data and results are on the next pages.")
+        text = (f"{len(plan.code)} code files, {human_size(total)}. "
+                "Data and results are on the next pages.")
+        if plan.missing:
+            text += (" " + ", ".join(plan.missing) + " does not exist yet: the run on the "
+                     "Run page writes it.")
+        self.summary.setText(text)
         self.panel.finish("")
 
+    def isComplete(self) -> bool:
+        return True   # a listing in progress is a preview; it never holds Next back
+
+    def validatePage(self) -> bool:
+        self.stop_tasks()
+        self.apply()
+        return True
+
     def apply(self) -> None:
+        self.rescan.stop()
         self._apply_excludes()

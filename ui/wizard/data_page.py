@@ -13,11 +13,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
                                QHeaderView, QPushButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout)
 
-from studypack.errors import UsageError
-from studypack.fsutil import human_size
-from studypack.spec import DataReference
-
 from .. import backend
+from ..backend import DataReference, UsageError, human_size
 from .base import WizardPage, note
 
 PACK, REFERENCE = "In the bundle", "By reference (URL)"
@@ -51,12 +48,12 @@ class DataPage(WizardPage):
         add_file.clicked.connect(lambda: self._add(folder=False))
         self.detected = note()
         self.total = note()
-        self.panel = self.task_panel()
+        self.panel = self.task_panel(work="listing the data")
         buttons = QHBoxLayout()
         buttons.addWidget(add_folder)
         buttons.addWidget(add_file)
         buttons.addStretch(1)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addWidget(self.detected)
         layout.addLayout(buttons)
         layout.addWidget(self.panel)
@@ -68,7 +65,7 @@ class DataPage(WizardPage):
         self.detected.setText(
             "Data folders: " + (", ".join(spec.data_paths) or "none found yet \u2014 add the "
                                 "files or folders your study reads.")
-            + ("  Results folders (next pages): " + ", ".join(spec.output_paths)
+            + ("  Results folders (Run page): " + ", ".join(spec.output_paths)
                if spec.output_paths else ""))
         self._refresh()
 

@@ -41,12 +41,12 @@ class EnvironmentPage(WizardPage):
         self.lock = QPlainTextEdit()
         self.lock.setReadOnly(True)
         self.lock.setFont(mono_font())
-        self.panel = self.task_panel()
+        self.panel = self.task_panel(work="detecting the environment")
         form = QFormLayout()
         form.addRow("Found:", self.found)
         form.addRow("&Kind:", self.kind)
         form.addRow(buddy_label("&Interpreter:", self.python), python_row)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(form)
         layout.addWidget(self.panel)
         layout.addWidget(self.lock_label)
@@ -85,7 +85,7 @@ class EnvironmentPage(WizardPage):
         self.panel.finish("")
 
     def _failed(self, exc, details) -> None:
-        self.found.set_status("bad", getattr(exc, "message", str(exc)))
+        self.found.set_status("bad", backend.message_of(exc))
         self.fail(exc, details)
 
     def apply(self) -> None:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QVBoxLayout)
 
-from studypack.errors import Cancelled
-from studypack.fsutil import human_size
-
 from .. import backend
-from ..widgets import StatusLabel, buddy_label
+from ..backend import Cancelled, StudypackError, human_size
+from ..widgets import StatusLabel, buddy_label, open_folder
 from .base import WizardPage
 
 SITES = [("Zenodo sandbox (for trying out)", "https://sandbox.zenodo.org"),
@@ -37,7 +33,7 @@ class ExportPage(WizardPage):
         self.create_button = QPushButton("&Create the bundle")
         self.create_button.setDefault(True)
         self.create_button.clicked.connect(self.start)
-        self.panel = self.task_panel()
+        self.panel = self.task_panel(work="writing the bundle")
         self.verdict = StatusLabel()
         self.checksum = QLineEdit()
         self.checksum.setReadOnly(True)
@@ -57,7 +53,7 @@ class ExportPage(WizardPage):
         sum_row = QHBoxLayout()
         sum_row.addWidget(self.checksum, 1)
         sum_row.addWidget(self.show_folder)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(form)
         layout.addLayout(row)
         layout.addWidget(self.verdict)
@@ -78,8 +74,14 @@ class ExportPage(WizardPage):
 
     def start(self) -> None:
         session = self.state.session
-        out = Path(self.path.text().strip()).expanduser()
         overwrite = self.overwrite.isChecked()
+        try:
+            out = session.check_output(Path(self.path.text().strip()), overwrite)
+            self.state.save()   # the bundle carries the answers; the folder keeps them
+        except StudypackError as exc:
+            self.verdict.set_status("bad", backend.message_of(exc))
+            self.fail(exc)
+            return
         self.create_button.setEnabled(False)
         self.show_folder.setEnabled(False)
         self.checksum.clear()
@@ -93,10 +95,10 @@ class ExportPage(WizardPage):
         if isinstance(exc, Cancelled):
             self.verdict.set_status("warn", "Cancelled: no bundle was written.")
             return
-        self.verdict.set_status("bad", getattr(exc, "message", str(exc)))
+        self.verdict.set_status("bad", backend.message_of(exc))
         self.fail(exc, details)
 
-    def _written(self, result) -> None:
+    def _written(self, result: backend.BundleWritten) -> None:
         self.create_button.setEnabled(True)
         self.state.result = result
         self.checksum.setText(result.sha256)
@@ -107,12 +109,12 @@ class ExportPage(WizardPage):
         self.panel.finish("")
         # the bundle is written: Close is the only way on; Cancel would mean nothing
         self.wizard().setOption(self.wizard().WizardOption.NoCancelButton, True)
-        self.deposit_box.setEnabled(backend.available("studypack.deposit", "run_deposit"))
+        self.deposit_box.setEnabled(True)
         self.completeChanged.emit()
 
     def _show_in_folder(self) -> None:
         if self.state.result is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.state.result.path).parent)))
+            open_folder(self, Path(self.state.result.path).parent)
 
     def ready(self) -> bool:
         return self.state.result is not None
@@ -133,7 +135,7 @@ class ExportPage(WizardPage):
                                  "afterwards). Otherwise it stays a draft you review on Zenodo.")
         self.deposit_button = QPushButton("&Deposit\u2026")
         self.deposit_button.clicked.connect(self.start_deposit)
-        self.deposit_panel = self.task_panel()
+        self.deposit_panel = self.task_panel(work="the Zenodo deposit")
         self.deposit_verdict = StatusLabel()
         form = QFormLayout(box)
         form.addRow("&Site:", self.site)
@@ -152,15 +154,13 @@ class ExportPage(WizardPage):
         return self.site.currentData()
 
     def start_deposit(self) -> None:
-        from studypack.deposit import plan_deposit
-        from studypack.deposit.metadata import render
         bundle = Path(self.state.result.path)
         publish = self.publish.isChecked()
         base_url = self.base_url()
         self.deposit_button.setEnabled(False)
         self.deposit_panel.start(
-            lambda report, cancel: plan_deposit(bundle, base_url=base_url, publish=publish),
-            lambda plan: self._confirm(plan, render(plan.metadata)),
+            lambda report, cancel: backend.plan_deposit(bundle, base_url, publish),
+            lambda planned: self._confirm(*planned),
             on_error=self._deposit_failed)
 
     def _confirm(self, plan, metadata_text: str) -> None:
@@ -178,14 +178,10 @@ class ExportPage(WizardPage):
             self.deposit_button.setEnabled(True)
             self.deposit_verdict.set_status("info", "Nothing was sent.")
             return
-        from studypack.deposit import run_deposit
-        from studypack.deposit.token import Secret, find_token
         typed = self.token.text().strip()
-        sandbox = "sandbox" in plan.base_url
 
         def work(report, cancel):
-            token = Secret(typed) if typed else find_token(plan.base_url, sandbox=sandbox)
-            return run_deposit(plan, token, report=report, cancel=cancel)
+            return backend.run_deposit(plan, typed, report=report, cancel=cancel)
 
         self.deposit_panel.start(work, self._deposited, on_error=self._deposit_failed)
 
@@ -194,15 +190,15 @@ class ExportPage(WizardPage):
         if isinstance(exc, Cancelled):
             self.deposit_verdict.set_status("warn", "Cancelled; run it again to resume the draft.")
             return
-        self.deposit_verdict.set_status("bad", getattr(exc, "message", str(exc)))
+        self.deposit_verdict.set_status("bad", backend.message_of(exc))
         self.fail(exc, details)
 
     def _deposited(self, result) -> None:
         self.deposit_button.setEnabled(True)
-        from studypack.deposit import write_doi
         if result.doi and self.state.spec_path is not None:
-            write_doi(self.state.spec_path, result.doi)
+            backend.write_doi(self.state.spec_path, result.doi)
             self.state.spec.study.doi = result.doi
+            self.state.saved_text = backend.spec_text(self.state.spec)
         what = "Published" if result.state == "published" else "Draft saved"
         self.deposit_verdict.set_status(
             "ok", f"{what}: {result.record_url}" + (f" \u2014 DOI {result.doi}" if result.doi else ""))

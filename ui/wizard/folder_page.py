@@ -6,10 +6,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
 
-from studypack.errors import StudypackError
-from studypack.spec import SPEC_NAME
-
 from .. import backend
+from ..backend import SPEC_NAME, StudypackError
 from .base import WizardPage, note
 
 
@@ -32,14 +30,14 @@ class FolderPage(WizardPage):
         row.addWidget(self.path_edit, 1)
         row.addWidget(browse)
         self.found = note()
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(row)
         layout.addWidget(self.found)
         layout.addStretch(1)
         layout.addWidget(note(
-            f"As you go, studypack writes your answers into {SPEC_NAME} in this folder, "
-            "so the same bundle can be made again later from the command line with "
-            "<code>studypack create FOLDER</code>."))
+            f"When the bundle is written, studypack saves your answers into {SPEC_NAME} in "
+            "this folder, so the same bundle can be made again later. Nothing in the folder "
+            "changes before that (if you leave early, you are asked whether to save)."))
         self._changed()
 
     def _browse(self) -> None:
@@ -62,10 +60,11 @@ class FolderPage(WizardPage):
         elif (folder / SPEC_NAME).is_file():
             self.found.setStyleSheet("")
             self.found.setText(f"This folder already has a {SPEC_NAME}: the wizard starts from "
-                               "it and saves your changes into it.")
+                               "it, and saves your changes into it when you say so.")
         else:
             self.found.setStyleSheet("")
-            self.found.setText(f"studypack will write {SPEC_NAME} into this folder.")
+            self.found.setText(f"A new study: its answers will be saved as {SPEC_NAME} in "
+                               "this folder.")
         self.completeChanged.emit()
 
     def ready(self) -> bool:
@@ -79,6 +78,8 @@ class FolderPage(WizardPage):
             self.fail(exc)
             return False
         if self.state.folder != folder or self.state.spec is None:
-            self.state.folder, self.state.spec, self.state.spec_existed = folder, spec, existed
-            self.state.files = self.state.environment = self.state.trace = None
+            if self.state.session is not None:   # a run of another folder is of no use
+                self.state.session.close()
+                self.state.session = None
+            self.state.opened(folder, spec, existed)
         return super().validatePage()

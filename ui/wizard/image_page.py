@@ -6,10 +6,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QVBoxLayout)
 
-from studypack.errors import Cancelled, StudypackError
-from studypack.fsutil import human_size
-
 from .. import backend
+from ..backend import Cancelled, human_size
 from ..widgets import StatusLabel, mono_font
 from .base import WizardPage, note
 
@@ -34,7 +32,7 @@ class ImagePage(WizardPage):
         self.skip = QCheckBox("Continue &without the environment recipe (the bundle still "
                               "replays from its traced files)")
         self.skip.hide()
-        self.skip.toggled.connect(self.completeChanged)
+        self.skip.toggled.connect(self._skip_toggled)
         self.build.toggled.connect(self._options_changed)
         self.save.toggled.connect(self._options_changed)
         self.prepare = QPushButton("&Prepare the environment")
@@ -46,13 +44,13 @@ class ImagePage(WizardPage):
         self.dockerfile.setPlaceholderText("The Dockerfile appears here once the environment "
                                            "is prepared.")
         self.messages = note()
-        self.panel = self.task_panel()
+        self.panel = self.task_panel(work="preparing the environment")
         row = QHBoxLayout()
         row.addWidget(self.prepare)
         row.addWidget(self.panel, 1)
         form = QFormLayout()
         form.addRow("Base &image:", self.base_image)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addWidget(self.engine)
         layout.addLayout(form)
         layout.addWidget(self.build)
@@ -83,7 +81,7 @@ class ImagePage(WizardPage):
             self.build.setChecked(self.state.build_image)
         self.panel.finish("")
         session = self.state.session
-        if self.prepared_with is not None and (session is None or session.environment is None):
+        if self.prepared_with is not None and (session is None or not session.environment_ready):
             self.prepared_with = None
             self.dockerfile.clear()
             self.messages.clear()
@@ -110,13 +108,8 @@ class ImagePage(WizardPage):
             return
         build, save, _base = self.options()
         options = self.options()
-        self.apply()
-        try:
-            self.state.save()   # the recipe is made from what the spec says
-        except StudypackError as exc:
-            self.fail(exc)
-            return
-        self.state.image = None
+        self.apply()   # the recipe is made from what the page says
+        self.state.image = self.state.plan = None
         self.skip.hide()
         self.skip.setChecked(False)
         self.prepare.setEnabled(False)
@@ -131,37 +124,36 @@ class ImagePage(WizardPage):
         if isinstance(exc, Cancelled):
             self.verdict.set_status("warn", "Cancelled.")
             return
-        self.verdict.set_status("bad", getattr(exc, "message", str(exc)))
+        self.verdict.set_status("bad", backend.message_of(exc))
         self.skip.show()
         self.fail(exc, details)
 
-    def _prepared(self, env, options) -> None:
+    def _prepared(self, env: backend.EnvironmentOutcome, options) -> None:
         self.prepare.setEnabled(True)
         self.prepared_with = options
         self.state.image = env
-        dockerfile = env.files_dir / "Dockerfile" if env.files_dir else None
-        text = ""
-        if dockerfile and dockerfile.is_file():
-            text = dockerfile.read_text(encoding="utf-8", errors="replace")
-        self.dockerfile.setPlainText(text or "(no Dockerfile: the environment was not captured)")
-        meta = env.metadata or {}
-        parts = ["The packages are locked and stored." if meta.get("lock_file")
+        self.dockerfile.setPlainText(env.dockerfile
+                                     or "(no Dockerfile: the environment was not captured)")
+        parts = ["The packages are locked and stored." if env.locked
                  else "The environment was not captured."]
-        image = meta.get("image") or {}
-        if isinstance(image, dict) and image.get("id"):
-            parts.append(f"Image built: {image.get('tag') or image['id'][:19]}.")
-        size = self.state.session.image_bytes if self.state.session else None
-        if env.image_tar and env.image_tar.is_file():
-            parts.append(f"The saved image adds {human_size(env.image_tar.stat().st_size)} "
+        if env.image_tag:
+            parts.append(f"Image built: {env.image_tag}.")
+        if env.image_tar_bytes:
+            parts.append(f"The saved image adds {human_size(env.image_tar_bytes)} "
                          "(before compression) to the bundle.")
-        elif size:
-            parts.append(f"Saving the image would add about {human_size(size)} "
-                         "(before compression).")
-            self.save.setText(f"&Save the image inside the bundle (about {human_size(size)} "
+        elif env.image_bytes:
+            size = human_size(env.image_bytes)
+            parts.append(f"Saving the image would add about {size} (before compression).")
+            self.save.setText(f"&Save the image inside the bundle (about {size} "
                               "more before compression; replays need no build)")
         self.verdict.set_status("ok", " ".join(parts))
         self.messages.setText("\n".join(env.messages))
         self.panel.finish("Environment ready.")
+        self.completeChanged.emit()
+
+    def _skip_toggled(self, checked: bool) -> None:
+        if checked and self.state.session is not None:
+            self.state.session.skip_environment()
         self.completeChanged.emit()
 
     def ready(self) -> bool:
@@ -169,5 +161,5 @@ class ImagePage(WizardPage):
             return True
         # a new traced run drops the environment captured for the previous one
         session = self.state.session
-        return (session is not None and session.environment is not None
+        return (session is not None and session.environment_ready
                 and self.prepared_with == self.options())

@@ -14,11 +14,8 @@ from PySide6.QtWidgets import (QCheckBox, QFormLayout, QHBoxLayout, QLineEdit, Q
                                QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout)
 from PySide6.QtCore import Qt
 
-from studypack.errors import Cancelled, UsageError
-from studypack.fsutil import human_size
-from studypack.spec import RunStep
-
 from .. import backend
+from ..backend import Cancelled, RunStep, UsageError, human_size
 from ..widgets import LogView, StatusLabel
 from .base import WizardPage
 
@@ -76,7 +73,7 @@ class RunPage(WizardPage):
         self.verdict = StatusLabel()
         self.log = LogView()
         self.log.setPlaceholderText("The command's output appears here while it runs.")
-        self.panel = self.task_panel(log=None)
+        self.panel = self.task_panel(log=None, work="the traced run")
         self.found = QTreeWidget()
         self.found.setRootIsDecorated(False)
         self.found.setHeaderLabels(["Result file written by the run", "Size"])
@@ -93,7 +90,7 @@ class RunPage(WizardPage):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.log)
         splitter.addWidget(self.found)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(form)
         layout.addLayout(row)
         layout.addWidget(self.verdict)
@@ -136,8 +133,7 @@ class RunPage(WizardPage):
     # ---------------------------------------------------------------- run
     def start_run(self) -> None:
         try:
-            self.apply()
-            self.state.save()   # what is traced is what the spec says
+            self.apply()   # what is traced is what the page says (saved only later)
         except UsageError as exc:
             self.fail(exc)
             return
@@ -145,15 +141,15 @@ class RunPage(WizardPage):
             self.state.session = backend.CreateSession(self.state.spec)
         session = self.state.session
         session.spec = self.state.spec
-        self.state.trace = None
+        self.state.trace = self.state.image = self.state.plan = None
         self.confirm.setChecked(False)
         self.found.clear()
         self.log.clear()
         self.log.add(f"$ {self.command.text()}")
         self.verdict.set_status("info", "Running\u2026")
         self.run_button.setEnabled(False)
-        self.tails = [LogTail(session.run_dir(1) / "stdout.txt", "", self.log.add),
-                      LogTail(session.run_dir(1) / "stderr.txt", "[stderr] ", self.log.add)]
+        stdout, stderr = session.run_logs(1)
+        self.tails = [LogTail(stdout, "", self.log.add), LogTail(stderr, "[stderr] ", self.log.add)]
         self.timer.start()
         self.panel.start(session.trace, self._traced, on_error=self._failed)
 
@@ -173,17 +169,16 @@ class RunPage(WizardPage):
         if isinstance(exc, Cancelled):
             self.verdict.set_status("warn", "Cancelled: the run was stopped. Run it again to go on.")
             return
-        self.verdict.set_status("bad", getattr(exc, "message", str(exc)))
+        self.verdict.set_status("bad", backend.message_of(exc))
         self.fail(exc, details)
 
-    def _traced(self, traced) -> None:
+    def _traced(self, traced: backend.TraceView) -> None:
         self._stop_tailing()
         self.run_button.setEnabled(True)
         self.state.trace = traced
-        run = traced.runs[0]
         self.verdict.set_status(
-            "ok", f"The run finished (exit code {run.exit_code}) in {run.duration_s:.1f} s; "
-                  f"{len(traced.files)} files of the system were used.")
+            "ok", f"The run finished (exit code {traced.exit_code}) in "
+                  f"{traced.duration_s:.1f} s; {traced.files_used} files of the system were used.")
         self.panel.finish("Traced.")
         self._list_outputs()
 

@@ -10,22 +10,29 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxL
                                QHeaderView, QLineEdit, QPlainTextEdit, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from studypack.errors import UsageError
-from studypack.spec import COMMON_LICENSES, NAME_RE, Author, orcid_is_valid, slugify
-
+from .. import backend
+from ..backend import COMMON_LICENSES, Author, UsageError, slugify
 from .base import WizardPage, note
 
 NAME, ORCID, AFFILIATION = range(3)
 
 
 class AuthorsTable(QWidget):
-    """Authors as rows; an ORCID iD is checked by its check digit as it is typed."""
+    """Authors as rows; an ORCID iD is checked as it is typed (bare or as its
+    https://orcid.org/ address) and stored in its bare form."""
 
     def __init__(self, on_change):
         super().__init__()
         self.on_change = on_change
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Name", "ORCID iD (optional)", "Affiliation"])
+        self.table.setHorizontalHeaderLabels(["Name (Family, Given)", "ORCID iD (optional)",
+                                              "Affiliation"])
+        self.table.horizontalHeaderItem(NAME).setToolTip(
+            "Family name, a comma, then given names \u2014 e.g. Lovelace, Ada \u2014 as "
+            "citations and archives list them.")
+        self.table.horizontalHeaderItem(ORCID).setToolTip(
+            "Your own iD from orcid.org: 16 digits such as 0000-000X-XXXX-XXXX, or the "
+            "https://orcid.org/… address of your record.")
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setTabKeyNavigation(False)   # Tab leaves the table; arrows move in it
@@ -41,6 +48,9 @@ class AuthorsTable(QWidget):
         remove = QPushButton("Remove author")
         remove.clicked.connect(self._remove)
         self.problem = note(colour="#cf222e")
+        self.names_note = note(colour="#9a6700")
+        self.problem.hide()
+        self.names_note.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(add)
         buttons.addWidget(remove)
@@ -50,6 +60,7 @@ class AuthorsTable(QWidget):
         layout.addWidget(self.table)
         layout.addLayout(buttons)
         layout.addWidget(self.problem)
+        layout.addWidget(self.names_note)
 
     def set_authors(self, authors: list[Author]) -> None:
         self.table.blockSignals(True)
@@ -64,7 +75,8 @@ class AuthorsTable(QWidget):
         row = self.table.rowCount()
         self.table.blockSignals(True)
         self.table.insertRow(row)
-        for col, value in enumerate((author.name, author.orcid, author.affiliation)):
+        for col, value in enumerate((backend.author_label(author), author.orcid,
+                                     author.affiliation)):
             self.table.setItem(row, col, QTableWidgetItem(value))
         self.table.blockSignals(False)
         self._changed()
@@ -88,19 +100,18 @@ class AuthorsTable(QWidget):
         for row in range(self.table.rowCount()):
             name = self._text(row, NAME)
             if name:
-                out.append(Author(name=name, orcid=self._text(row, ORCID),
-                                  affiliation=self._text(row, AFFILIATION)))
+                orcid, _problem = backend.parse_orcid(self._text(row, ORCID))
+                out.append(backend.author_from(name, orcid, self._text(row, AFFILIATION)))
         return out
 
     def problems(self) -> list[str]:
         found = []
         for row in range(self.table.rowCount()):
             orcid = self._text(row, ORCID)
-            if orcid and not orcid_is_valid(orcid):
+            _bare, problem = backend.parse_orcid(orcid)
+            if problem:
                 who = self._text(row, NAME) or f"row {row + 1}"
-                found.append(f"The ORCID iD of {who}, {orcid}, is not valid (its last "
-                             "character, the check digit, does not match). It looks like "
-                             "0000-0002-1825-0097.")
+                found.append(f"ORCID iD of {who}: {problem}")
             if orcid and not self._text(row, NAME):
                 found.append(f"Row {row + 1} has an ORCID iD but no name.")
         return found
@@ -111,11 +122,15 @@ class AuthorsTable(QWidget):
             item = self.table.item(row, ORCID)
             if item is None:
                 continue
-            bad = bool(item.text().strip()) and not orcid_is_valid(item.text())
-            item.setBackground(QBrush(QColor("#ffd7d5")) if bad else QBrush())
-            item.setToolTip("Not a valid ORCID iD (check digit)" if bad else "")
+            _bare, problem = backend.parse_orcid(item.text())
+            item.setBackground(QBrush(QColor("#ffd7d5")) if problem else QBrush())
+            item.setToolTip(problem or "")
         self.table.blockSignals(False)
         self.problem.setText("\n".join(self.problems()))
+        self.problem.setVisible(bool(self.problems()))
+        notes = backend.name_notes(self.authors())
+        self.names_note.setText("\n".join(notes))
+        self.names_note.setVisible(bool(notes))
         self.on_change()
 
 
@@ -131,7 +146,7 @@ class StudyPage(WizardPage):
         self.name_edit = QLineEdit()
         self.name_edit.setToolTip("Used in file names: letters, digits, '.', '_' and '-'.")
         self.name_edit.textEdited.connect(self._name_edited)
-        self.name_edit.textChanged.connect(self.completeChanged)
+        self.name_edit.textChanged.connect(self._check_name)
         self.description = QPlainTextEdit()
         self.description.setTabChangesFocus(True)
         self.description.setPlaceholderText("What the study does, in a few sentences.")
@@ -142,13 +157,19 @@ class StudyPage(WizardPage):
         self.license.addItems(COMMON_LICENSES)
         self.license.setToolTip("An SPDX license identifier. CC-BY-4.0 is common for data and "
                                 "papers, MIT or Apache-2.0 for code.")
+        self.title_problem = note(colour="#cf222e")
+        self.name_problem = note(colour="#cf222e")
+        self.title_problem.hide()
+        self.name_problem.hide()
         self.keywords = QLineEdit()
         self.keywords.setPlaceholderText("heat equation, numerical methods")
         self._name_was_edited = False
-        form = QFormLayout(self)
+        form = QFormLayout(self.body)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("&Title:", self.title_edit)
+        form.addRow("", self.title_problem)
         form.addRow("&Short name:", self.name_edit)
+        form.addRow("", self.name_problem)
         form.addRow("&Description:", self.description)
         form.addRow("Authors:", self.authors)
         form.addRow("&License:", self.license)
@@ -167,14 +188,23 @@ class StudyPage(WizardPage):
     def _title_changed(self, text: str) -> None:
         if not self._name_was_edited:
             self.name_edit.setText(slugify(text))
+        problem = backend.title_problem(text)
+        self.title_problem.setText(problem or "")
+        self.title_problem.setVisible(bool(problem))
+        self.completeChanged.emit()
+
+    def _check_name(self, text: str) -> None:
+        problem = backend.name_problem(text)
+        self.name_problem.setText(problem or "")
+        self.name_problem.setVisible(bool(problem))
         self.completeChanged.emit()
 
     def _name_edited(self, _text: str) -> None:
         self._name_was_edited = True
 
     def ready(self) -> bool:
-        return (bool(self.title_edit.text().strip())
-                and bool(NAME_RE.match(self.name_edit.text().strip()))
+        return (backend.title_problem(self.title_edit.text()) is None
+                and backend.name_problem(self.name_edit.text()) is None
                 and not self.authors.problems())
 
     def apply(self) -> None:
