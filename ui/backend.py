@@ -77,6 +77,10 @@ _GUI_WORDS: list[tuple[str, str]] = [
      "Choose \u201cimage\u201d, \u201crebuild\u201d or \u201ctrace\u201d in the Mode list "
      "(they need Docker)."),
     (r"or try another --mode\.", "or choose another mode in the Mode list."),
+    (r"Use --mode directory, or a container mode\.",
+     "Choose \u201cdirectory\u201d or a container mode in the Mode list."),
+    (r"try again with --network\.",
+     "replay it from a terminal with `studypack replay --network`."),
     (r"Another --mode may work; --keep DIR keeps the work folder to look into\.",
      "Another mode in the Mode list may work; the replay files stay in the replay "
      "folder to look into."),

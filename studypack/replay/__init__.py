@@ -88,8 +88,8 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
     """
     report, cancel = reporter(report), token(cancel)
     if repeat is not None and repeat < 1:
-        raise UsageError(f"--repeat {repeat}: a replay runs at least once.",
-                         "Give --repeat 1 or more.")
+        raise UsageError(f"A replay runs at least once; {repeat} replays were asked for.",
+                         "Ask for 1 replay or more.")
     source = Path(bundle_or_dir).expanduser()
     if isinstance(keep, (str, os.PathLike)):
         workdir, keep = Path(keep), True
