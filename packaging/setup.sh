@@ -19,8 +19,11 @@ APT_PACKAGES=(
   podman               # Docker-compatible API socket: the engine code is tested against it too
   zstd tar coreutils   # the standard tools a bundle must open with
   minisign             # checks studypack signatures without studypack
+  dpkg-repack fakeroot # rebuilds a .deb from installed files when no archive has it
+  jq r-base-core r-cran-jsonlite  # a Debian program and an R study for the tests
   python3-venv git gcc libsqlite3-dev
   xvfb xauth imagemagick xdg-utils shared-mime-info desktop-file-utils
+  openbox              # a window manager for the screenshots under Xvfb (real decorations)
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
   libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 fonts-dejavu-core
 )

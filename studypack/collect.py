@@ -163,6 +163,7 @@ def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyRevi
     ignored = git_ignored(root)
     writing = open_for_writing(root)
     user_excludes = list(spec.exclude)
+    listed: set[str] = set()
     for rel, path, link in _walk(root, spec, review):
         if rel in referenced:
             continue  # kept outside the bundle by reference (fetch.txt)
@@ -171,9 +172,12 @@ def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyRevi
         if rule is not None:
             review.left_out.append(LeftOut(rel, f"excluded by [exclude] paths {rule!r}"))
             continue
-        if not named and _ignored_by_git(rel, ignored):
-            review.left_out.append(LeftOut(rel, "ignored by git (.gitignore); name it under "
-                                                "[data] paths to pack it"))
+        entry = None if named else _ignored_by_git(rel, ignored)
+        if entry is not None:
+            if entry not in listed:   # an ignored folder is listed once
+                listed.add(entry)
+                review.left_out.append(LeftOut(entry, "ignored by git (.gitignore); name "
+                                                      "it under [data] paths to pack it"))
             continue
         writer = writing.get(str(Path(os.path.realpath(path))))
         if writer:
@@ -196,8 +200,11 @@ def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyRevi
     return review
 
 
-def _ignored_by_git(rel: str, ignored: list[str]) -> bool:
-    return any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in ignored)
+def _ignored_by_git(rel: str, ignored: list[str]) -> str | None:
+    """The entry of ``git ls-files --ignored`` (a file, or a folder ending in /) that
+    covers ``rel``."""
+    return next((p for p in ignored if rel == p or (p.endswith("/") and rel.startswith(p))),
+                None)
 
 
 def _walk(root: Path, spec: StudySpec, review: StudyReview):
@@ -266,5 +273,35 @@ def collect_study(spec: StudySpec, *, missing_outputs_ok: bool = False
     return review.inputs, review.outputs
 
 
+LINKED_DIR = ".studypack-links"   # where a replay keeps what the study's links point to
+
+
+def restore_links(study_dir: Path, links: list) -> int:
+    """Make the recorded links links again in a replayed study folder: the packed
+    content moves to ``.studypack-links/`` and the link's path points to it, so the run
+    sees a link where the original run saw one (``rglob`` does not follow it, a
+    ``readlink`` finds one). Links below another link stay as packed. Returns how many
+    were restored."""
+    paths = sorted({item.get("path") for item in links if isinstance(item, dict)
+                    and isinstance(item.get("path"), str)})
+    restored = 0
+    for text in paths:
+        rel = PurePosixPath(text)
+        if rel.is_absolute() or not rel.parts or ".." in rel.parts or rel.parts[0] == LINKED_DIR:
+            continue      # never anything outside the study folder
+        if any(str(parent) in paths for parent in rel.parents if str(parent) != "."):
+            continue
+        here = study_dir / rel
+        if here.is_symlink() or not here.exists() or any(
+                (study_dir / parent).is_symlink() for parent in rel.parents):
+            continue
+        store = study_dir / LINKED_DIR / rel
+        store.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(here, store)
+        os.symlink(os.path.relpath(store, here.parent), here)
+        restored += 1
+    return restored
+
+
 __all__ = ["StudyFile", "LeftOut", "StudyLink", "StudyReview", "review_study",
-           "collect_study", "is_excluded", "matches", "is_glob"]
+           "collect_study", "is_excluded", "matches", "is_glob", "restore_links"]

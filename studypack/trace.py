@@ -7,8 +7,10 @@ leaves this module has been through the :class:`~studypack.secrets.Scrubber`.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -98,9 +100,28 @@ def resolve_executable(command0: str, cwd: Path, env: dict[str, str]) -> str | N
     return shutil.which(command0, path=env.get("PATH"))
 
 
+def tracer_missing() -> str | None:
+    """Why this machine cannot trace a run, in one sentence (None: it can). ReproZip is
+    installed only on Linux (it follows the run with ptrace) and imported only by the
+    tracer process (:mod:`studypack._tracerun`)."""
+    if sys.platform != "linux":
+        return (f"Tracing a run needs Linux (ReproZip follows it with ptrace); this is "
+                f"{platform.system() or sys.platform}.")
+    if importlib.util.find_spec("reprozip") is None:
+        return ("Tracing a run needs ReproZip, which is not installed here "
+                "(pip install reprozip).")
+    return None
+
+
+NO_TRACE_HINT = ("Create the bundle without a trace with --no-trace; info, verify, unpack, "
+                 "fetch, deposit and replay --mode image|rebuild work on any platform.")
+
+
 def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
                 allow_failure: bool = False, report: Reporter | None = None,
                 cancel: CancelToken | None = None) -> TraceResult:
+    if (missing := tracer_missing()) is not None:
+        raise UsageError(missing, NO_TRACE_HINT)
     report, cancel = reporter(report), token(cancel)
     trace_dir = work_dir / "trace"
     trace_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +165,8 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
         for f in (record.stdout_file, record.stderr_file):
             f.write_bytes(scrubber.scrub_bytes(f.read_bytes()))
     files, skipped = _traced_files(config, spec, trace_dir)
-    packages = [{"name": p.get("name"), "version": p.get("version")}
+    packages = [{"name": p.get("name"), "version": p.get("version"),
+                 "files": list(p.get("files") or [])}
                 for p in config.get("packages") or []]
     opened = set(config.get("other_files") or [])
     for package in config.get("packages") or []:

@@ -13,10 +13,12 @@ macOS delivers a double-clicked file as a ``QEvent.FileOpen`` rather than argv;
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from PySide6.QtCore import QEvent
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -24,6 +26,22 @@ from . import dialogs, tasks
 from .backend import StudypackError, __version__
 
 ICON_PATH = Path(__file__).resolve().parent / "icons" / "studypack.svg"
+# One app per user: a second double-click hands its file to the running app (a local
+# socket of this user), which opens it in a window it already has when it can.
+SERVER_NAME = f"studypack-gui-{os.getuid() if hasattr(os, 'getuid') else os.getlogin()}"
+
+
+def forward_to_running(paths: list[str], name: str = SERVER_NAME) -> bool:
+    """Hand the files to a studypack already running for this user; True if it took them."""
+    socket = QLocalSocket()
+    socket.connectToServer(name)
+    if not socket.waitForConnected(500):
+        return False
+    socket.write(("\n".join(str(Path(p).expanduser().absolute()) for p in paths) + "\n")
+                 .encode("utf-8"))
+    socket.waitForBytesWritten(2000)
+    socket.disconnectFromServer()
+    return True
 
 
 class StudypackApplication(QApplication):
@@ -37,7 +55,43 @@ class StudypackApplication(QApplication):
         if ICON_PATH.is_file():
             self.setWindowIcon(QIcon(str(ICON_PATH)))
         self.windows: list = []  # keep top-level windows alive
+        self.server: QLocalServer | None = None
         self.aboutToQuit.connect(self._stop_tasks)
+
+    def listen(self, name: str = SERVER_NAME) -> bool:
+        """Take the files later launches hand over (see forward_to_running)."""
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(name):
+            probe = QLocalSocket()
+            probe.connectToServer(name)
+            if probe.waitForConnected(300):   # another studypack serves this user
+                probe.disconnectFromServer()
+                return False
+            QLocalServer.removeServer(name)   # left by an app that did not end cleanly
+            if not server.listen(name):
+                return False
+        server.newConnection.connect(self._handed_over)
+        self.server = server
+        return True
+
+    def _handed_over(self) -> None:
+        while self.server is not None and self.server.hasPendingConnections():
+            connection = self.server.nextPendingConnection()
+            received = bytearray()
+
+            def read(connection=connection, received=received):
+                received.extend(bytes(connection.readAll()))
+
+            def done(connection=connection, received=received):
+                read()
+                for line in received.decode("utf-8", "replace").splitlines():
+                    if line.strip():
+                        self.open_bundle(line.strip())
+                connection.deleteLater()
+
+            connection.readyRead.connect(read)
+            connection.disconnected.connect(done)
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.FileOpen:
@@ -132,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.register or args.unregister:
         return _register(undo=args.unregister)
     app = StudypackApplication([sys.argv[0], *argv])
+    if args.bundle and not args.create and forward_to_running([args.bundle]):
+        return 0              # the running app opens it, in a window it already has if it can
+    if not args.create:
+        app.listen()
     dialogs.install_excepthook()
     if args.create:
         app.new_wizard(args.create)

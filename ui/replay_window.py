@@ -49,7 +49,7 @@ def replays_folder() -> Path:
     if chosen:
         return Path(chosen)
     return Path(QStandardPaths.writableLocation(
-        QStandardPaths.StandardLocation.AppDataLocation)) / "replays"
+        QStandardPaths.StandardLocation.GenericDataLocation)) / "studypack" / "replays"
 
 
 def _clock(seconds: float) -> str:
@@ -425,10 +425,11 @@ class ReplayWindow(QMainWindow):
         self.view.open_outputs.setEnabled(verdict.actual_root is not None)
         self.view.save_report.setEnabled(True)
         self.save_report_action.setEnabled(True)
-        for run in result.runs:
-            for stream, text in (("", run.stdout), ("[stderr] ", run.stderr)):
-                for line in text.splitlines()[-200:]:
-                    self.view.log.add(stream + line)
+        if not self.view.replay_panel.output_lines:   # not streamed while it ran
+            for run in result.runs:
+                for stream, text in (("", run.stdout), ("[stderr] ", run.stderr)):
+                    for line in text.splitlines()[-200:]:
+                        self.view.log.add(stream + line)
         for line in verdict.notes:
             self.view.log.add(f"note: {line}")
         text = verdict.headline

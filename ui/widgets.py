@@ -111,6 +111,7 @@ class TaskPanel(QWidget):
     def __init__(self, parent: Optional[QWidget] = None, log: Optional[LogView] = None):
         super().__init__(parent)
         self.log = log
+        self.output_lines = 0      # lines of the study's own output streamed so far
         self.task: Optional[tasks.TaskHandle] = None
         self.bar = QProgressBar()
         self.bar.setTextVisible(True)
@@ -146,6 +147,7 @@ class TaskPanel(QWidget):
         self.bar.show()
         self.cancel_button.show()
         self.set_status("Starting\u2026")
+        self.output_lines = 0
         self.started.emit()
 
         def error(exc, details):
@@ -180,6 +182,11 @@ class TaskPanel(QWidget):
             self.cancel_button.setEnabled(False)
 
     def progressed(self, p: Progress) -> None:
+        if p.phase == "output":   # a line the study itself printed: for the log only
+            if self.log is not None:
+                self.log.add(p.message)
+            self.output_lines += 1
+            return
         if p.total:
             # QProgressBar holds ints: scale byte counts into 0..1000
             self.bar.setRange(0, 1000)

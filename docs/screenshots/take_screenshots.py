@@ -1,20 +1,30 @@
 """Take the screenshots in this folder: the wizard, page by page, on a copy of the
-example study, then the replay window on the bundle it wrote.
+example study that has never run (no results/, no studypack.toml), then the replay
+window on the bundle it wrote — as a researcher sees them on a small laptop screen.
 
-Run under a real X server (Xvfb is enough) with the study's own virtualenv in place:
+Run under a real X server with a window manager (Xvfb + openbox is enough), the
+study's own virtualenv in place:
 
-    Xvfb :99 -screen 0 1280x800x24 &
-    cp -r studypack/examples/heat-diffusion /tmp/demo/ && rm /tmp/demo/heat-diffusion/studypack.toml
+    Xvfb :95 -screen 0 1024x600x24 & DISPLAY=:95 openbox &
+    mkdir -p /tmp/demo && cp -r studypack/examples/heat-diffusion /tmp/demo/
+    rm /tmp/demo/heat-diffusion/studypack.toml
     python -m venv /tmp/demo/heat-diffusion/.venv && /tmp/demo/heat-diffusion/.venv/bin/pip install numpy
-    DISPLAY=:99 python docs/screenshots/take_screenshots.py /tmp/demo/heat-diffusion docs/screenshots \
-        [/tmp/demo/unseeded-random.studypack]   # optional: a bundle that does not reproduce
+    DISPLAY=:95 python docs/screenshots/take_screenshots.py /tmp/demo/heat-diffusion docs/screenshots \
+        [--differing /tmp/demo/unseeded-random.studypack]   # a bundle that does not reproduce
 
-Each window is captured with ImageMagick's ``import`` (what the X server shows) at
-1024x768, the size the GUI must stay readable at, and reduced to a 256-colour PNG.
+At twice the scale (what a HiDPI laptop shows), on a screen twice as big:
+
+    Xvfb :95 -screen 0 2048x1200x24 & DISPLAY=:95 openbox &
+    DISPLAY=:95 QT_SCALE_FACTOR=2 python docs/screenshots/take_screenshots.py \
+        /tmp/demo2/heat-diffusion docs/screenshots --suffix=-2x --few
+
+The whole screen is captured (``import -window root``: window frame, title bar and all)
+and reduced to a 256-colour PNG.
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -22,9 +32,9 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
+from studypack_gui import dialogs
 from studypack_gui.app import StudypackApplication
 
-WIDTH, HEIGHT = 1024, 768
 # No image can be pulled here: a Debian 12 image with Python 3.11 made locally and pushed
 # to the local registry (so it has a digest to pin) stands in for python:3.11-slim.
 BASE_IMAGE = "127.0.0.1:5000/studypack-test/debian-python:bookworm"
@@ -37,7 +47,7 @@ def settle(app: QApplication, seconds: float = 0.3) -> None:
         time.sleep(0.02)
 
 
-def wait(app: QApplication, done, timeout: float = 600) -> None:
+def wait(app: QApplication, done, timeout: float = 900) -> None:
     end = time.monotonic() + timeout
     while not done():
         if time.monotonic() > end:
@@ -47,87 +57,111 @@ def wait(app: QApplication, done, timeout: float = 600) -> None:
     settle(app)
 
 
-def shot(app: QApplication, widget, out: Path) -> None:
-    settle(app, 0.5)
-    subprocess.run(["import", "-window", str(int(widget.winId())), str(out)], check=True)
-    subprocess.run(["convert", str(out), "-colors", "256", f"PNG8:{out}"], check=True)
-    print(f"{out} {out.stat().st_size // 1024} KB")
+class Camera:
+    def __init__(self, app: QApplication, out: Path, suffix: str, only: set[str] | None):
+        self.app, self.out, self.suffix, self.only = app, out, suffix, only
+
+    def shot(self, name: str) -> None:
+        if self.only is not None and name not in self.only:
+            return
+        settle(self.app, 0.8)
+        path = self.out / f"{name}{self.suffix}.png"
+        subprocess.run(["import", "-window", "root", str(path)], check=True)
+        subprocess.run(["convert", str(path), "-colors", "256", f"PNG8:{path}"], check=True)
+        print(f"{path} {path.stat().st_size // 1024} KB")
 
 
-def main(folder: str, out_dir: str, differing: str | None = None) -> int:
-    out = Path(out_dir)
+FEW = {"wizard-2-study", "wizard-6-run", "wizard-9-export", "replay-2-files", "replay-3-report"}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("folder")
+    parser.add_argument("out_dir")
+    parser.add_argument("--differing", help="a bundle whose replay does not reproduce")
+    parser.add_argument("--suffix", default="", help="added to each file name, e.g. -2x")
+    parser.add_argument("--few", action="store_true", help="only " + ", ".join(sorted(FEW)))
+    parser.add_argument("--no-image", action="store_true", help="do not build the image")
+    args = parser.parse_args(argv)
+    out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     app = StudypackApplication([sys.argv[0]])
-    wizard = app.new_wizard(folder)
-    wizard.resize(WIDTH, HEIGHT)
-    wizard.move(0, 0)
+    camera = Camera(app, out, args.suffix, FEW if args.few else None)
+    dialogs.answers = []        # "Open the new bundle?" is answered below, not by hand
+    wizard = app.new_wizard(args.folder)   # placed by the window manager, as for a user
     busy = lambda: wizard.currentPage().busy  # noqa: E731
 
-    shot(app, wizard, out / "wizard-1-folder.png")
+    camera.shot("wizard-1-folder")
     wizard.next()
     study = wizard.currentPage()
     study.authors.set_authors([])
-    study.authors.table.item(0, 0).setText("Ada Lovelace")
-    study.authors.table.item(0, 1).setText("0000-0002-1825-0097")
+    study.authors.table.item(0, 0).setText("Lovelace, Ada")
     study.authors.table.item(0, 2).setText("Analytical Engine Society")
     study.keywords.setText("heat equation, finite differences")
-    shot(app, wizard, out / "wizard-2-study.png")
-    for name in ("3-code", "4-data", "5-environment"):
+    camera.shot("wizard-2-study")
+    for name in ("wizard-3-code", "wizard-4-data", "wizard-5-environment"):
         wizard.next()
         wait(app, lambda: not busy())
-        shot(app, wizard, out / f"wizard-{name}.png")
+        camera.shot(name)
     wizard.next()
     run = wizard.currentPage()
     run.outputs.setText("results/")
     run.start_run()
     wait(app, lambda: not busy())
     run.confirm.setChecked(True)
-    shot(app, wizard, out / "wizard-6-run.png")
+    camera.shot("wizard-6-run")
     wizard.next()
     wait(app, lambda: not busy())
     image = wizard.currentPage()
     image.base_image.setText(BASE_IMAGE)
-    image.build.setChecked(True)
+    image.build.setChecked(not args.no_image)
     image.start()
     wait(app, lambda: not busy())
-    shot(app, wizard, out / "wizard-7-image.png")
+    camera.shot("wizard-7-image")
     wizard.next()
     wait(app, lambda: not busy() and wizard.currentPage().isComplete())
-    shot(app, wizard, out / "wizard-8-review.png")
+    camera.shot("wizard-8-review")
     wizard.next()
     export = wizard.currentPage()
     bundle = Path(export.path.text())
     export.overwrite.setChecked(True)
     export.start()
     wait(app, lambda: not busy())
-    shot(app, wizard, out / "wizard-9-export.png")
-    wizard.hide()
+    camera.shot("wizard-9-export")
+    dialogs.answers.append("Not now")
+    wizard.accept()
 
     window = app.new_replay_window()
-    window.resize(WIDTH, HEIGHT)
-    window.move(0, 0)
-    shot(app, window, out / "replay-0-start.png")
+    camera.shot("replay-0-start")
     window.open_bundle(bundle)
     wait(app, lambda: window.bundle_path is not None and not window.view.verify_panel.running)
-    shot(app, window, out / "replay-1-study.png")
+    camera.shot("replay-1-study")
     window.view.tabs.setCurrentIndex(1)
-    shot(app, window, out / "replay-2-files.png")
+    wait(app, lambda: not window.view.files_panel.running)
+    tree = window.view.files
+    outputs = tree.topLevelItem(1)
+    if outputs is not None and outputs.childCount():
+        tree.setCurrentItem(outputs.child(0))
+        wait(app, lambda: not window.view.files_panel.running)
+    camera.shot("replay-2-files")
     window.view.tabs.setCurrentIndex(2)
     window.start_replay()
+    settle(app, 2.0)
+    camera.shot("replay-3-running")
     wait(app, lambda: not window.view.replay_panel.running)
-    shot(app, window, out / "replay-3-report.png")
-    if differing:
+    camera.shot("replay-3-report")
+    if args.differing:
         # a study that cannot reproduce (an unseeded random draw): the report says so
-        window.open_bundle(Path(differing))
-        wait(app, lambda: window.bundle_path == Path(differing)
+        window.open_bundle(Path(args.differing))
+        wait(app, lambda: window.bundle_path == Path(args.differing)
              and not window.view.verify_panel.running)
         window.view.tabs.setCurrentIndex(2)
         window.view.mode.setCurrentIndex(window.view.mode.findData("directory"))
         window.start_replay()
         wait(app, lambda: not window.view.replay_panel.running)
-        shot(app, window, out / "replay-4-differs.png")
+        camera.shot("replay-4-differs")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(sys.argv[1:]))

@@ -568,7 +568,8 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
                         made.add(out_path.parent)
                     with open(out_path, "wb") as out:
                         digests[rel] = stream.copy(member, out, cancel, count)
-                        os.fchmod(out.fileno(), 0o755 if member.mode & 0o111 else 0o644)
+                        if hasattr(os, "fchmod"):   # not on Windows (before Python 3.13)
+                            os.fchmod(out.fileno(), 0o755 if member.mode & 0o111 else 0o644)
                 except OSError as exc:
                     raise write_error(out_path, exc) from None
             else:

@@ -118,6 +118,19 @@ def parse_fetch(data: bytes) -> dict[str, tuple[str, int]]:
     return entries
 
 
+def read_json_file(path, what: str | None = None) -> object:
+    """:func:`load_json` of a file of an unpacked bag, its size checked before it is
+    read. OSError is left to the caller (a missing file is its own sentence)."""
+    import os
+
+    what = what or str(path)
+    limit = fmt.TAG_FILE_LIMITS[fmt.METADATA]
+    if os.stat(path).st_size > limit:
+        raise BundleError(f"{what} is over the bound of {fmt.kib(limit)} for JSON in a bundle.")
+    with open(path, "rb") as fh:
+        return load_json(fh.read(limit + 1), what)
+
+
 def load_json(data: bytes, what: str) -> object:
     """Parse JSON from a bundle after checking its size, nesting and value count.
     Raises BundleError naming the bound (``what`` names the file)."""

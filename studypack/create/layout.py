@@ -63,7 +63,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     run_docs: list[dict] = []
     git = None
     if traced:
-        git, diff = git_state(spec.root, scrubber)
+        git, diff = git_state(spec.root, scrubber, read=traced.opened)
         host = host_facts()
         for record in traced.runs:
             record.host, record.git = host, git

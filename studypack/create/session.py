@@ -26,7 +26,8 @@ from ..fsutil import make_work_dir
 from ..progress import CancelToken, Progress, Reporter, reporter, token
 from ..secrets import Scrubber
 from ..spec import StudySpec, load_spec
-from ..trace import TraceResult, trace_study
+from ..environment.plan import EnvironmentPlan, Prefetch, plan_environment
+from ..trace import TraceResult, resolve_executable, run_environment, trace_study
 from .layout import EnvironmentPart, plan_bundle
 
 STEPS = ("plan", "trace", "environment", "pack")
@@ -113,6 +114,8 @@ class CreateSession:
         self.environment: EnvironmentPart | None = None
         self.layout: PackPlan | None = None
         self.review: StudyReview | None = None    # the files as packed (after the run)
+        self.env_plan: EnvironmentPlan | None = None
+        self.prefetch: Prefetch | None = None
         self.warnings: list[str] = []
         self.image_bytes: int | None = None   # the built image's size, when known
 
@@ -128,8 +131,38 @@ class CreateSession:
         review = review_study(self.spec, outputs_expected=False)
         cancel.check()
         self.planned = CreatePlan(out=out, inputs=review.inputs, left_out=review.left_out)
-        report(Progress("plan", 1, 1, f"{len(review.inputs)} code and data files to pack"))
+        self.planned.messages.append(
+            f"{sum(f.role == 'code' for f in review.inputs)} code and "
+            f"{sum(f.role == 'data' for f in review.inputs)} data files to pack"
+            + (f", {len(review.left_out)} left out (listed at the end)"
+               if review.left_out else ""))
+        report(Progress("plan", 0, None, "Planning the software environment"))
+        self.env_plan = plan_environment(self._run_program(), self.spec, self._find_links())
+        self.planned.messages += self.env_plan.messages
+        if self._lock_mode() == "all" and self.env_plan.unavailable:
+            self.planned.messages.append(
+                "these packages need the package index (no wheel at hand, no RECORD to "
+                "rebuild them from): " + ", ".join(self.env_plan.unavailable))
+        report(Progress("plan", 1, 1, "The study and its environment are planned"))
         return self.planned
+
+    def _find_links(self) -> list[str]:
+        return list(self.options.find_links) + [
+            str(self.spec.root / d) for d in self.spec.environment.find_links]
+
+    def _lock_mode(self) -> str:
+        return self.options.lock or self.spec.environment.lock
+
+    def _run_program(self) -> str | None:
+        """The program the first run starts, found as the run will find it."""
+        step = self.spec.runs[0]
+        env = run_environment(self.spec)
+        cwd = (self.spec.root / step.workdir).resolve()
+        found = resolve_executable(step.command[0], cwd, env)
+        if found is None:
+            raise UsageError(f"The command {step.command[0]!r} was not found.",
+                             "Check [run] command in studypack.toml, or the PATH.")
+        return found
 
     # ------------------------------------------------------------------ step 2
     def run_dir(self, index: int = 1) -> Path:
@@ -144,10 +177,20 @@ class CreateSession:
         self.traced = self.environment = self.layout = None
         if not self.options.trace:
             return None
+        self._start_prefetch()
         self.traced = trace_study(self.spec, self.work, self.scrubber,
                                   allow_failure=self.options.allow_failure,
                                   report=report, cancel=cancel)
         return self.traced
+
+    def _start_prefetch(self) -> None:
+        """While the study runs, gather the planned wheels that are at hand (and, when
+        everything is locked anyway, download from the index)."""
+        plan = self.env_plan
+        if self.prefetch is not None or plan is None or not plan.locked:
+            return
+        self.prefetch = Prefetch(plan, self.work / "prefetch", self._find_links(),
+                                 use_index=self._lock_mode() == "all").start()
 
     # ------------------------------------------------------------------ step 3
     def capture_environment(self, build_image: bool | None = None,
@@ -164,16 +207,19 @@ class CreateSession:
         options = self.options
         shutil.rmtree(self.work / "env", ignore_errors=True)
         traced = self.traced
-        lock = options.lock or self.spec.environment.lock
-        find_links = list(options.find_links) + [
-            str(self.spec.root / d) for d in self.spec.environment.find_links]
+        lock = self._lock_mode()
+        prefetched = self.prefetch.result() if self.prefetch else None
         capture = capture_environment(
             traced.runs[0].executable if traced else None, self.spec, self.work / "env",
             base_image=options.base_image or self.spec.environment.base_image or None,
             build_image=options.build_image, save_image=options.save_image,
             packages=traced.packages if traced else [], tag=options.tag,
-            find_links=find_links, opened=traced.opened if traced and lock == "used" else None,
-            pythons=traced.pythons if traced else None, report=report, cancel=cancel)
+            find_links=self._find_links(),
+            opened=traced.opened if traced and lock == "used" else None,
+            pythons=traced.pythons if traced else None, prefetched=prefetched,
+            files=traced.files if traced else None,
+            executables=[r.executable or "" for r in traced.runs] if traced else None,
+            report=report, cancel=cancel)
         self.environment = EnvironmentPart(capture.metadata, capture.files_dir,
                                            capture.image_tar, list(capture.messages),
                                            capture.dockerfile)
@@ -246,6 +292,8 @@ class CreateSession:
         return list(self.planned.left_out) if self.planned else []
 
     def close(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.stop()
         shutil.rmtree(self.work, ignore_errors=True)
 
     def __enter__(self) -> "CreateSession":

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -171,6 +173,7 @@ def choose_distributions(env: PythonEnvironment, dists: list[Distribution]
 
 def lock_pip_environment(env: PythonEnvironment, out_dir: Path, *, report=None, cancel=None,
                          find_links: list[str] | None = None, opened: set[str] | None = None,
+                         prefetched: dict[str, tuple[Path, str]] | None = None,
                          index_options: list[str] | None = None) -> PipLock:
     """Write ``out_dir/requirements.lock`` and fill ``out_dir/wheelhouse/``.
 
@@ -193,7 +196,7 @@ def lock_pip_environment(env: PythonEnvironment, out_dir: Path, *, report=None, 
     if locked:
         result.sources, result.index_problem = vendor_wheels(locked, env, wheelhouse, find_links=find_links,
                                        report=report, cancel=cancel,
-                                       index_options=index_options)
+                                       index_options=index_options, prefetched=prefetched)
     by_name: dict[str, list[tuple[str, str]]] = {}
     for wheel in sorted(wheelhouse.glob("*.whl")):
         digest = sha256_file(wheel)
@@ -248,18 +251,31 @@ def pip_command() -> list[str]:
 
 def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse: Path, *,
                   find_links: list[str] | None = None, report=None, cancel=None,
-                  index_options: list[str] | None = None) -> tuple[dict[str, str], str]:
+                  index_options: list[str] | None = None,
+                  prefetched: dict[str, tuple[Path, str]] | None = None,
+                  use_index: bool = True, rebuild: bool = True) -> tuple[dict[str, str], str]:
     """Put a wheel of every pinned distribution into ``wheelhouse``; return where each
     came from (name key -> source label) and why the index could not be used ("" when it
-    could, or was not needed), offline first (see :mod:`studypack.wheels`)."""
+    could, or was not needed), offline first (see :mod:`studypack.environment.wheels`).
+
+    ``prefetched``: wheels a :class:`~studypack.environment.plan.Prefetch` found while
+    the study ran. ``rebuild=False`` (the prefetch) leaves what is missing missing."""
     report, cancel = reporter(report), token(cancel)
     target = WheelTarget(env.python_version, env.implementation, LINUX_X86_64_PLATFORMS)
     tags = target.tags()
     sources: dict[str, str] = {}
     reasons: dict[str, list[str]] = {d.key: [] for d in dists}
-    remaining = list(dists)
+    remaining = []
+    for dist in dists:
+        early = (prefetched or {}).get(dist.key)
+        if early and wheels.target_fits(early[0], dist, target, tags):
+            shutil.copyfile(early[0], wheelhouse / early[0].name)
+            sources[dist.key] = early[1]
+        else:
+            remaining.append(dist)
+    scratch = tempfile.TemporaryDirectory(prefix="studypack-pip-cache-")
     local = [lambda: wheels.index_dirs([Path(d) for d in find_links or []]),
-             wheels.index_pip_cache]
+             lambda: wheels.index_pip_cache(scratch=Path(scratch.name))]
     for index in local:
         if not remaining:
             break
@@ -276,8 +292,9 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
             report(Progress("wheels", len(sources), len(dists), chosen.filename, unit="pkg"))
         remaining = still
         cancel.check()
+    scratch.cleanup()
     offline = ""
-    if remaining:
+    if remaining and use_index:
         offline, index_reasons = download_from_index(remaining, env, wheelhouse, report,
                                                      cancel, len(sources), len(dists),
                                                      index_options)
@@ -288,6 +305,8 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
             elif dist.key in index_reasons:
                 reasons[dist.key].append(index_reasons[dist.key])
         remaining = [d for d in remaining if d.key not in sources]
+    if not rebuild:
+        return sources, offline
     failures = []
     for dist in remaining:   # last resort: the installed files themselves
         cancel.check()

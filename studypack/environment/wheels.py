@@ -106,9 +106,12 @@ def pip_cache_dir() -> Path:
     return Path(xdg) / "pip"
 
 
-def index_pip_cache(cache: Path | None = None) -> dict[tuple[str, str], list[Candidate]]:
-    """Wheels in pip's cache: the bodies of its HTTP cache (pip ≥ 23.3 keeps each
-    downloaded file whole in ``http-v2/…/*.body``) and the wheels it built."""
+def index_pip_cache(cache: Path | None = None, scratch: Path | None = None
+                    ) -> dict[tuple[str, str], list[Candidate]]:
+    """Wheels in pip's cache: the wheels pip built, and the downloaded files its HTTP
+    cache keeps — whole in ``http-v2/…/*.body`` (pip ≥ 23.3), or inside the serialized
+    response in ``http/`` (older pip, e.g. the 23.2 that Python 3.11 ships), which are
+    copied out into ``scratch`` (without one, that older cache is not read)."""
     cache = cache or pip_cache_dir()
     found: dict[tuple[str, str], list[Candidate]] = {}
     for wheel in sorted((cache / "wheels").rglob("*.whl")) if (cache / "wheels").is_dir() else []:
@@ -118,7 +121,42 @@ def index_pip_cache(cache: Path | None = None) -> dict[tuple[str, str], list[Can
         name = _wheel_name_of(body)
         if name:
             _add(found, body, name, FROM_PIP_CACHE)
+    old = cache / "http"
+    if scratch is not None and old.is_dir():
+        for entry in sorted(p for p in old.rglob("*") if p.is_file()):
+            body = _serialized_body(entry)
+            if body is None:
+                continue
+            scratch.mkdir(parents=True, exist_ok=True)
+            copy = scratch / entry.name
+            copy.write_bytes(body)
+            name = _wheel_name_of(copy)
+            if name:
+                _add(found, copy, name, FROM_PIP_CACHE)
+            else:
+                copy.unlink()
     return found
+
+
+# msgpack's "bin" headers: marker byte, then the length in 1, 2 or 4 big-endian bytes.
+_BIN_HEADERS = ((b"\xc6", 4), (b"\xc5", 2), (b"\xc4", 1))
+
+
+def _serialized_body(entry: Path) -> bytes | None:
+    """The body of a response cached by pip < 23.3 ("cc=4," + msgpack), if it is a zip."""
+    try:
+        with open(entry, "rb") as fh:
+            if fh.read(5) != b"cc=4,":
+                return None
+            data = fh.read()
+    except OSError:
+        return None
+    start = data.find(b"PK\x03\x04")
+    for marker, size in _BIN_HEADERS:
+        if start > size and data[start - size - 1:start - size] == marker:
+            length = int.from_bytes(data[start - size:start], "big")
+            return data[start:start + length]
+    return None
 
 
 def _add(found, path: Path, filename: str, source: str) -> None:
@@ -166,6 +204,16 @@ def choose(candidates: list[Candidate], target: WheelTarget, tags: set[Tag]
             return candidate, reasons
         reasons.append(why)
     return None, reasons
+
+
+def target_fits(path: Path, dist, target: WheelTarget, tags: set[Tag]) -> bool:
+    """Whether the wheel file at ``path`` is ``dist``'s release and fits the target."""
+    try:
+        name, version, _b, _t = parse_wheel_filename(path.name)
+    except InvalidWheelFilename:
+        return False
+    return (canonicalize_name(name), str(version)) == (dist.key, dist.version) and \
+        target.why_not(Candidate(path, path.name, ""), tags) is None
 
 
 def copy_wheel(candidate: Candidate, wheelhouse: Path) -> Path:

@@ -75,7 +75,8 @@ class ContainerRunner(Runner):
             volumes={str(plan.study_dir): {"bind": root, "mode": "rw"}},
             network_mode="host" if self.network else "none", detach=True,
             labels=owner_labels())   # who started it: found by later cleanups
-        if os.getuid() != 0:  # files written into the study folder stay the user's
+        # files written into the study folder stay the user's (Windows has no uid)
+        if hasattr(os, "getuid") and os.getuid() != 0:
             kwargs["user"] = f"{os.getuid()}:{os.getgid()}"
         container = None
         t0 = time.monotonic()

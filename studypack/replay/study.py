@@ -8,7 +8,6 @@ files that lived under the study root (a virtualenv inside the study folder, say
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from ..bundle import format as fmt
+from ..bundle.tagfiles import read_json_file
+from ..collect import restore_links
 from ..errors import BundleError, UsageError, write_error
 from ..progress import CancelToken
 from ..spec import StudySpec, load_spec
@@ -78,18 +79,22 @@ class BagLayout:
 def load_layout(bag_dir: Path) -> BagLayout:
     bag_dir = Path(bag_dir)
     try:
-        metadata = json.loads((bag_dir / fmt.METADATA).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        metadata = read_json_file(bag_dir / fmt.METADATA)   # bounded: the bag is a stranger's
+    except OSError:
         raise BundleError(f"{bag_dir} has no readable {fmt.METADATA}.",
                           "Is this an unpacked studypack bundle?") from None
+    if not isinstance(metadata, dict):
+        raise BundleError(f"{bag_dir}'s {fmt.METADATA} is not a record.")
     runs_dir = bag_dir / fmt.RUNS_DIR
     runs = []
     for folder in sorted((p for p in runs_dir.iterdir() if p.is_dir() and p.name.isdigit()),
                          key=lambda p: int(p.name)) if runs_dir.is_dir() else []:
         try:
-            run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            run = read_json_file(folder / "run.json")
+        except OSError:
             raise BundleError(f"{folder / 'run.json'} is missing or not JSON.") from None
+        if not isinstance(run, dict):
+            raise BundleError(f"{folder / 'run.json'} is not a run record.")
         run.setdefault("index", int(folder.name))
         if not run.get("command"):
             raise BundleError(f"{folder / 'run.json'} names no command.")
@@ -165,9 +170,9 @@ def restore_symlinks(bag_dir: Path) -> None:
     if not listing.is_file():
         return
     try:
-        doc = json.loads(listing.read_text(encoding="utf-8"))
-    except ValueError:
-        raise BundleError(f"{listing} is not JSON.") from None
+        doc = read_json_file(listing)
+    except OSError:
+        raise BundleError(f"{listing} cannot be read.") from None
     if isinstance(doc, dict):
         doc = doc.get("symlinks", doc)
     pairs = doc.items() if isinstance(doc, dict) else (
@@ -207,6 +212,8 @@ def make_study_dir(layout: BagLayout, target: Path, cancel: CancelToken) -> Path
         traced_root = layout.rootfs / layout.original_root.lstrip("/")
         if traced_root.is_dir() and not traced_root.is_symlink():
             _copy_tree(traced_root, target, cancel)
+        # the study's own symlinks were packed by content: links again, as traced
+        restore_links(target, layout.metadata.get("study_links") or [])
         if layout.outputs.is_dir():
             for folder in layout.outputs.rglob("*"):
                 if folder.is_dir() and not folder.is_symlink():

@@ -78,6 +78,7 @@ def test_git_commit_and_dirty_diff_are_recorded(example_study, tmp_path):
     assert result.returncode == 0, result.stderr
     run = read_info(out).runs[0]
     assert len(run["git"]["commit"]) == 40 and run["git"]["dirty"] is True
+    assert run["git"]["changed_files_read"] == {"analysis.py": "modified"}
     assert run["git"]["remote"] == "https://git.example.org/rod.git"
     with open(out, "rb") as fh:
         everything = zstandard.ZstdDecompressor().stream_reader(

@@ -142,3 +142,35 @@ def test_a_bundle_sent_by_the_desktop_opens_in_the_start_window(qtbot, qapp, exa
     assert start.bundle_path == example_bundle
     assert start.view.title.text() == "Heat diffusion on a rod"
     assert recorded_dialogs == []
+
+
+def test_a_second_launch_hands_its_bundle_to_the_running_app(qtbot, qapp, tmp_path,
+                                                            recorded_dialogs):
+    """Double-clicking twice starts the app twice: the second hands over and quits, so a
+    bad file opened twice leaves one window, not one per click."""
+    import uuid
+
+    from studypack_gui import tasks
+    from studypack_gui.app import forward_to_running
+    from studypack_gui.replay_window import ReplayWindow
+    name = f"studypack-test-{uuid.uuid4().hex[:8]}"
+    assert not forward_to_running([str(tmp_path / "x.studypack")], name), "nobody listens yet"
+    assert qapp.listen(name)
+    bogus = tmp_path / "broken.studypack"
+    bogus.write_bytes(b"not a bundle")
+    before = len([w for w in qapp.windows if isinstance(w, ReplayWindow)])
+    tasks.set_immediate(True)
+    try:
+        for _ in range(2):
+            assert forward_to_running([str(bogus)], name)
+            qtbot.waitUntil(lambda: len(recorded_dialogs) >= 1, timeout=5000)
+            qtbot.wait(100)
+        qtbot.waitUntil(lambda: len(recorded_dialogs) == 2, timeout=5000)
+    finally:
+        tasks.set_immediate(False)
+        qapp.server.close()
+    windows = [w for w in qapp.windows if isinstance(w, ReplayWindow)]
+    for w in windows:
+        qtbot.addWidget(w)
+    assert len(windows) - before <= 1
+    assert all("broken.studypack" in body for _title, body, _details in recorded_dialogs)

@@ -114,8 +114,10 @@ class BundleWizard(QWizard):
         self._last_id = self.startId()
         self.currentIdChanged.connect(self._moved)
         self.on_done_open = None    # called with the bundle path when the user wants it open
-        self.resize(QSize(980, 700))
         self.setMinimumSize(QSize(640, 440))
+        screen = self.screen().availableGeometry() if self.screen() else None
+        self.resize(QSize(min(980, screen.width()) if screen else 980,
+                          min(700, screen.height() - 40) if screen else 700))
 
     def page_named(self, name: str):
         return self.pages[name]

@@ -131,8 +131,9 @@ class ExportPage(WizardPage):
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("leave empty to use ZENODO_TOKEN or the system keyring")
-        self.publish = QCheckBox("&Publish now (mints the DOI; the files can never change "
-                                 "afterwards). Otherwise it stays a draft you review on Zenodo.")
+        self.publish = QCheckBox("&Publish now (mints the DOI)")
+        self.publish.setToolTip("Once published, the files can never change. Otherwise the "
+                                "deposit stays a draft that you review on Zenodo.")
         self.deposit_button = QPushButton("&Deposit\u2026")
         self.deposit_button.clicked.connect(self.start_deposit)
         self.deposit_panel = self.task_panel(work="the Zenodo deposit")

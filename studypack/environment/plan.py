@@ -1,0 +1,133 @@
+"""The environment, planned before the traced run so that a problem costs seconds.
+
+:func:`plan_environment` finds the interpreter the run will start, lists and sorts its
+distributions and says which ones can be vendored without network (a wheelhouse the
+user names, pip's cache, a rebuild from the installed files). :class:`Prefetch` then
+vendors them in a background thread while the study runs; the environment step after
+the run takes the wheels from there (issue #17: the waits overlap).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from ..errors import Cancelled, EnvironmentCaptureError, StudypackError
+from ..progress import CancelToken
+from . import wheels
+from .detect import NotPythonError, PythonEnvironment, detect_environment, find_interpreter
+from .piplock import (LINUX_X86_64_PLATFORMS, Distribution, choose_distributions,
+                      list_distributions, vendor_wheels)
+
+
+@dataclass
+class EnvironmentPlan:
+    env: PythonEnvironment | None
+    locked: list[Distribution] = field(default_factory=list)   # before the run's choice
+    skipped: dict[str, str] = field(default_factory=dict)
+    offline: dict[str, str] = field(default_factory=dict)      # key -> where its wheel is
+    rebuildable: list[str] = field(default_factory=list)       # keys with a RECORD
+    unavailable: list[str] = field(default_factory=list)       # names: index or nothing
+    messages: list[str] = field(default_factory=list)
+
+
+def plan_environment(executable: str | None, spec, find_links: list[str]) -> EnvironmentPlan:
+    """What the environment step will lock and where its wheels will come from.
+
+    ``executable`` is the program the run starts (resolved on the run's PATH). Raises
+    the same errors the environment step would (a missing wheelhouse, an interpreter
+    that does not answer) — before the run instead of after it."""
+    if find_links:
+        wheels.index_dirs([Path(d) for d in find_links])   # a missing folder: say it now
+    try:
+        env = detect_environment(find_interpreter(executable, spec))
+    except NotPythonError:
+        if not getattr(getattr(spec, "environment", None), "python", ""):
+            return EnvironmentPlan(None, messages=[
+                f"the run starts {executable}, not Python: a Python environment is locked "
+                "only if the traced run starts one"])
+        env = detect_environment(find_interpreter(None, spec))
+    plan = EnvironmentPlan(env)
+    if env.kind == "conda" or not env.python_version:
+        plan.messages.append(f"environment: {env.describe()} (locked after the run)")
+        return plan
+    plan.locked, plan.skipped = choose_distributions(env, list_distributions(env))
+    target = wheels.WheelTarget(env.python_version, env.implementation,
+                                LINUX_X86_64_PLATFORMS)
+    tags = target.tags()
+    local = wheels.index_dirs([Path(d) for d in find_links])
+    with tempfile.TemporaryDirectory(prefix="studypack-pip-cache-") as scratch:
+        cached = wheels.index_pip_cache(scratch=Path(scratch))
+        for dist in plan.locked:
+            key = (dist.key, dist.version)
+            chosen, _why = wheels.choose(local.get(key, []) + cached.get(key, []), target,
+                                         tags)
+            if chosen is not None:
+                plan.offline[dist.key] = chosen.source
+            elif dist.location and (Path(dist.location) / "RECORD").is_file():
+                plan.rebuildable.append(dist.key)
+            else:
+                plan.unavailable.append(f"{dist.name}=={dist.version}")
+    plan.messages.append(
+        f"environment: {env.describe()}; {len(plan.locked)} installed packages, "
+        f"{len(plan.offline)} with a wheel at hand, {len(plan.rebuildable)} rebuildable "
+        "from the installed files if the index has none"
+        + (f", {len(plan.unavailable)} only from the index ("
+           + ", ".join(plan.unavailable[:5]) + ("…" if len(plan.unavailable) > 5 else "")
+           + ")" if plan.unavailable else ""))
+    return plan
+
+
+class Prefetch:
+    """Vendor the planned distributions' wheels in a thread while the study runs."""
+
+    def __init__(self, plan: EnvironmentPlan, folder: Path, find_links: list[str],
+                 use_index: bool):
+        self.plan = plan
+        self.folder = folder
+        self.find_links = find_links
+        self.use_index = use_index
+        self.sources: dict[str, str] = {}
+        self.error: StudypackError | None = None
+        self._cancel = CancelToken()
+        self._thread = threading.Thread(target=self._run, name="studypack-prefetch",
+                                        daemon=True)
+
+    def start(self) -> "Prefetch":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            # The index only when everything is locked anyway: what the run does not use
+            # should cost no download. Rebuilds wait until the index had its chance.
+            self.sources, _ = vendor_wheels(self.plan.locked, self.plan.env, self.folder,
+                                            find_links=self.find_links, cancel=self._cancel,
+                                            use_index=self.use_index, rebuild=False)
+        except Cancelled:
+            pass
+        except (EnvironmentCaptureError, OSError) as exc:   # the step after the run retries
+            self.error = exc if isinstance(exc, StudypackError) else \
+                EnvironmentCaptureError(str(exc))
+
+    def result(self) -> dict[str, tuple[Path, str]]:
+        """Wait for the thread; key -> (wheel file, source) for every wheel it found."""
+        self._thread.join()
+        found: dict[str, tuple[Path, str]] = {}
+        for wheel in self.folder.glob("*.whl"):
+            key = canonicalize_name(wheel.name.split("-")[0])
+            if key in self.sources:
+                found[key] = (wheel, self.sources[key])
+        return found
+
+    def stop(self) -> None:
+        self._cancel.cancel()
+        if self._thread.is_alive():
+            self._thread.join()
+        shutil.rmtree(self.folder, ignore_errors=True)
