@@ -206,19 +206,12 @@ def test_unseeded_random_draw_not_reproduced_and_values_shown(random_bundle, tmp
 @pytest.fixture
 def web_folder(tmp_path):
     """A folder served over http on the loopback interface (references are http(s))."""
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from tests.support.web import served_folder
 
     folder = tmp_path / "remote"
     folder.mkdir()
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with served_folder(folder) as base:
+        yield folder, base
 
 
 def test_input_kept_by_reference_is_fetched_and_checked(tmp_path, plain_python, web_folder):
