@@ -63,6 +63,7 @@ class RunRecord:
             "finished_at": self.finished_at, "duration_s": round(self.duration_s, 3),
             "environment": self.environment, "host": self.host, "git": self.git,
             "stdout": "stdout.txt", "stderr": "stderr.txt",
+            "source_date_epoch": self.environment.get("SOURCE_DATE_EPOCH"),
         }
 
 
@@ -125,6 +126,9 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
     trace_dir = work_dir / "trace"
     trace_dir.parent.mkdir(parents=True, exist_ok=True)
     env = run_environment(spec)
+    # Fixed to the run's start, here and at every replay: tools that honour it (PDF and
+    # archive writers, compilers) write the same dates each time.
+    env.setdefault("SOURCE_DATE_EPOCH", str(int(time.time())))
     runs: list[RunRecord] = []
     for index, step in enumerate(spec.runs, 1):
         cancel.check()

@@ -32,8 +32,8 @@ from . import format as fmt
 from . import portable
 from .frames import check_frames
 from .inflate import Inflated
-from .tagfiles import check_bagit_txt, load_json, manifest_entries, manifest_lines, \
-    parse_fetch, parse_manifest, parse_tag_lines  # noqa: F401 (parse_manifest: API)
+from .tagfiles import check_bagit_txt, load_json, manifest_entries, manifest_lines, parse_fetch, \
+    parse_tag_lines
 from .tarheaders import BoundedTarInfo, TarBoundError
 
 HEAD_CHUNK = 64 * 1024              # info reads only the first members
@@ -186,6 +186,7 @@ class _Stream:
         self.payload_files = 0
         self.folders: set[str] = set()   # every folder a member is, or sits in
         self.declared_bytes: int | None = None
+        self.declared_files: int | None = None
         self.payload_bytes = 0           # data/ members: bounded by Payload-Oxum exactly
         self.inflation_limit = MAX_INFLATION * self.path.stat().st_size + INFLATION_SLACK
         self.tag_bytes = 0               # everything else: bounded by TAG_ALLOWANCE
@@ -270,6 +271,10 @@ class _Stream:
                     raise UnsafeBundleError(
                         f"The bundle would inflate to more than {MAX_INFLATION} times its own "
                         f"size (at {shown!r}): it may be a decompression bomb.")
+                if self.payload_files > (self.declared_files or 0):
+                    raise UnsafeBundleError(
+                        f"The bundle holds more payload files than the {self.declared_files} "
+                        f"its Payload-Oxum declares (at {shown!r}).")
             else:
                 self.tag_bytes += member.size
                 if self.tag_bytes > TAG_ALLOWANCE:
@@ -389,10 +394,17 @@ def _read_head(stream: _Stream) -> tuple[dict, dict[str, str], dict[str, bytes]]
             if rel == fmt.BAG_INFO:
                 declared = parse_tag_lines(found[rel], rel).get("Payload-Oxum", "")
                 try:
-                    stream.declared_bytes = int(declared.split(".")[0])
+                    octets, _, files = declared.partition(".")
+                    stream.declared_bytes, stream.declared_files = int(octets), int(files)
                 except ValueError:
                     raise BundleError(f"{stream.path.name}'s bag-info.txt has no valid "
                                       "Payload-Oxum.") from None
+                if stream.declared_files > fmt.MAX_MEMBERS:
+                    raise UnsafeBundleError(
+                        f"{stream.path.name} declares {stream.declared_files:,} payload files "
+                        f"(Payload-Oxum), over the bound of {fmt.MAX_MEMBERS:,} members for "
+                        "one bundle.",
+                        "Pack many small files into an archive (zip or tar) inside the study.")
             if rel == fmt.METADATA:
                 break
         if count >= fmt.HEAD_MEMBERS_MAX:
@@ -600,6 +612,18 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
         stream.close()
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def open_stream(path: str | os.PathLike) -> Iterator[_Stream]:
+    """The bundle's members after its head, with every check and bound (for readers of
+    one member, such as signing's tag-manifest reader)."""
+    stream = _Stream(Path(path))
+    try:
+        _read_head(stream)   # bag-info.txt's Payload-Oxum bounds the payload
+        yield stream
+    finally:
+        stream.close()
 
 
 def _write_file(path: Path, data: bytes) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..bundle import format as fmt
-from ..bundle.reader import parse_manifest
+from ..bundle.tagfiles import parse_manifest
 from ..errors import BundleError
 from ..storeonce import LISTING, is_package_member, read_listing, traced_files_digest
 
