@@ -80,6 +80,8 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
         payload.append(Member.from_file(f"{fmt.TRACE_DIR}/trace.sqlite3",
                                         traced.trace_dir / "trace.sqlite3"))
         rootfs, links = _rootfs_members(traced.files)
+        from ..replay.envdiff import network_hint
+        warnings += network_hint(traced.trace_dir / "trace.sqlite3")
         payload.append(Member.from_bytes(fmt.SYMLINKS, md.dumps({"symlinks": links})))
     else:
         rootfs, links = [], []
