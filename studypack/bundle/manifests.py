@@ -34,7 +34,7 @@ def compare(path: Path, digests: dict[str, bytes], small: dict[str, bytes],
             elif actual.hex() != expected:
                 problems.append(f"{printable(name)} does not match its checksum")
     for name in sorted(n for n in digests if not n.startswith(fmt.PAYLOAD + "/")
-                       and n != fmt.TAGMANIFEST and n not in tag_listed):
+                       and not _is_tag_manifest(n) and n not in tag_listed):
         problems.append(f"the tag file {printable(name)} is not listed in {fmt.TAGMANIFEST}, so no "
                         "checksum (nor a signature) covers it")
     manifest_bytes = small.get(fmt.MANIFEST)
@@ -78,3 +78,8 @@ def check_sidecar(path: Path, bundle_sha256: str) -> str:
     except (OSError, UnicodeDecodeError, IndexError):
         return "mismatch"
     return "ok" if expected == bundle_sha256 else "mismatch"
+
+
+def _is_tag_manifest(name: str) -> bool:
+    """RFC 8493 2.2.1: a tag manifest lists no tag manifest (of any algorithm)."""
+    return name.startswith("tagmanifest-") and name.endswith(".txt") and "/" not in name
