@@ -14,6 +14,7 @@ APT_PACKAGES=(
   docker.io            # the container engine (build, save, load, run)
   docker-registry      # a local registry, for digest-pinning tests
   busybox-static       # a shell for FROM-scratch trace images, without any download
+  bubblewrap           # the rootless sandbox replay mode (bwrap)
   debootstrap          # makes a Debian base image locally
   podman               # Docker-compatible API socket: the engine code is tested against it too
   zstd tar coreutils   # the standard tools a bundle must open with

@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import subprocess
+import time
 from pathlib import Path
 
 from .secrets import Scrubber
@@ -20,10 +21,12 @@ def host_facts() -> dict:
         "system": platform.system(),
         "architecture": platform.machine(),
         "cpu": _cpu_model(),
+        "cpu_flags": _float_flags(),
         "cpu_count": os.cpu_count(),
         "memory_bytes": _memory_bytes(),
         "python": platform.python_version(),
         "hostname": platform.node(),
+        "timezone": time.strftime("%Z (UTC%z)"),
     }
     try:
         facts["user"] = getpass.getuser()
@@ -49,6 +52,18 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def _float_flags() -> list[str]:
+    """The instruction sets that change floating-point results (as studypack.replay.envdiff)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [f for f in ("avx2", "avx512f", "fma") if f in present]
+    except OSError:
+        pass
+    return []
 
 
 def _memory_bytes() -> int | None:

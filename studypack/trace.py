@@ -63,6 +63,7 @@ class RunRecord:
             "finished_at": self.finished_at, "duration_s": round(self.duration_s, 3),
             "environment": self.environment, "host": self.host, "git": self.git,
             "stdout": "stdout.txt", "stderr": "stderr.txt",
+            "source_date_epoch": self.environment.get("SOURCE_DATE_EPOCH"),
         }
 
 
@@ -125,6 +126,9 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
     trace_dir = work_dir / "trace"
     trace_dir.parent.mkdir(parents=True, exist_ok=True)
     env = run_environment(spec)
+    # Fixed to the run's start, here and at every replay: tools that honour it (PDF and
+    # archive writers, compilers) write the same dates each time.
+    env.setdefault("SOURCE_DATE_EPOCH", str(int(time.time())))
     runs: list[RunRecord] = []
     for index, step in enumerate(spec.runs, 1):
         cancel.check()
@@ -136,7 +140,8 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
             raise UsageError(f"The command {step.command[0]!r} was not found.",
                              "Check [run] command in studypack.toml, or the PATH.")
         label = " ".join(step.command)
-        report(Progress("trace", 0, None, f"run {index}/{len(spec.runs)}: {label}"))
+        report(Progress("trace", 0, None, f"run {index}/{len(spec.runs)}: {label}",
+                        headline=True))
         run_dir = work_dir / f"run{index}"
         run_dir.mkdir(parents=True, exist_ok=True)
         record = _trace_one(step.command, cwd, env, trace_dir, index > 1, run_dir,
@@ -198,8 +203,7 @@ def _trace_one(command, cwd, env, trace_dir, append, run_dir, report, cancel) ->
                         os.killpg(proc.pid, signal.SIGKILL)
                     cancel.check()
                 elapsed = int(time.monotonic() - t0)
-                if elapsed:   # 0 s would read as a new step in a log
-                    report(Progress("trace", elapsed, None, f"running… {elapsed} s", unit="s"))
+                report(Progress("trace", elapsed, None, f"running… {elapsed} s", unit="s"))
                 try:
                     proc.wait(timeout=0.25)
                 except subprocess.TimeoutExpired:

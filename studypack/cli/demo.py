@@ -31,8 +31,8 @@ def register(sub) -> None:
                     "reproduction report.")
     p.add_argument("--dir", default="studypack-demo", type=Path,
                    help="work folder for the demo (default: ./studypack-demo)")
-    p.add_argument("--mode", default=None,
-                   choices=["auto", "image", "rebuild", "trace", "directory"],
+    from ..replay.registry import mode_names
+    p.add_argument("--mode", default=None, choices=mode_names(),
                    help="replay in this mode only (default: rebuild then trace when Docker "
                         "answers, else auto)")
     p.add_argument("--no-image", action="store_true",
