@@ -582,6 +582,9 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
                         digests[rel] = stream.copy(member, out, cancel, count)
                         if hasattr(os, "fchmod"):   # not on Windows (before Python 3.13)
                             os.fchmod(out.fileno(), 0o755 if member.mode & 0o111 else 0o644)
+                    # as tar does: Python's .pyc files are valid only for their source's
+                    # recorded mtime, else every replay compiles every module again
+                    os.utime(out_path, (member.mtime, member.mtime))
                 except OSError as exc:
                     raise write_error(out_path, exc) from None
             else:
