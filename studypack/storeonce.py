@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from .bundle import format as fmt
 from .bundle.writer import Member
 from .errors import BundleError, write_error
+from .hashing import sha256_file
 from .packages import open_package
 from .progress import CancelToken, Progress, Reporter, reporter, token
 
@@ -113,14 +114,6 @@ def _safe(path: str, under: str) -> bool:
     parts = PurePosixPath(path).parts
     return (path.startswith(under + "/") and ".." not in parts and "." not in parts
             and not path.startswith("/") and "\0" not in path)
-
-
-def sha256_file(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        while chunk := fh.read(1024 * 1024):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 def traced_files_digest(file_digests: dict[str, str], symlinks_sha256: str) -> str:
