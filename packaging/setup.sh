@@ -14,10 +14,13 @@ APT_PACKAGES=(
   docker.io            # the container engine (build, save, load, run)
   docker-registry      # a local registry, for digest-pinning tests
   busybox-static       # a shell for FROM-scratch trace images, without any download
+  bubblewrap           # the rootless sandbox replay mode (bwrap)
   debootstrap          # makes a Debian base image locally
   podman               # Docker-compatible API socket: the engine code is tested against it too
   zstd tar coreutils   # the standard tools a bundle must open with
   minisign             # checks studypack signatures without studypack
+  dpkg-repack fakeroot # rebuilds a .deb from installed files when no archive has it
+  jq r-base-core r-cran-jsonlite  # a Debian program and an R study for the tests
   python3-venv git gcc libsqlite3-dev
   xvfb xauth imagemagick xdg-utils shared-mime-info desktop-file-utils
   openbox              # a window manager for the screenshots under Xvfb (real decorations)

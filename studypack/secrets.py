@@ -26,9 +26,16 @@ SECRET_NAME_PATTERNS = [
     "SSH_AGENT_PID", "KRB5*", "VAULT_*", "DOCKER_AUTH_CONFIG", "TWINE_*", "PGPASS*",
 ]
 
-# Names that match a pattern above but are known to be harmless.
+# Names that match a pattern above but are known to be harmless (and that a replay may
+# need): session bookkeeping of desktops, shells and R, keyboard settings, regions.
 HARMLESS_NAMES = {"XAUTHORITY", "KEYTIMEOUT", "GPG_TTY", "GH_PAGER", "AWS_CA_BUNDLE",
-                  "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "SSH_AUTH_SOCK_DIR"}
+                  "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "SSH_AUTH_SOCK_DIR",
+                  "R_SESSION_TMPDIR", "R_SESSION_INITIALIZED", "DESKTOP_SESSION",
+                  "XDG_SESSION_ID", "XDG_SESSION_TYPE", "XDG_SESSION_CLASS",
+                  "XDG_SESSION_DESKTOP", "GDMSESSION", "SESSION_MANAGER",
+                  "DBUS_SESSION_BUS_ADDRESS", "XKB_DEFAULT_LAYOUT", "GNOME_KEYRING_CONTROL",
+                  "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE",
+                  "KMP_AFFINITY", "TF_CPP_MIN_LOG_LEVEL", "SSH_AUTH_SOCK_PATH"}
 
 SECRET_VALUE_PATTERNS = [
     re.compile(r"AKIA[0-9A-Z]{16}"),                              # AWS access key id
@@ -62,8 +69,14 @@ _DIGEST_LENGTHS = {32, 40, 56, 64, 96, 128}   # md5, sha1/git, sha224, sha256, s
 
 
 def _looks_like_path(token: str) -> bool:
-    return token.startswith(("/", "./", "../", "~/")) or bool(
-        re.search(r"/[^/]*\.[A-Za-z0-9]{1,6}$", token))
+    if token.startswith(("/", "./", "../", "~/")) or re.search(
+            r"/[^/]*\.[A-Za-z0-9]{1,6}$", token):
+        return True
+    # Part of a path cut at a dot (".cache/pypoetry/virtualenvs/study-Xk3pQ2rT-py3"): most
+    # of its folders are plain lowercase names, which random keys are not.
+    parts = [p for p in token.split("/") if p]
+    plain = sum(bool(re.fullmatch(r"[a-z][a-z0-9_-]*", p)) for p in parts)
+    return len(parts) >= 3 and "+" not in token and "=" not in token and plain * 2 >= len(parts)
 
 
 def _looks_random(token: str) -> bool:
@@ -77,9 +90,17 @@ def _looks_random(token: str) -> bool:
     return classes >= 3 or (classes == 2 and len(token) >= 40 and not token.isalpha())
 
 
+def _is_path_list(value: str) -> bool:
+    """PATH, PYTHONPATH, VIRTUAL_ENV…: one or more folders, separated by ':'."""
+    entries = [e for e in value.split(":") if e]
+    return bool(entries) and all(e.startswith(("/", "~", "./", "../", "$")) for e in entries)
+
+
 def value_is_secret(value: str) -> bool:
     if any(p.search(value) for p in SECRET_VALUE_PATTERNS):
         return True
+    if _is_path_list(value):   # a random-looking folder name is not a key
+        return False
     return any(_looks_random(m.group(0)) for m in _RANDOM_LOOKING.finditer(value))
 
 

@@ -22,7 +22,6 @@ import base64
 import binascii
 import os
 import re
-import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,6 @@ from .fsutil import atomic_output
 SIGNATURE_SUFFIX = ".minisig"
 TAGMANIFEST_NAME = "tagmanifest-sha256.txt"
 # A tag manifest lists a handful of tag files; anything bigger is not one.
-TAGMANIFEST_MAX_BYTES = 1 << 20
 # Four short lines; the trusted comment is at most 8 KB.
 SIGNATURE_MAX_BYTES = 64 * 1024
 # What ``studypack keygen`` writes when no -o is given.
@@ -206,32 +204,22 @@ def _signature_key_id_hex(signature: minisign.Signature) -> str:
 
 def read_tagmanifest(bundle_path: os.PathLike | str) -> tuple[str, bytes]:
     """Return ``(bag_name, bytes of <bag>/tagmanifest-sha256.txt)`` by streaming the
-    bundle once. Only that small member is read into memory."""
-    import zstandard
+    bundle once, through the reader's checks and bounds. Only that small member is
+    read into memory."""
+    from .bundle.reader import open_stream
 
     path = Path(bundle_path)
     if not path.is_file():
         raise UsageError(f"The bundle {path} does not exist.")
-    found: Optional[tuple[str, bytes]] = None
-    try:
-        with open(path, "rb") as raw, \
-                zstandard.ZstdDecompressor().stream_reader(raw) as stream, \
-                tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                parts = member.name.split("/")
-                if len(parts) == 2 and parts[1] == TAGMANIFEST_NAME and member.isfile():
-                    if found is not None:
-                        raise BundleError(f"The bundle {path} holds two tag manifests.")
-                    if member.size > TAGMANIFEST_MAX_BYTES:
-                        raise BundleError(f"The tag manifest in {path} is implausibly large.")
-                    handle = tar.extractfile(member)
-                    found = (parts[0], handle.read() if handle else b"")
-    except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
-        raise BundleError(f"The bundle {path} cannot be read ({exc}).",
-                          "Run `studypack verify` on it; it may be truncated or damaged.") from exc
+    found: Optional[bytes] = None
+    with open_stream(path) as stream:
+        for rel, member in stream.members():
+            if rel == TAGMANIFEST_NAME and member.isfile():
+                found = stream.read_small(member)   # a second one is refused as a duplicate
+        bag = stream.bag
     if found is None:
         raise BundleError(f"The bundle {path} has no {TAGMANIFEST_NAME}; it is not a studypack bundle.")
-    return found
+    return bag, found
 
 
 def sign_bundle(bundle_path: os.PathLike | str, secret_key_path: os.PathLike | str,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -166,7 +165,8 @@ class StudySpec:
     def to_dict(self) -> dict[str, Any]:
         """The TOML document, without empty optional keys."""
         study = _prune(asdict(self.study))
-        study["authors"] = [_prune(a) for a in study.get("authors", [])]
+        if self.study.authors:
+            study["authors"] = [_prune(a) for a in study["authors"]]
         if study.get("related"):
             study["related"] = [_prune(r) for r in study["related"]]
         doc: dict[str, Any] = {"study": study}
@@ -512,57 +512,13 @@ def write_spec(spec: StudySpec, path: str | os.PathLike, *, overwrite: bool = Fa
 
 # ------------------------------------------------------------------------- detect
 
-_DATA_DIRS = ("data", "input", "inputs", "raw", "dataset", "datasets")
-_OUTPUT_DIRS = ("results", "output", "outputs", "figures", "out")
-_MAIN_SCRIPTS = ("analysis.py", "main.py", "run.py", "run_analysis.py", "pipeline.py")
-
-
 def slugify(text: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-._").lower()
     return (slug or "study")[:64]
 
 
 def detect_spec(folder: str | os.PathLike) -> StudySpec:
-    """A first draft of the spec for ``folder``: the defaults the wizard shows."""
-    root = Path(folder).expanduser().resolve()
-    if not root.is_dir():
-        raise UsageError(f"{root} is not a folder.")
-    names = {p.name for p in root.iterdir()}
-    title = root.name.replace("-", " ").replace("_", " ").strip().capitalize()
-    description = ""
-    for readme in ("README.md", "README.rst", "README.txt", "README"):
-        if readme in names:
-            lines = (root / readme).read_text(encoding="utf-8", errors="replace").splitlines()
-            heading = next((l.lstrip("#= ").strip() for l in lines if l.strip()), "")
-            title = heading or title
-            body = [l.strip() for l in lines[1:] if l.strip() and not l.startswith(("#", "="))]
-            description = " ".join(body[:3])
-            break
-    scripts = sorted(p for p in names if p.endswith(".py"))
-    main = next((s for s in _MAIN_SCRIPTS if s in names), scripts[0] if len(scripts) == 1 else "")
-    command = ["python", main] if main else ["python", "analysis.py"]
-    if not main and "Makefile" in names:
-        command = ["make"]
-    author = _git_config(root, "user.name")
-    env_kind = "venv" if {".venv", "venv"} & names else (
-        "conda" if {"environment.yml", "environment.yaml"} & names else "auto")
-    return StudySpec(
-        study=StudyInfo(name=slugify(root.name), title=title, description=description,
-                        authors=[Author(name=author)] if author else []),
-        runs=[RunStep(command=command)],
-        data_paths=[d + "/" for d in _DATA_DIRS if (root / d).is_dir()],
-        output_paths=[d + "/" for d in _OUTPUT_DIRS if (root / d).is_dir()],
-        # the study's own virtualenv runs it, not whatever python is first on PATH
-        environment=EnvironmentSpec(kind=env_kind, python=next(
-            (f"{v}/bin/python" for v in (".venv", "venv") if (root / v / "bin" / "python").exists()),
-            "")),
-        path=root / SPEC_NAME)
-
-
-def _git_config(root: Path, key: str) -> str:
-    try:
-        out = subprocess.run(["git", "config", key], cwd=root, capture_output=True, text=True,
-                             timeout=5)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
+    """A first draft of the spec for ``folder``: the defaults the wizard shows (see
+    :mod:`studypack.discover` for what is read, and the questions left open)."""
+    from .discover import discover_study
+    return discover_study(folder).spec

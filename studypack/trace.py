@@ -7,8 +7,10 @@ leaves this module has been through the :class:`~studypack.secrets.Scrubber`.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -61,6 +63,7 @@ class RunRecord:
             "finished_at": self.finished_at, "duration_s": round(self.duration_s, 3),
             "environment": self.environment, "host": self.host, "git": self.git,
             "stdout": "stdout.txt", "stderr": "stderr.txt",
+            "source_date_epoch": self.environment.get("SOURCE_DATE_EPOCH"),
         }
 
 
@@ -97,13 +100,35 @@ def resolve_executable(command0: str, cwd: Path, env: dict[str, str]) -> str | N
     return shutil.which(command0, path=env.get("PATH"))
 
 
+def tracer_missing() -> str | None:
+    """Why this machine cannot trace a run, in one sentence (None: it can). ReproZip is
+    installed only on Linux (it follows the run with ptrace) and imported only by the
+    tracer process (:mod:`studypack._tracerun`)."""
+    if sys.platform != "linux":
+        return (f"Tracing a run needs Linux (ReproZip follows it with ptrace); this is "
+                f"{platform.system() or sys.platform}.")
+    if importlib.util.find_spec("reprozip") is None:
+        return ("Tracing a run needs ReproZip, which is not installed here "
+                "(pip install reprozip).")
+    return None
+
+
+NO_TRACE_HINT = ("Create the bundle without a trace with --no-trace; info, verify, unpack, "
+                 "fetch, deposit and replay --mode image|rebuild work on any platform.")
+
+
 def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
                 allow_failure: bool = False, report: Reporter | None = None,
                 cancel: CancelToken | None = None) -> TraceResult:
+    if (missing := tracer_missing()) is not None:
+        raise UsageError(missing, NO_TRACE_HINT)
     report, cancel = reporter(report), token(cancel)
     trace_dir = work_dir / "trace"
     trace_dir.parent.mkdir(parents=True, exist_ok=True)
     env = run_environment(spec)
+    # Fixed to the run's start, here and at every replay: tools that honour it (PDF and
+    # archive writers, compilers) write the same dates each time.
+    env.setdefault("SOURCE_DATE_EPOCH", str(int(time.time())))
     runs: list[RunRecord] = []
     for index, step in enumerate(spec.runs, 1):
         cancel.check()
@@ -115,7 +140,8 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
             raise UsageError(f"The command {step.command[0]!r} was not found.",
                              "Check [run] command in studypack.toml, or the PATH.")
         label = " ".join(step.command)
-        report(Progress("trace", 0, None, f"run {index}/{len(spec.runs)}: {label}"))
+        report(Progress("trace", 0, None, f"run {index}/{len(spec.runs)}: {label}",
+                        headline=True))
         run_dir = work_dir / f"run{index}"
         run_dir.mkdir(parents=True, exist_ok=True)
         record = _trace_one(step.command, cwd, env, trace_dir, index > 1, run_dir,
@@ -140,7 +166,8 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
         for f in (record.stdout_file, record.stderr_file):
             f.write_bytes(scrubber.scrub_bytes(f.read_bytes()))
     files, skipped = _traced_files(config, spec, trace_dir)
-    packages = [{"name": p.get("name"), "version": p.get("version")}
+    packages = [{"name": p.get("name"), "version": p.get("version"),
+                 "files": list(p.get("files") or [])}
                 for p in config.get("packages") or []]
     opened = set(config.get("other_files") or [])
     for package in config.get("packages") or []:
@@ -176,8 +203,7 @@ def _trace_one(command, cwd, env, trace_dir, append, run_dir, report, cancel) ->
                         os.killpg(proc.pid, signal.SIGKILL)
                     cancel.check()
                 elapsed = int(time.monotonic() - t0)
-                if elapsed:   # 0 s would read as a new step in a log
-                    report(Progress("trace", elapsed, None, f"running… {elapsed} s", unit="s"))
+                report(Progress("trace", elapsed, None, f"running… {elapsed} s", unit="s"))
                 try:
                     proc.wait(timeout=0.25)
                 except subprocess.TimeoutExpired:

@@ -11,7 +11,6 @@ Nothing here touches Qt.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shutil
 import stat
@@ -78,6 +77,10 @@ _GUI_WORDS: list[tuple[str, str]] = [
      "Choose \u201cimage\u201d, \u201crebuild\u201d or \u201ctrace\u201d in the Mode list "
      "(they need Docker)."),
     (r"or try another --mode\.", "or choose another mode in the Mode list."),
+    (r"Use --mode directory, or a container mode\.",
+     "Choose \u201cdirectory\u201d or a container mode in the Mode list."),
+    (r"try again with --network\.",
+     "replay it from a terminal with `studypack replay --network`."),
     (r"Another --mode may work; --keep DIR keeps the work folder to look into\.",
      "Another mode in the Mode list may work; the replay files stay in the replay "
      "folder to look into."),
@@ -675,62 +678,26 @@ MODE_LABELS = {
     "image": "image \u2014 load the image saved in the bundle (exact, offline)",
     "rebuild": "rebuild \u2014 rebuild the image from the bundle's recipe and packages",
     "trace": "trace \u2014 an image made only of the files the original run used",
+    "sandbox": "sandbox \u2014 no root, no Docker: the traced files in a bubblewrap sandbox",
     "directory": "directory \u2014 no container engine: run the traced files here (Linux)",
 }
+MODE_USABLE = {"image": "Docker answers", "rebuild": "Docker answers", "trace": "Docker answers",
+               "sandbox": "bubblewrap confines the run, no root needed",
+               "directory": "needs no container engine"}
 
 
 def replay_choices(info) -> list[ModeChoice]:
-    """Each replay mode with whether this bundle, on this machine, can use it — decided
-    from the bundle's description, before anything is unpacked."""
-    from studypack.replay import AUTO_ORDER
-    from studypack.replay.runners import engine_available
-    meta = info.metadata or {}
-    counts = meta.get("counts") or {}
-    env = meta.get("environment") or {}
-    image = env.get("image") if isinstance(env, dict) else None
-    has = {
-        "image": bool(isinstance(image, dict) and image.get("saved"))
-        or bool((counts.get("image") or {}).get("files")),
-        "rebuild": bool((counts.get("env") or {}).get("files")) and bool(env.get("lock_file")),
-        "trace": bool((counts.get("rootfs") or {}).get("files")),
-        "directory": bool((counts.get("rootfs") or {}).get("files")),
-    }
-    missing = {"image": "the bundle has no saved image",
-               "rebuild": "the bundle has no environment recipe",
-               "trace": "the bundle has no traced files",
-               "directory": "the bundle has no traced files"}
-    engine_ok, engine_reason = engine_available()
-    arch = _arch_problem(meta)
-    choices = []
-    for mode in AUTO_ORDER:
-        if not has[mode]:
-            choices.append(ModeChoice(mode, False, missing[mode]))
-        elif arch:
-            choices.append(ModeChoice(mode, False, arch))
-        elif mode == "directory":
-            linux = platform.system() == "Linux"
-            choices.append(ModeChoice(mode, linux, "needs no container engine" if linux
-                                      else "it runs only on Linux"))
-        elif not engine_ok:
-            choices.append(ModeChoice(mode, False, gui_wording(engine_reason)))
-        else:
-            choices.append(ModeChoice(mode, True, "Docker answers"))
+    """Each replay mode of the core registry, in auto's order, with whether this bundle,
+    on this machine, can use it — decided from the bundle's description, before anything
+    is unpacked."""
+    from studypack.replay.registry import BundleFacts, check_modes
+    checks = check_modes(BundleFacts.from_metadata(info.metadata or {}))
+    choices = [ModeChoice(c.mode, c.possible, gui_wording(c.reason) if c.reason
+                          else MODE_USABLE.get(c.mode, "can run here")) for c in checks]
     usable = [c for c in choices if c.usable]
     auto = ModeChoice("auto", bool(usable),
                       f"will use {usable[0].name}" if usable else "no mode can run here")
     return [auto] + choices
-
-
-def _arch_problem(meta: dict) -> Optional[str]:
-    norm = {"amd64": "x86_64", "arm64": "aarch64"}
-    here = norm.get(platform.machine().lower(), platform.machine().lower())
-    recorded = {norm.get(a.lower(), a.lower()) for a in
-                ((r.get("host") or {}).get("architecture") or "" for r in meta.get("runs") or []
-                 if isinstance(r, dict)) if a}
-    if recorded and here not in recorded:
-        return (f"the run was recorded on {', '.join(sorted(recorded))} and this computer "
-                f"is {here}")
-    return None
 
 
 def original_duration(info) -> Optional[float]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import os
 import sys
 import traceback
@@ -21,8 +22,16 @@ COMMANDS = [
     "init", "create", "info", "verify", "unpack",
     "replay", "fetch", "deposit",
     "keygen", "sign",
+    "base-image", "import", "export",
     "demo",
 ]
+
+
+def module_name(command: str) -> str:
+    """``base-image`` → ``base_image``; ``import`` → ``import_`` (a Python keyword)."""
+    name = command.replace("-", "_")
+    return name + "_" if keyword.iskeyword(name) else name
+
 
 EPILOG = """\
 exit codes:
@@ -79,7 +88,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if only is not None and name != only:
             sub.add_parser(name)
             continue
-        importlib.import_module(f".{name}", __name__).register(sub)
+        importlib.import_module(f".{module_name(name)}", __name__).register(sub)
     return parser
 
 

@@ -3,6 +3,9 @@
 
 Copies the example into a folder, gives it its own virtualenv with numpy, then creates a
 bundle, verifies it, shows what it holds, replays it and prints the reproduction report.
+When a Docker daemon answers, the bundle gets a Dockerfile pinned by digest and an image
+built offline — on a machine that cannot pull python:X.Y-slim, from a Debian base image
+made here first (`studypack base-image`) — and it is replayed in rebuild and trace modes.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ def register(sub) -> None:
                     "reproduction report.")
     p.add_argument("--dir", default="studypack-demo", type=Path,
                    help="work folder for the demo (default: ./studypack-demo)")
-    p.add_argument("--mode", default="auto",
-                   choices=["auto", "image", "rebuild", "trace", "directory"],
-                   help="replay mode (default: auto)")
-    p.add_argument("--image", action="store_true",
-                   help="also build a container image (needs the base image locally)")
+    from ..replay.registry import mode_names
+    p.add_argument("--mode", default=None, choices=mode_names(),
+                   help="replay in this mode only (default: rebuild then trace when Docker "
+                        "answers, else auto)")
+    p.add_argument("--no-image", action="store_true",
+                   help="no container image: no Docker needed (replays in directory mode)")
     p.set_defaults(func=run)
 
 
@@ -65,23 +69,63 @@ def run(args) -> int:
             shutil.rmtree(study / ".venv", ignore_errors=True)
             raise UsageError("Could not install numpy into the example's virtualenv.",
                              "The demo needs PyPI once; check the network.")
-    _step("2. studypack create: trace the run, capture the environment, pack")
+    image = not args.no_image and _base_image_ready(python)
+    _step("3. studypack create: trace the run, lock, vendor, Dockerfile, image, pack")
     create = ["create", str(study), "-o", str(bundle)]
-    if not args.image:
+    if not image:
         create.append("--no-image")
     code = _studypack(*create)
     if code:
         return code
-    _step("3. studypack info: what the bundle holds (read from its first bytes)")
+    _step("4. studypack info: what the bundle holds (read from its first bytes)")
     _studypack("info", str(bundle))
-    _step("4. studypack verify: every checksum")
+    _step("5. studypack verify: every checksum")
     code = _studypack("verify", str(bundle))
     if code:
         return code
-    _step("5. studypack replay: run it again and compare every output")
-    code = _studypack("replay", str(bundle), "--mode", args.mode,
-                      "--html", str(work / "report.html"))
-    err_console.print(f"\nThe bundle: {bundle}\nThe report: {work / 'report.html'}")
+    modes = [args.mode] if args.mode else (["rebuild", "trace"] if image else ["auto"])
+    for number, mode in enumerate(modes, 6):
+        _step(f"{number}. studypack replay --mode {mode}: run it again and compare every "
+              "output")
+        report = work / f"report-{mode}.html"
+        code = _studypack("replay", str(bundle), "--mode", mode, "--html", str(report))
+        err_console.print(f"The report: {report}")
+        if code:
+            break
+    err_console.print(f"\nThe bundle: {bundle}")
     if code == EXIT_NOT_REPRODUCED:
         err_console.print("Some outputs were not reproduced: see the report above.")
     return code
+
+
+def _base_image_ready(python: Path) -> bool:
+    """A base image for the Dockerfile: python:X.Y-slim when it can be pulled, else the
+    Debian base `studypack base-image` makes from the mirror. False: build no image."""
+    from ..engine import BaseImageError, Engine
+    from ..environment import baseimage
+
+    _step("2. A base image, pinned by digest")
+    engine = Engine.try_connect()
+    if engine is None:
+        err_console.print("No Docker daemon answers: the bundle gets no image, and the "
+                          "replay runs the traced files directly.")
+        return False
+    minor = subprocess.run([str(python), "-c", "import sys; print('%d.%d' % "
+                            "sys.version_info[:2])"], capture_output=True,
+                           text=True).stdout.strip()
+    default = f"python:{minor}-slim"
+    try:
+        pinned = engine.resolve(default, pull=True, registry=True)
+        err_console.print(f"{default} is pinned as {pinned.pinned}")
+        return True
+    except BaseImageError:
+        suite = baseimage.suite_for_python(minor)
+        if suite is None:
+            err_console.print(f"{default} cannot be pulled here, and no Debian release "
+                              f"ships Python {minor}: the bundle gets no image.")
+            return False
+        err_console.print(f"{default} cannot be pulled here: making a Debian {suite} base "
+                          f"with Python {minor} from the Debian mirror instead.")
+    finally:
+        engine.close()
+    return _studypack("base-image", "--debian", suite) == 0

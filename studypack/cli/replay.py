@@ -4,6 +4,7 @@ reproduced."""
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -15,31 +16,44 @@ Verify and unpack a bundle, run the recorded command(s) again in order, and comp
 every output with the original run's: identical bytes, or equal within the tolerance
 the study declares ([compare] in studypack.toml), PNG images by their pixels.
 
-modes:
-  image      the image saved in the bundle (docker load): exact and offline
-  rebuild    the image rebuilt offline from the bundle's Dockerfile and vendored packages
-  trace      an image made FROM scratch out of the traced files: no base image, no registry
-  directory  no container engine: runs the traced files on this machine (Linux)
-  auto       the first of these that can run here, and says why (default)
+modes, in the order auto tries them:
+{modes}
 
-Runs have no network unless --network. With --input or --arg the study is reused with
-your own data or arguments: its outputs are listed, not compared.
+Runs have no network unless --network, and SOURCE_DATE_EPOCH set to the original run's
+start. When an output differs, the study is replayed a second time to tell a
+nondeterministic study from a changed environment (--repeat N sets the number of
+replays; --repeat 1 skips the second); the report says what changed since the original
+run. With --input or --arg the study is reused with your own data or arguments: its
+outputs are listed, not compared.
 
 exit status: 0 every output reproduced, 3 some output differs or is missing,
-other non-zero for errors (see `studypack --help`).
+2 a mode that cannot run here or other bad input, other non-zero for errors (see
+`studypack --help`). With --json, stdout is one JSON document in every case.
 """
+
+
+class _ModesHelp(argparse.RawDescriptionHelpFormatter):
+    """Fills in the modes table only when help is shown (it asks Docker and bwrap)."""
+
+    def _format_text(self, text: str) -> str:
+        if "{modes}" in text:
+            from ..replay.registry import help_table
+            text = text.replace("{modes}", help_table())
+        return super()._format_text(text)
 
 DOI_RE = re.compile(r"^(doi:|https?://(dx\.)?doi\.org/)?10\.\d{4,9}/\S+$", re.I)
 
 
 def register(sub) -> None:
     p = sub.add_parser("replay", help="re-run a bundle and compare its outputs",
-                       description=DESCRIPTION,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, formatter_class=_ModesHelp)
     p.add_argument("bundle", metavar="BUNDLE",
                    help="a .studypack file, an unpacked bundle folder, a DOI or an https URL")
-    p.add_argument("--mode", choices=["auto", "image", "rebuild", "trace", "directory"],
-                   default="auto", help="where to run (default: auto)")
+    p.add_argument("--mode", metavar="MODE", default="auto",
+                   help="where to run: " + ", ".join(_mode_names()) + " (default: auto)")
+    p.add_argument("--repeat", metavar="N", type=int, default=None,
+                   help="replay N times (default: a second time only when an output "
+                        "differs; 1: never)")
     p.add_argument("--keep", metavar="DIR", type=Path,
                    help="keep the work folder (unpacked bundle, replayed study) in DIR")
     p.add_argument("--network", action="store_true", help="allow the run network access")
@@ -61,6 +75,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _mode_names() -> list[str]:
+    from ..replay.registry import mode_names
+    return mode_names()
+
+
 def parse_inputs(values: list[str]) -> dict[str, Path]:
     inputs = {}
     for value in values:
@@ -77,6 +96,19 @@ def looks_remote(ref: str) -> bool:
 
 
 def run(args) -> int:
+    from ..errors import StudypackError
+    from ..replay.report import failure_dict
+
+    try:
+        return _replay(args)
+    except StudypackError as error:
+        if args.json and not getattr(error, "reported", False):
+            print(json.dumps(failure_dict(error, mode=args.mode, bundle=str(args.bundle)),
+                             indent=2, ensure_ascii=False))
+        raise
+
+
+def _replay(args) -> int:
     from ..fsutil import atomic_write_text
     from ..replay import replay_bundle, run_failure
     from ..replay.report import render_html, render_json, render_terminal
@@ -99,7 +131,8 @@ def run(args) -> int:
         try:
             result = replay_bundle(bundle, mode=args.mode, keep=args.keep or False,
                                    network=args.network, inputs=inputs or None,
-                                   args_override=args.arg or None, report=report, cancel=cancel)
+                                   args_override=args.arg or None, repeat=args.repeat,
+                                   report=report, cancel=cancel)
         finally:
             if download_dir is not None:
                 download_dir.cleanup()
@@ -115,6 +148,7 @@ def run(args) -> int:
         err_console.print(f"HTML report written to {args.html}")
     failure = run_failure(result)
     if failure is not None:
+        failure.reported = True      # the JSON report above already says it
         raise failure
     if not result.compared:
         return EXIT_OK

@@ -45,13 +45,18 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     failed = bool(traced) and any(r.exit_code != 0 for r in traced.runs)
     if review is None:
         review = review_study(spec, outputs_expected=not failed)
-    inputs, outputs = review.inputs, review.outputs
+    inputs, outputs = list(review.inputs), list(review.outputs)
     if traced and started:
+        # A file under [outputs] the run did not write (an older result the run left
+        # alone) is part of the study as it was, not a result to compare at replay.
         t0 = time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-        stale = [f.relpath for f in outputs if f.path.stat().st_mtime < t0 - 1]
+        stale = [f for f in outputs if f.path.stat().st_mtime < t0 - 1]
         if stale:
-            warnings.append(f"{len(stale)} output file(s) were not written by the traced run "
-                            f"(e.g. {stale[0]}); they are packed as they are")
+            outputs = [f for f in outputs if f not in stale]
+            inputs += [StudyFile(f.relpath, f.path, f.size, "data") for f in stale]
+            warnings.append(f"{len(stale)} file(s) under [outputs] paths were not written by "
+                            f"the traced run (e.g. {stale[0].relpath}); they are packed with "
+                            "the study, not compared at replay")
     if spec.output_paths and not outputs:
         warnings.append("the run produced no file under [outputs] paths: nothing to compare")
     for pattern in spec.output_paths:
@@ -63,7 +68,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     run_docs: list[dict] = []
     git = None
     if traced:
-        git, diff = git_state(spec.root, scrubber)
+        git, diff = git_state(spec.root, scrubber, read=traced.opened)
         host = host_facts()
         for record in traced.runs:
             record.host, record.git = host, git
@@ -80,6 +85,8 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
         payload.append(Member.from_file(f"{fmt.TRACE_DIR}/trace.sqlite3",
                                         traced.trace_dir / "trace.sqlite3"))
         rootfs, links = _rootfs_members(traced.files)
+        from ..replay.envdiff import network_hint
+        warnings += network_hint(traced.trace_dir / "trace.sqlite3")
         payload.append(Member.from_bytes(fmt.SYMLINKS, md.dumps({"symlinks": links})))
     else:
         rootfs, links = [], []
@@ -87,7 +94,8 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     if not traced:  # learn the secrets typed into the commands (a trace did it otherwise)
         for step in spec.runs:
             scrubber.scrub_argv(list(step.command))
-    payload += [_spec_file_scrubbed(spec, f, scrubber) or _study_member(fmt.STUDY_DIR, f)
+    spec_file = spec.path.resolve() if spec.path is not None else None
+    payload += [_spec_file_scrubbed(spec_file, f, scrubber) or _study_member(fmt.STUDY_DIR, f)
                 for f in inputs]
     payload += [_study_member(fmt.OUTPUTS_DIR, f) for f in outputs]
     env_members = []
@@ -166,10 +174,11 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     return plan, warnings
 
 
-def _spec_file_scrubbed(spec: StudySpec, f: StudyFile, scrubber: Scrubber) -> Member | None:
+def _spec_file_scrubbed(spec_file: Path | None, f: StudyFile,
+                        scrubber: Scrubber) -> Member | None:
     """The study's own studypack.toml may hold a token typed into its command line: it
     is packed scrubbed, like the copy at data/studypack.toml."""
-    if spec.path is None or f.path.resolve() != spec.path.resolve():
+    if spec_file is None or f.path.resolve() != spec_file:
         return None
     return Member.from_bytes(f"{fmt.STUDY_DIR}/{f.relpath}",
                              scrubber.scrub_bytes(f.path.read_bytes()))

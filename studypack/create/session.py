@@ -217,6 +217,8 @@ class CreateSession:
             find_links=self._find_links(),
             opened=traced.opened if traced and lock == "used" else None,
             pythons=traced.pythons if traced else None, prefetched=prefetched,
+            files=traced.files if traced else None,
+            executables=[r.executable or "" for r in traced.runs] if traced else None,
             report=report, cancel=cancel)
         self.environment = EnvironmentPart(capture.metadata, capture.files_dir,
                                            capture.image_tar, list(capture.messages),

@@ -21,15 +21,11 @@ from .. import __version__
 
 DIGEST_RE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 STUDY_DIR = "/study"
-ENV_DIR = "/env"
-VENV_DIR = "/env/venv"
-CONDA_PREFIX = "/env/conda"
 
 
 @dataclass(frozen=True)
 class DockerfileInputs:
     base_image: str                     # "repo@sha256:…" (the pinned reference)
-    kind: str                           # "pip" | "conda" | "none"
     study_name: str
     title: str = ""
     description: str = ""
@@ -37,7 +33,8 @@ class DockerfileInputs:
     base_ref: str = ""                  # what the user asked for, e.g. "python:3.11-slim"
     python_version: str = ""
     system_packages: list[tuple[str, str]] = field(default_factory=list)  # (name, version)
-    lock_file: str = "requirements.lock"
+    # The environment kinds' lines, in registry order (studypack.environment.kinds).
+    install_steps: list[str] = field(default_factory=list)
     command: list[str] = field(default_factory=list)
     workdir: str = "."
     studypack_version: str = __version__
@@ -79,44 +76,16 @@ def render_dockerfile(inputs: DockerfileInputs) -> str:
     label_lines = [f"{key}={_quote(value)}" for key, value in labels.items() if value]
     lines.append("LABEL " + " \\\n      ".join(label_lines))
     lines.append("")
-    lines += _install_steps(inputs)
+    steps = list(inputs.install_steps)
+    while steps and not steps[-1]:
+        steps.pop()
+    lines += steps or ["# Nothing to install: the base image is the environment."]
     lines += ["", f"WORKDIR {STUDY_DIR}", f"COPY study/ {STUDY_DIR}/"]
     if inputs.workdir and inputs.workdir not in (".", ""):
         lines.append(f"WORKDIR {STUDY_DIR}/{inputs.workdir.strip('/')}")
     if inputs.command:
         lines.append(f"CMD {json.dumps(inputs.command)}")
     return "\n".join(lines) + "\n"
-
-
-def _install_steps(inputs: DockerfileInputs) -> list[str]:
-    if inputs.kind == "pip":
-        return [
-            "# The wheels were vendored when the bundle was made; pip may not use any index",
-            "# and checks every file against the sha256 in the lock.",
-            f"COPY env/{inputs.lock_file} {ENV_DIR}/{inputs.lock_file}",
-            f"COPY env/wheelhouse/ {ENV_DIR}/wheelhouse/",
-            f"RUN python3 -m venv {VENV_DIR} \\",
-            f" && {VENV_DIR}/bin/python -m pip install --no-index --find-links "
-            f"{ENV_DIR}/wheelhouse --require-hashes --no-cache-dir "
-            f"-r {ENV_DIR}/{inputs.lock_file}",
-            f"ENV VIRTUAL_ENV={VENV_DIR} PATH={VENV_DIR}/bin:$PATH",
-        ]
-    if inputs.kind == "conda":
-        explicit = f"{ENV_DIR}/conda-explicit.txt"
-        return [
-            "# The conda packages were vendored as a local channel; the explicit list pins",
-            "# each file and its md5. Needs micromamba, mamba or conda in the base image.",
-            f"COPY env/conda-explicit.txt env/conda-lock.yml {ENV_DIR}/",
-            f"COPY env/channel/ {ENV_DIR}/channel/",
-            "RUN set -e; \\",
-            "    if command -v micromamba >/dev/null; then "
-            f"micromamba create -y --offline -p {CONDA_PREFIX} -f {explicit}; \\",
-            "    elif command -v mamba >/dev/null; then "
-            f"mamba create -y --offline -p {CONDA_PREFIX} --file {explicit}; \\",
-            f"    else conda create -y --offline -p {CONDA_PREFIX} --file {explicit}; fi",
-            f"ENV CONDA_PREFIX={CONDA_PREFIX} PATH={CONDA_PREFIX}/bin:$PATH",
-        ]
-    return ["# No Python environment to install: the base image is the environment."]
 
 
 def _image_name(study_name: str) -> str:

@@ -3,34 +3,36 @@ recorded command(s) in order in the chosen environment, and compare every output
 the original run's.
 
 ``replay_bundle`` is the one entry point, used by ``studypack replay`` and the GUI.
-The four environments live in :mod:`studypack.replay.runners`; the comparison in
-:mod:`studypack.replay.compare`; the rendering in :mod:`studypack.replay.report`.
+The modes (one module each: image, rebuild, trace, sandbox, directory) are listed in
+:mod:`.registry`; the comparison is in :mod:`.compare` (formats in :mod:`.formats`), why
+an output differs in :mod:`.causes` and :mod:`.envdiff`, the rendering in :mod:`.report`.
 """
 
 from __future__ import annotations
 
 import os
-import platform
+import re
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from .. import elfinfo
+from . import envdiff
 from ..bundle import format as fmt
-from .compare import OutputResult, all_reproduced, compare_outputs, list_outputs
-from ..errors import EngineError, RunFailedError, StudypackError, UsageError, write_error
+from .causes import assign_causes, needs_repeat
+from .compare import OutputResult, all_reproduced, compare_outputs, list_outputs, rule_warnings
+from ..errors import Cancelled, RunFailedError, StudypackError, UsageError, write_error
 from ..fsutil import make_work_dir
 from ..progress import CancelToken, Progress, Reporter, reporter, token
-from .directory import DirectoryRunner
-from .runners import (ImageRunner, RebuildRunner, RunOutcome, RunPlan, Runner, TraceRunner,
-                           dockerfile_base, engine_available)
-from ..storeonce import LISTING, rebuild_files
+from . import registry
+from .runners import RunOutcome, RunPlan, Runner
+from .registry import mode_names
+from ..storeonce import rebuild_files
 from .cache import references_needed
+from .pictures import difference_pictures
 from .study import (BagLayout, apply_arguments, apply_inputs, fetch_references,
                            load_layout, make_study_dir)
 
-MODES = ("auto", "image", "rebuild", "trace", "directory")
-AUTO_ORDER = ("image", "rebuild", "trace", "directory")
+MODES = tuple(mode_names())     # auto first, then the registry's order
 
 
 @dataclass
@@ -47,6 +49,12 @@ class ReplayResult:
     expected_dir: Path | None = None   # original outputs (inside the kept work folder)
     actual_dir: Path | None = None     # the replay's study folder
     failed_run: RunOutcome | None = None
+    replays: int = 1                   # how many times the runs were replayed
+    environment_diff: list[dict] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)   # from the trace
+    source_date_epoch: int | None = None
+    network: bool = False
+    pictures: dict = field(default_factory=dict)    # differing images, for the HTML page
 
     @property
     def reproduced(self) -> bool:
@@ -57,144 +65,36 @@ class ReplayResult:
         return report_dict(self)
 
 
-# ------------------------------------------------------------------- mode choice
-
-@dataclass
-class ModeCheck:
-    mode: str
-    possible: bool
-    reason: str
-
-
-def check_modes(layout: BagLayout) -> list[ModeCheck]:
-    """For each mode, whether it can run here and why (not)."""
-    checks = []
-    engine_ok, engine_reason = engine_available()
-    problems = host_problems(layout)
-    arch_problem = next((p for p in problems if "architecture" in p), None)
-    has_rootfs = bool(layout.trace_image) or (layout.rootfs.is_dir() and any(
-        layout.rootfs.iterdir())) or (layout.bag_dir / LISTING).is_file()
-
-    def container(mode: str, has_it: bool, what: str) -> ModeCheck:
-        if not has_it:
-            return ModeCheck(mode, False, f"the bundle has no {what.removeprefix('a ')}")
-        if not engine_ok:
-            return ModeCheck(mode, False, engine_reason)
-        if arch_problem:
-            return ModeCheck(mode, False, arch_problem)
-        return ModeCheck(mode, True, f"the bundle carries {what} and the Docker daemon answers")
-
-    checks.append(container("image", layout.image_tar.is_file(), "a saved image"))
-    rebuild = container("rebuild", layout.dockerfile.is_file(),
-                        "a Dockerfile with vendored packages")
-    if rebuild.possible:
-        base = dockerfile_base(layout.dockerfile)
-        if base and not _image_here(base):
-            rebuild = ModeCheck("rebuild", False,
-                                f"its base image {base} is not on this machine (rebuilds are offline)")
-    checks.append(rebuild)
-    checks.append(container("trace", has_rootfs, "the traced files"))
-    if not has_rootfs:
-        checks.append(ModeCheck("directory", False, "the bundle has no traced files"))
-    elif platform.system() != "Linux":
-        checks.append(ModeCheck("directory", False, "it runs only on Linux"))
-    elif problems:
-        checks.append(ModeCheck("directory", False, "; ".join(problems)))
-    else:
-        checks.append(ModeCheck("directory", True,
-                                "it needs no container engine (runs the traced files here)"))
-    return checks
-
-
-def _image_here(ref: str) -> bool:
-    from .runners import connect_engine
-
-    engine = connect_engine()
-    try:
-        return engine.image_exists(ref)
-    finally:
-        engine.close()
-
-
-def host_problems(layout: BagLayout) -> list[str]:
-    """Reasons the recorded environment cannot run on this machine at all."""
-    problems = []
-    here = _normal_arch(platform.machine())
-    recorded = {_normal_arch(r.get("host", {}).get("architecture", "")) for r in layout.runs}
-    recorded.discard("")
-    if recorded and here not in recorded:
-        problems.append(f"the run was recorded on the {', '.join(sorted(recorded))} CPU "
-                        f"architecture and this machine is {here}")
-    libc = next((p for p in layout.rootfs.glob("**/libc.so.6")), None) \
-        if layout.rootfs.is_dir() else None
-    if libc is not None and platform.system() == "Linux":
-        needed = elfinfo.minimum_kernel(libc)
-        have = _kernel_version()
-        if needed and have and have < needed:
-            problems.append(f"the traced C library needs Linux {'.'.join(map(str, needed))} "
-                            f"or newer and this kernel is {platform.release()}")
-    return problems
-
-
-def _normal_arch(name: str) -> str:
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(name.lower(), name.lower())
-
-
-def _kernel_version() -> tuple[int, int, int] | None:
-    import re
-
-    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", platform.release())
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
-
-
 def choose_mode(layout: BagLayout, requested: str) -> tuple[str, str]:
-    """(mode, reason). ``auto`` picks image > rebuild > trace > directory."""
-    if requested not in MODES:
-        raise UsageError(f"Unknown replay mode {requested!r}.",
-                         f"Choose one of: {', '.join(MODES)}.")
-    checks = {c.mode: c for c in check_modes(layout)}
-    if requested != "auto":
-        check = checks[requested]
-        if not check.possible:
-            raise _cannot_run(f"The {requested} mode cannot run here: {check.reason}.", checks)
-        return requested, check.reason
-    for mode in AUTO_ORDER:
-        if checks[mode].possible:
-            skipped = [f"{m}: {checks[m].reason}" for m in AUTO_ORDER[:AUTO_ORDER.index(mode)]]
-            reason = f"auto chose {mode}: {checks[mode].reason}"
-            if skipped:
-                reason += " (not " + "; not ".join(skipped) + ")"
-            return mode, reason
-    raise _cannot_run("No replay mode can run this bundle here.", checks)
-
-
-def _cannot_run(sentence: str, checks: dict[str, ModeCheck]) -> StudypackError:
-    lines = "; ".join(f"{c.mode}: {c.reason}" for c in checks.values())
-    possible = [c.mode for c in checks.values() if c.possible]
-    hint = f"Modes here — {lines}."
-    if possible:
-        hint += f" Try --mode {possible[0]}."
-    error = EngineError if "Docker" in lines or "daemon" in lines else UsageError
-    return error(sentence, hint)
+    """(mode, reason) for an unpacked bundle: see :mod:`studypack.replay.registry`."""
+    return registry.choose_mode(registry.BundleFacts.from_layout(layout), requested)
 
 
 # ------------------------------------------------------------------------ replay
 
 def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False,
                   network: bool = False, inputs: dict[str, Path] | None = None,
-                  args_override: list[str] | None = None, report: Reporter | None = None,
+                  args_override: list[str] | None = None, repeat: int | None = None,
+                  report: Reporter | None = None,
                   cancel: CancelToken | None = None) -> ReplayResult:
     """Replay a bundle (a ``.studypack`` file or an unpacked bag folder).
 
     ``keep`` may be a folder (the work folder to keep) or True (keep ``workdir``).
     ``inputs`` maps an input's path in the study (or its unique file name) to a file of
     your own; ``args_override`` changes the command's arguments. With either, outputs
-    are listed, not compared.
+    are listed, not compared. ``repeat`` is the number of replays (None: a second one
+    only when some output differs), which tells a nondeterministic study from a
+    changed environment (:mod:`studypack.replay.causes`).
     """
     report, cancel = reporter(report), token(cancel)
+    if repeat is not None and repeat < 1:
+        raise UsageError(f"A replay runs at least once; {repeat} replays were asked for.",
+                         "Ask for 1 replay or more.")
     source = Path(bundle_or_dir).expanduser()
     if isinstance(keep, (str, os.PathLike)):
         workdir, keep = Path(keep), True
+    if mode not in MODES:
+        registry.runner_class(mode)     # raises: unknown mode, with the known ones
     work = _make_workdir(workdir)
     kept = bool(keep)
     try:
@@ -227,33 +127,28 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
                 " ".join(p.argv) for p in plans))
         runner = _runner(chosen, layout, work, network=network)
         result = ReplayResult(mode=chosen, mode_reason=reason, compared=not reuse,
-                              bundle=source.name, study=layout.study_name, notes=notes)
+                              bundle=source.name, study=layout.study_name, notes=notes,
+                              source_date_epoch=source_date_epoch(layout), network=network)
         try:
             runner.prepare(report, cancel)
-            for plan in plans:
-                cancel.check()
-                report(Progress("run", 0, None,
-                                f"run {plan.index}/{len(plans)}: {' '.join(plan.argv)}"))
-                outcome = runner.run(plan, report, cancel)
-                outcome.recorded_exit_code = layout.run_exit_code(plan.index)
-                result.runs.append(outcome)
-                if outcome.failed:
-                    result.failed_run = outcome
-                    break
+            result.runs, result.failed_run = _run_all(runner, layout, plans, report, cancel)
+            cancel.check()
+            report(Progress("compare", 0, None, "comparing the outputs"))
+            if reuse:
+                result.outputs = list_outputs(study_dir, layout.output_paths)
+            else:
+                result.outputs = _compare(layout, layout.outputs, study_dir)
+                result.pictures = difference_pictures(result.outputs, layout.outputs, study_dir)
+                result.notes += rule_warnings(_rules(layout), result.outputs, layout.outputs,
+                                              study_dir)
+                repeats = _repeat(runner, layout, study_dir, work, result, repeat,
+                                  report, cancel)
+                assign_causes(result.outputs, repeats, result.failed_run is not None)
+                result.replays = 1 + len(repeats)
+                _explain(runner, layout, plans[0], result, report, cancel)
         finally:
             runner.close()
             result.notes += runner.notes
-        cancel.check()
-        report(Progress("compare", 0, None, "comparing the outputs"))
-        if reuse:
-            result.outputs = list_outputs(study_dir, layout.output_paths)
-        else:
-            spec = layout.spec
-            result.outputs = compare_outputs(
-                layout.outputs, study_dir, layout.output_paths,
-                rules=spec.compare_rules if spec else (),
-                rel_tol=spec.compare_rel_tol if spec else None,
-                abs_tol=spec.compare_abs_tol if spec else None)
         if kept:
             result.workdir, result.expected_dir, result.actual_dir = work, layout.outputs, study_dir
         report(Progress("compare", 1, 1, "done"))
@@ -263,17 +158,135 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _run_all(runner: Runner, layout: BagLayout, plans: list[RunPlan], report: Reporter,
+             cancel: CancelToken) -> tuple[list[RunOutcome], RunOutcome | None]:
+    """Run the recorded commands in order; stop at the first that fails."""
+    outcomes = []
+    for plan in plans:
+        cancel.check()
+        report(Progress("run", 0, None, f"run {plan.index}/{len(plans)}: {' '.join(plan.argv)}"))
+        outcome = runner.run(plan, report, cancel)
+        outcome.recorded_exit_code = layout.run_exit_code(plan.index)
+        outcomes.append(outcome)
+        if outcome.failed:
+            return outcomes, outcome
+    return outcomes, None
+
+
+def _rules(layout: BagLayout):
+    return layout.spec.compare_rules if layout.spec else ()
+
+
+def _compare(layout: BagLayout, expected: Path, actual: Path) -> list[OutputResult]:
+    spec = layout.spec
+    return compare_outputs(expected, actual, layout.output_paths, rules=_rules(layout),
+                           rel_tol=spec.compare_rel_tol if spec else None,
+                           abs_tol=spec.compare_abs_tol if spec else None)
+
+
+def _repeat(runner: Runner, layout: BagLayout, first: Path, work: Path, result: ReplayResult,
+            repeat: int | None, report: Reporter, cancel: CancelToken) -> list[list[OutputResult]]:
+    """Replay again in the same mode, each time in a fresh study folder, and compare each
+    replay's outputs with the first replay's."""
+    if repeat is None:
+        extra = 1 if needs_repeat(result.outputs, result.failed_run is not None) else 0
+    else:
+        extra = 0 if result.failed_run is not None else repeat - 1
+    comparisons = []
+    for number in range(2, 2 + extra):
+        cancel.check()
+        report(Progress("repeat", number - 1, extra, f"replay {number}: is the study "
+                        "deterministic?"))
+        study = make_study_dir(layout, work / f"study-{number}", cancel)
+        runs, failed = _run_all(runner, layout, _plans(layout, study, None), report, cancel)
+        if failed is not None:
+            result.notes.append(f"replay {number}: run {failed.index} exited with code "
+                                f"{failed.exit_code} (the first replay's did not)")
+        comparisons.append(_compare(layout, first, study))
+    return comparisons
+
+
+def _explain(runner: Runner, layout: BagLayout, first: RunPlan, result: ReplayResult,
+             report: Reporter, cancel: CancelToken) -> None:
+    """environment_diff (a probe in the replay's environment) and the trace's hints."""
+    trace_db = layout.bag_dir / fmt.TRACE_DIR / "trace.sqlite3"
+    result.hints = envdiff.trace_hints(trace_db)
+    plan = _probe_plan(layout, first)
+    facts = None
+    if plan is not None:
+        report(Progress("compare", 0, None, "examining the replay's environment"))
+        try:
+            outcome = runner.run(plan, report, cancel)
+            facts = envdiff.parse_probe(outcome.stdout)
+        except StudypackError as exc:
+            if isinstance(exc, Cancelled):
+                raise
+            facts = None
+    if facts is None:
+        result.notes.append("the replay's environment could not be examined (its Python "
+                            "did not run the probe): environment_diff lists only this "
+                            "machine's facts")
+        facts = envdiff.host_side()
+    result.environment_diff = envdiff.environment_diff(
+        envdiff.original_facts(layout), facts, packages=not runner.from_traced_files)
+
+
+def _probe_plan(layout: BagLayout, first: RunPlan) -> RunPlan | None:
+    """The first run's plan, running the study's Python with the probe instead."""
+    executable = first.executable
+    argv0 = first.argv[0]
+    if not PurePosixPath(argv0).name.startswith("python"):
+        env_python = (layout.metadata.get("environment") or {}).get("executable")
+        if not env_python:
+            return None
+        argv0, executable = "python", env_python
+    return RunPlan(index=0, argv=[argv0, "-c", envdiff.PROBE], executable=executable,
+                   workdir=first.workdir, environment=dict(first.environment),
+                   study_dir=first.study_dir, original_root=first.original_root)
+
+
+def source_date_epoch(layout: BagLayout) -> int | None:
+    """The original run's start, as recorded (or from its start time, for bundles made
+    before studypack recorded it)."""
+    run = layout.runs[0]
+    value = run.get("source_date_epoch") or (run.get("environment") or {}).get(
+        "SOURCE_DATE_EPOCH")
+    if value is not None and str(value).isdigit():
+        return int(value)
+    started = run.get("started_at")
+    if isinstance(started, str):
+        import calendar
+        import time
+        try:
+            return calendar.timegm(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ"))
+        except ValueError:
+            return None
+    return None
+
+
+NETWORK_ERRORS = re.compile(
+    r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
+    r"No address associated with hostname|getaddrinfo|Could not resolve host|"
+    r"No route to host|Failed to establish a new connection|NameResolutionError|"
+    r"urlopen error", re.I)
+
+
 def run_failure(result: ReplayResult) -> RunFailedError | None:
     """The error to raise after showing the report, when a recorded run failed."""
     run = result.failed_run
     if run is None:
         return None
     tail = run.stderr.strip()[-400:].replace("\n", " ⏎ ")
+    looked_up = any("network" in hint for hint in result.hints)
+    if not result.network and (NETWORK_ERRORS.search(run.stderr) or looked_up):
+        hint = ("The run seems to need the network, which a replay takes away: try again "
+                "with --network.")
+    else:
+        hint = "Another --mode may work; --keep DIR keeps the work folder to look into."
     return RunFailedError(
         f"Run {run.index} (`{' '.join(run.command)}`) exited with code {run.exit_code} in the "
         f"{result.mode} mode, where the original run exited with {run.recorded_exit_code}."
-        + (f" Its last error output: {tail}" if tail else ""),
-        "Another --mode may work; --keep DIR keeps the work folder to look into.")
+        + (f" Its last error output: {tail}" if tail else ""), hint)
 
 
 def _make_workdir(workdir) -> Path:
@@ -308,6 +321,10 @@ def _plans(layout: BagLayout, study_dir: Path, args_override) -> list[RunPlan]:
             index=run["index"], argv=list(run["command"]), executable=run.get("executable"),
             workdir=run.get("workdir", "."), environment=dict(run.get("environment") or {}),
             study_dir=study_dir, original_root=layout.original_root))
+    epoch = source_date_epoch(layout)
+    if epoch is not None:
+        for plan in plans:
+            plan.environment["SOURCE_DATE_EPOCH"] = str(epoch)
     if args_override:
         apply_arguments(plans, list(args_override))
     return plans
@@ -320,6 +337,8 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter,
     neither the traced files nor the packages. Returns the bag and that image."""
     from ..bundle.reader import read_info, unpack
     from .cache import check_claimed_digest, claimed_digest, unpack_skip
+    from .runners import engine_available
+    from .trace import TraceRunner
 
     reuse_image = None
     metadata = read_info(source).metadata if mode != "auto" else {}
@@ -333,13 +352,4 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter,
 
 
 def _runner(mode: str, layout: BagLayout, work: Path, *, network: bool) -> Runner:
-    if mode == "image":
-        return ImageRunner(layout.bag_dir, network=network)
-    if mode == "rebuild":
-        return RebuildRunner(layout.bag_dir, network=network)
-    if mode == "trace":
-        return TraceRunner(layout.bag_dir, layout.rootfs, work, network=network,
-                           image=layout.trace_image)
-    if mode == "directory":
-        return DirectoryRunner(layout.rootfs, network=network)
-    raise UsageError(f"Unknown replay mode {mode!r}.")
+    return registry.runner_class(mode).for_replay(layout, work, network=network)

@@ -3,8 +3,11 @@
 Pure: reads two folders, writes nothing. Each output gets one status:
 
 - ``reproduced``: identical bytes, or equal within a tolerance the spec declares
-  (numeric text: CSV/TSV cell by cell, JSON numbers recursively), or a PNG with the
-  same pixels (metadata chunks such as creation time are not part of the result);
+  (numeric text: CSV/TSV cell by cell, JSON numbers recursively, any whitespace- or
+  tab-separated text field by field, NumPy arrays value by value), or the same content
+  where bytes change with nothing in it: a PNG with the same pixels, a PDF but for its
+  dates and ID, an executed notebook but for its counts, timings and addresses
+  (see :mod:`studypack.replay.formats`);
 - ``differs``: with the first differences, e.g. ``row 3, column mean: 0.512 vs 0.498``;
 - ``missing``: the original run wrote it, the replay did not;
 - ``new``: the replay wrote it, the original run did not;
@@ -27,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
 
 from ..hashing import sha256_file
+from . import formats
 
 REPRODUCED = "reproduced"
 DIFFERS = "differs"
@@ -76,6 +80,7 @@ class OutputResult:
     actual_size: int | None = None
     expected_sha256: str = ""
     actual_sha256: str = ""
+    cause: str | None = None           # why not reproduced: see studypack.replay.causes
 
     @property
     def ok(self) -> bool:
@@ -204,6 +209,10 @@ def compare_files(expected: Path, actual: Path, tolerance: Tolerance,
     big = (result.expected_size or 0) > MAX_TEXT_BYTES or (result.actual_size or 0) > MAX_TEXT_BYTES
     if suffix == ".png":
         return _compare_png(expected, actual, result)
+    if suffix in CONTENT_COMPARERS and not big:
+        found = CONTENT_COMPARERS[suffix](expected, actual, tolerance)
+        if found is not None:
+            return _structured_verdict(result, *found)
     e_text = None if big else _read_text(expected)
     a_text = None if big else _read_text(actual)
     if e_text is None or a_text is None:
@@ -212,8 +221,16 @@ def compare_files(expected: Path, actual: Path, tolerance: Tolerance,
     within = False
     if suffix in TEXT_SUFFIXES_CSV:
         structured, within = _compare_csv(e_text, a_text, TEXT_SUFFIXES_CSV[suffix], tolerance)
+    elif suffix == ".ipynb":
+        structured, within = formats.compare_notebook(e_text, a_text, tolerance.rel_tol,
+                                                      tolerance.abs_tol)
+        if structured is not None:
+            return _structured_verdict(result, structured, within, tolerance, "notebook")
     elif suffix in (".json", ".geojson"):
         structured, within = _compare_json(e_text, a_text, tolerance)
+    elif tolerance.declared:   # .dat, .txt, .out, …: whitespace- or tab-separated fields
+        structured, within = formats.compare_fields(e_text, a_text, tolerance.rel_tol,
+                                                    tolerance.abs_tol)
     if structured is not None:
         result.method = "numeric"
         if not structured and tolerance.declared:
@@ -229,6 +246,45 @@ def compare_files(expected: Path, actual: Path, tolerance: Tolerance,
     result.status, result.method = DIFFERS, "text"
     result.details = _text_diff(e_text, a_text)
     return result
+
+
+def _structured_verdict(result: OutputResult, differences: list[str], used: bool,
+                        tolerance: Tolerance, method: str = "") -> OutputResult:
+    """The verdict of a comparer that reads the content (not the bytes)."""
+    result.method = method or result.method
+    if differences:
+        result.status, result.details = DIFFERS, differences
+    else:
+        result.status = REPRODUCED
+        result.details = [f"equal within {tolerance.describe()}" if used else
+                          SAME_CONTENT.get(result.method, "same content, other bytes")]
+    return result
+
+
+SAME_CONTENT = {
+    "pdf": "same document (only its creation/modification dates or ID differ)",
+    "array": "same values (only the file's bytes differ)",
+    "notebook": "same cells and outputs (only counts, timings or metadata differ)",
+}
+
+
+def _pdf(expected: Path, actual: Path, tolerance: Tolerance):
+    found = formats.compare_pdf(expected, actual)
+    return None if found is None else (found, False, tolerance, "pdf")
+
+
+def _array(compare):
+    def run(expected: Path, actual: Path, tolerance: Tolerance):
+        found, used = compare(expected, actual, tolerance.rel_tol, tolerance.abs_tol)
+        return None if found is None else (found, used, tolerance, "array")
+    return run
+
+
+# Binary formats compared by content; each returns None when the file is not that format.
+CONTENT_COMPARERS = {".pdf": _pdf, ".npy": _array(formats.compare_npy),
+                     ".npz": _array(formats.compare_npz)}
+# Formats where a numeric tolerance can apply (text files are decided by their content).
+TOLERANT_SUFFIXES = {".csv", ".tsv", ".json", ".geojson", ".ipynb", ".npy", ".npz"}
 
 
 def _read_text(path: Path) -> str | None:
@@ -451,6 +507,47 @@ def _first_differing_byte(a: Path, b: Path) -> int | None:
             if not ca:
                 return None
             position += len(ca)
+
+
+def rule_warnings(rules, results: Sequence[OutputResult], expected_dir: Path,
+                  actual_dir: Path) -> list[str]:
+    """Rules that cannot do what they say: matching no output, or giving a tolerance
+    to files whose format has no numbers to tolerate (pictures, PDFs, binaries)."""
+    warnings = []
+    for rule in rules or ():
+        matched = [r.path for r in results if matching_rule(r.path, [rule]) is rule]
+        if not matched:
+            warnings.append(f"the [[compare.rules]] rule for {rule.path!r} matches no output")
+            continue
+        if rule.ignore or (rule.rel_tol is None and rule.abs_tol is None):
+            continue
+        refused = [p for p in matched if not _takes_tolerance(p, expected_dir, actual_dir)]
+        if refused and len(refused) == len(matched):
+            shown = ", ".join(refused[:3]) + (", …" if len(refused) > 3 else "")
+            warnings.append(f"the tolerance of the [[compare.rules]] rule for {rule.path!r} "
+                            f"does not apply to {shown} (not numeric text, JSON, a notebook "
+                            "or a NumPy array): compared exactly")
+    return warnings
+
+
+def _takes_tolerance(path: str, expected_dir: Path, actual_dir: Path) -> bool:
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix in TOLERANT_SUFFIXES:
+        return True
+    if suffix in (".png", ".pdf"):
+        return False
+    for folder in (expected_dir, actual_dir):
+        file = Path(folder) / path
+        if file.is_file():
+            with open(file, "rb") as fh:
+                head = fh.read(8192)
+            try:
+                head.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.start < len(head) - 4:   # not just a character cut at 8 KiB
+                    return False
+            return b"\0" not in head
+    return False
 
 
 def summary(results: Sequence[OutputResult]) -> dict[str, int]:

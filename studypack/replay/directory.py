@@ -13,13 +13,12 @@ import os
 import platform
 import shutil
 import subprocess
-import time
 from pathlib import Path, PurePosixPath
 
 from .. import elfinfo
 from ..errors import UsageError
 from ..progress import CancelToken, Progress, Reporter
-from .runners import POLL_S, Runner, RunOutcome, RunPlan
+from .runners import Runner, RunOutcome, RunPlan, run_process
 
 
 class DirectoryRunner(Runner):
@@ -33,6 +32,20 @@ class DirectoryRunner(Runner):
     """
 
     name = "directory"
+    summary = "no engine, no confinement: runs the traced files on this machine (Linux)"
+    why_chosen = "it needs no container engine (runs the traced files here)"
+
+    @classmethod
+    def available(cls, bundle, host) -> str | None:
+        if bundle is not None and not bundle.has_rootfs:
+            return "the bundle has no traced files"
+        if not host.linux:
+            return "it runs only on Linux"
+        return host.cannot_run_traced(bundle)
+
+    @classmethod
+    def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
+        return cls(layout.rootfs, network=network)
 
     def __init__(self, rootfs: Path, *, network: bool = False):
         self.rootfs = rootfs
@@ -118,41 +131,8 @@ class DirectoryRunner(Runner):
 
     def run(self, plan: RunPlan, report: Reporter, cancel: CancelToken) -> RunOutcome:
         argv, env = self.command(plan)
-        argv = self._isolate + argv
-        cwd = plan.study_dir / plan.workdir
-        t0 = time.monotonic()
-        out_file, err_file = cwd / f".studypack-run{plan.index}.out", cwd / f".studypack-run{plan.index}.err"
-        try:
-            with open(out_file, "wb") as out, open(err_file, "wb") as err:
-                try:
-                    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
-                except OSError as exc:
-                    raise UsageError(f"The traced program could not start here: "
-                                     f"{exc.strerror}.", "Use a container mode.") from None
-                try:
-                    while True:
-                        report(Progress("run", int(time.monotonic() - t0), None,
-                                        f"run {plan.index}: running… "
-                                        f"{int(time.monotonic() - t0)} s", unit="s"))
-                        if cancel.cancelled:
-                            _stop(proc)
-                            cancel.check()
-                        if proc.poll() is not None:
-                            break
-                        with contextlib.suppress(subprocess.TimeoutExpired):
-                            proc.wait(timeout=POLL_S)
-                finally:
-                    if proc.poll() is None:
-                        _stop(proc)
-            stdout = out_file.read_text("utf-8", "replace")
-            stderr = err_file.read_text("utf-8", "replace")
-        finally:
-            for f in (out_file, err_file):
-                with contextlib.suppress(OSError):
-                    f.unlink()
-        return RunOutcome(plan.index, list(plan.argv), proc.returncode,
-                          time.monotonic() - t0, stdout, stderr)
+        return run_process(self._isolate + argv, plan.study_dir / plan.workdir, env, plan,
+                           report, cancel)
 
 
 def started_programs(trace_db: Path) -> list[str]:
@@ -210,19 +190,6 @@ def no_network_prefix() -> list[str]:
         if probe.returncode == 0:
             return prefix
     return []
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    import signal
-
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def resolve_in_rootfs(rootfs: Path, path: str, _depth: int = 0) -> Path:

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..safetext import printable
+from .causes import cause_counts
 from .compare import DIFFERS, IGNORED, MISSING, NEW, PRODUCED, REPRODUCED, summary
 
 STATUS_STYLE = {
@@ -32,7 +33,8 @@ STATUS_COLOUR = {  # HTML
 def report_dict(result) -> dict[str, Any]:
     """The JSON form of a :class:`studypack.replay.ReplayResult`.
 
-    ``{"mode", "reproduced", "outputs": [{"path", "status", "details", ...}], ...}``
+    ``{"mode", "reproduced", "outputs": [{"path", "status", "cause", "details", ...}],
+    "causes", "environment_diff": [{"what", "original", "replay"}], "hints", ...}``
     """
     outputs = [o.to_dict() for o in result.outputs]
     return {
@@ -44,12 +46,25 @@ def report_dict(result) -> dict[str, Any]:
         "bundle": result.bundle,
         "study": result.study,
         "summary": {k: v for k, v in summary(result.outputs).items() if v},
+        "causes": cause_counts(result.outputs),
+        "replays": result.replays,
         "outputs": outputs,
+        "environment_diff": list(result.environment_diff),
+        "hints": list(result.hints),
+        "source_date_epoch": result.source_date_epoch,
+        "network": result.network,
         "runs": [r.to_dict() for r in result.runs],
         "notes": list(result.notes),
         "workdir": str(result.workdir) if result.workdir else None,
         "studypack_version": __version__,
     }
+
+
+def failure_dict(error, *, mode: str, bundle: str) -> dict[str, Any]:
+    """The JSON document of a replay that could not be done at all."""
+    return {"mode": mode, "reproduced": False, "reason": error.message, "hint": error.hint,
+            "exit_code": error.exit_code, "bundle": bundle, "outputs": [],
+            "studypack_version": __version__}
 
 
 def headline(doc: dict[str, Any]) -> str:
@@ -63,9 +78,17 @@ def headline(doc: dict[str, Any]) -> str:
     tail = f" ({', '.join(extra)})" if extra else ""
     if doc["reproduced"]:
         return f"Reproduced {done}/{compared} outputs{tail}."
+    causes = doc.get("causes") or {}
+    why = "; ".join(f"{n} {cause}" for cause, n in causes.items())
+    why = f" — {why}" if why else ""
     if doc.get("failed_run"):
-        return f"NOT reproduced: run {doc['failed_run']} failed; {done}/{compared} outputs reproduced{tail}."
-    return f"NOT reproduced: {done}/{compared} outputs reproduced{tail}."
+        return (f"NOT reproduced: run {doc['failed_run']} failed; {done}/{compared} outputs "
+                f"reproduced{tail}{why}.")
+    return f"NOT reproduced: {done}/{compared} outputs reproduced{tail}{why}."
+
+
+def status_text(out: dict[str, Any]) -> str:
+    return f"{out['status']} ({out['cause']})" if out.get("cause") else out["status"]
 
 
 def render_json(result) -> str:
@@ -87,7 +110,7 @@ def render_terminal(result, console: Console) -> None:
     for note in doc["notes"]:
         console.print(f"  [yellow]note:[/yellow] {_t(note)}")
     table = Table(show_lines=False, header_style="bold")
-    table.add_column("output")
+    table.add_column("output", overflow="fold")   # never cut: two rows must not look alike
     table.add_column("status")
     table.add_column("details", overflow="fold")
     for out in doc["outputs"]:
@@ -95,12 +118,21 @@ def render_terminal(result, console: Console) -> None:
         details = out["details"][:6]
         if len(out["details"]) > 6:
             details.append(f"… {len(out['details']) - 6} more")
-        table.add_row(Text(printable(out["path"])), Text(out["status"], style=style),
+        table.add_row(Text(printable(out["path"])), Text(status_text(out), style=style),
                       Text(printable("\n".join(details), keep_newlines=True)))
     if doc["outputs"]:
         console.print(table)
     else:
         console.print("  (no output files were found in the declared output paths)")
+    if doc["environment_diff"] and not doc["reproduced"]:
+        changes = Table(title="What changed since the original run", header_style="bold")
+        for column in ("what", "original", "replay"):
+            changes.add_column(column, overflow="fold")
+        for row in doc["environment_diff"]:
+            changes.add_row(*(Text(printable(str(row[k]))) for k in ("what", "original", "replay")))
+        console.print(changes)
+    for hint in doc["hints"] if not doc["reproduced"] else []:
+        console.print(f"  [yellow]hint:[/yellow] {_t(hint)}")
     colour = "green" if doc["reproduced"] else ("cyan" if not doc["compared"] else "red")
     console.print(f"[bold {colour}]{headline(doc)}[/bold {colour}]")
 
@@ -118,11 +150,36 @@ th{background:#f6f8fa}td.path,code{font-family:ui-monospace,SFMono-Regular,Menlo
 .status{font-weight:600}ul{margin:0;padding-left:1.2em}
 pre{background:#f6f8fa;padding:.6em;overflow:auto;max-height:20em}
 footer{color:#57606a;font-size:.9em;margin-top:2em}
+.pictures{display:flex;gap:.6em;flex-wrap:wrap;margin-top:.5em}
+figure{margin:0}figure img{max-width:20em;border:1px solid #d0d7de}
+figcaption{color:#57606a;font-size:.85em}
 """
+
+
+def _pictures(entry: dict | None) -> str:
+    if not entry:
+        return ""
+    cells = "".join(f'<figure><img alt="{name} image" src="{entry[name]}">'
+                    f"<figcaption>{caption}</figcaption></figure>"
+                    for name, caption in (("original", "original run"), ("replay", "replay"),
+                                          ("difference", "changed pixels in red"))
+                    if name in entry)
+    return f'<div class="pictures">{cells}</div>'
+
+
+def _changes(doc: dict[str, Any], e) -> str:
+    if not doc["environment_diff"]:
+        return ""
+    rows = "".join(f"<tr><td>{e(r['what'])}</td><td>{e(r['original'])}</td>"
+                   f"<td>{e(r['replay'])}</td></tr>" for r in doc["environment_diff"])
+    return ("<h2>What changed since the original run</h2><table><thead><tr><th>what</th>"
+            f"<th>original run</th><th>replay</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def render_html(result) -> str:
     doc = report_dict(result)
+    pictures = getattr(result, "pictures", None) or {}
+
     def e(text) -> str:   # names and messages come from the bundle: escaped twice over
         return html.escape(printable(text, keep_newlines=True))
     verdict_class = "ok" if doc["reproduced"] else ("info" if not doc["compared"] else "bad")
@@ -131,8 +188,8 @@ def render_html(result) -> str:
         colour = STATUS_COLOUR.get(out["status"], "#1f2328")
         details = "".join(f"<li>{e(d)}</li>" for d in out["details"])
         rows.append(f'<tr><td class="path">{e(out["path"])}</td>'
-                    f'<td class="status" style="color:{colour}">{e(out["status"])}</td>'
-                    f"<td><ul>{details}</ul></td></tr>")
+                    f'<td class="status" style="color:{colour}">{e(status_text(out))}</td>'
+                    f"<td><ul>{details}</ul>{_pictures(pictures.get(out['path']))}</td></tr>")
     runs = []
     for run in doc["runs"]:
         runs.append(f"<li><code>{e(' '.join(run['command']))}</code> — exit "
@@ -140,6 +197,7 @@ def render_html(result) -> str:
                     + (f"<pre>{e(run['stderr_tail'])}</pre>" if run.get("stderr_tail") else "")
                     + "</li>")
     notes = "".join(f"<li>{e(n)}</li>" for n in doc["notes"])
+    hints = "".join(f"<li>{e(h)}</li>" for h in doc["hints"])
     title = doc["study"] or doc["bundle"] or "study"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -152,6 +210,8 @@ def render_html(result) -> str:
 <div class="verdict {verdict_class}">{e(headline(doc))}</div>
 <table><thead><tr><th>output</th><th>status</th><th>details</th></tr></thead>
 <tbody>{''.join(rows) or '<tr><td colspan="3">no output files</td></tr>'}</tbody></table>
+{_changes(doc, e)}
+{f'<h2>Hints from the trace</h2><ul>{hints}</ul>' if hints else ''}
 <h2>Runs</h2><ol>{''.join(runs)}</ol>
 {f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
 <footer>Written by studypack {e(__version__)}.</footer>

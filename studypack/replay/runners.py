@@ -1,37 +1,20 @@
-"""The four ways to run a recorded command again, one small class each.
-
-- :class:`ImageRunner`: the image saved in the bundle (``docker load``);
-- :class:`RebuildRunner`: the image rebuilt from the bundle's Dockerfile and vendored
-  packages, with no network;
-- :class:`TraceRunner`: an image made ``FROM scratch`` out of the traced files
-  (``docker import`` of a tar studypack writes itself) plus Debian's static busybox;
-- :class:`~studypack.replay.directory.DirectoryRunner` (its own module): no engine at
-  all; the traced program is started through the traced loader, paths rewritten.
-
-Every runner gets a :class:`RunPlan` per recorded run and returns a :class:`RunOutcome`.
-The container runners share :class:`_ContainerRunner`, which bind-mounts the study
-folder at its original absolute path, runs with no network unless asked, and removes
-its container whatever happens (error, cancel).
+"""What every replay mode shares: the plan of one recorded run, its outcome, the
+:class:`Runner` interface each mode implements (see :mod:`studypack.replay.registry` for
+the list of modes), and running a command as a child process of this one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tarfile
+import subprocess
 import time
-import uuid
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from ..errors import BuildError, EngineError, ImageLoadError
+from ..errors import EngineError, UsageError
 from ..progress import CancelToken, Progress, Reporter
 
-CONTAINER_LABEL = "io.studypack.container"   # as studypack.engine: found by cleanups
-IMAGE_STUDY_DIR = "/study"     # studypack.environment.dockerfile.STUDY_DIR
-BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
-IMAGE_PREFIX = "studypack-replay"
 POLL_S = 0.25
 
 
@@ -79,8 +62,6 @@ HOST_PLACE_VARIABLES = {"PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_EN
                         "PYENV_SHELL", "SHLVL", "_", "TMPDIR"}
 
 
-# --------------------------------------------------------------------------- engine
-
 def connect_engine():
     """The environment issue's Engine (Docker, or Podman's Docker-compatible socket)."""
     from ..engine import Engine
@@ -97,8 +78,24 @@ def engine_available() -> tuple[bool, str]:
 
 
 class Runner:
+    """One replay mode. The class says whether it can run (``available``); an
+    instance prepares what the runs need, runs them one by one, and cleans up."""
+
     name = "?"
+    summary = ""        # one line for --help and the GUI
+    why_chosen = ""     # why this mode, when it can run
+    from_traced_files = True   # runs the traced files (not software installed anew)
     notes: list[str]
+
+    @classmethod
+    def available(cls, bundle, host) -> str | None:
+        """None when this mode can replay ``bundle`` (BundleFacts, or None: this
+        machine only) on ``host``; else the reason, one clause."""
+        raise NotImplementedError
+
+    @classmethod
+    def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
+        raise NotImplementedError
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
         """Load or build what the runs need (may take minutes)."""
@@ -110,296 +107,54 @@ class Runner:
         """Remove what prepare() made, unless it is to be kept."""
 
 
-class _ContainerRunner(Runner):
-    keep_image_env_path = True   # image/rebuild: the image's own PATH and places
-
-    def __init__(self, bag_dir: Path, *, network: bool):
-        self.bag_dir = bag_dir
-        self.network = network
-        self.engine = connect_engine()
-        self.client = self.engine.client
-        self.image: str | None = None
-        self.created_image = False
-        self.notes = []
-
-    def environment(self, plan: RunPlan) -> dict[str, str]:
-        env = dict(plan.environment)
-        if self.keep_image_env_path:
-            for name in HOST_PLACE_VARIABLES:
-                env.pop(name, None)
-        env["PWD"] = _container_cwd(self.mount_point(plan), plan)
-        return env
-
-    def command(self, plan: RunPlan) -> list[str]:
-        return list(plan.argv)
-
-    def mount_point(self, plan: RunPlan) -> str:
-        """Where the study folder is inside the container: the images studypack builds
-        keep the study in /study (see studypack.environment.dockerfile)."""
-        return IMAGE_STUDY_DIR
-
-    def run(self, plan: RunPlan, report: Reporter, cancel: CancelToken) -> RunOutcome:
-        from docker.errors import DockerException
-        from requests.exceptions import RequestException
-
-        from ..engine import CONNECTION_LOST, daemon_stopped, owner_labels
-
-        argv = self.command(plan)
-        root = self.mount_point(plan)
-        kwargs = dict(
-            command=argv, working_dir=_container_cwd(root, plan),
-            environment=self.environment(plan),
-            volumes={str(plan.study_dir): {"bind": root, "mode": "rw"}},
-            network_mode="host" if self.network else "none", detach=True,
-            labels=owner_labels())   # who started it: found by later cleanups
-        if os.getuid() != 0:  # files written into the study folder stay the user's
-            kwargs["user"] = f"{os.getuid()}:{os.getgid()}"
-        container = None
-        t0 = time.monotonic()
-        try:
-            container = self.client.containers.create(self.image, **kwargs)
-            container.start()
-            exit_code = _wait(container, plan, t0, report, cancel)
-            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-        except CONNECTION_LOST:
-            raise daemon_stopped(self.engine.where, f"run {plan.index} was running in its "
-                                 "container") from None
-        except (DockerException, RequestException) as exc:
-            raise EngineError(f"Docker could not run the command: {_api_text(exc)}.",
-                              "Check `docker info`; or try another --mode.") from None
-        finally:
-            if container is not None:
-                with contextlib.suppress(Exception):
-                    container.remove(force=True)
-                with contextlib.suppress(Exception):   # gone before its image is removed
-                    container.wait(condition="removed", timeout=10)
-        return RunOutcome(plan.index, argv, exit_code, time.monotonic() - t0, stdout, stderr)
-
-    def close(self) -> None:
-        # Images a replay loaded, built or imported are removed even with --keep
-        # (which keeps the work folder): nothing of a replay lingers in the engine.
-        if self.created_image and self.image:
-            self._remove_image()
-        self.engine.close()
-
-    def _remove_image(self) -> None:
-        """A container stopped by a cancel may take a moment to go; until then the
-        daemon refuses to remove its image. Retry for a few seconds, then say so."""
-        from docker.errors import DockerException, ImageNotFound
-
-        from ..engine import CONNECTION_LOST
-
-        for attempt in range(40):
+def run_process(argv: list[str], cwd: Path, env: dict[str, str], plan: RunPlan,
+                report: Reporter, cancel: CancelToken) -> RunOutcome:
+    """Run one recorded command as a child process of this one (its own session, so a
+    cancel stops everything it started); its output goes to files beside the study."""
+    t0 = time.monotonic()
+    out_file = cwd / f".studypack-run{plan.index}.out"
+    err_file = cwd / f".studypack-run{plan.index}.err"
+    try:
+        with open(out_file, "wb") as out, open(err_file, "wb") as err:
             try:
-                self.client.images.remove(self.image, force=True)
-                return
-            except ImageNotFound:
-                return
-            except CONNECTION_LOST:   # the daemon stopped: no use retrying
-                break
-            except DockerException:
-                time.sleep(0.25)
-        self.notes.append(f"the image {self.image} could not be removed; remove it with "
-                          f"`docker rmi {self.image}`")
-
-
-def _wait(container, plan: RunPlan, t0: float, report: Reporter, cancel: CancelToken):
-    """The exit code, as soon as the container exits (the daemon answers then); every
-    POLL_S the progress is reported and a cancel is noticed."""
-    from requests.exceptions import ConnectionError as RequestsConnectionError, ReadTimeout
-
-    while True:
-        report(Progress("run", int(time.monotonic() - t0), None,
-                        f"run {plan.index}: running… {int(time.monotonic() - t0)} s", unit="s"))
-        cancel.check()
-        try:
-            return container.wait(timeout=POLL_S).get("StatusCode")
-        except ReadTimeout:
-            continue
-        except RequestsConnectionError as exc:   # a timeout on the unix socket, or worse
-            if "timed out" not in str(exc).lower():
-                raise
-
-
-def _container_cwd(root: str, plan: RunPlan) -> str:
-    return str(PurePosixPath(root) / plan.workdir)
-
-
-def _api_text(exc) -> str:
-    text = getattr(exc, "explanation", None) or str(exc)
-    return str(text).strip().rstrip(".")
-
-
-class ImageRunner(_ContainerRunner):
-    name = "image"
-
-    def prepare(self, report: Reporter, cancel: CancelToken) -> None:
-        before = {img.id for img in self.client.images.list(all=True)}
-        ids = self.engine.load(self.bag_dir / "data/image/image.tar", report=report,
-                               cancel=cancel)
-        self.image = ids[0]
-        # An image that was here before the replay is the user's: never remove it.
-        self.created_image = self.image not in before
-
-
-class RebuildRunner(_ContainerRunner):
-    name = "rebuild"
-
-    def prepare(self, report: Reporter, cancel: CancelToken) -> None:
-        context = self.bag_dir / "data"     # the Dockerfile COPYs env/ and study/
-        base = dockerfile_base(context / "env" / "Dockerfile")
-        if base and not self.engine.image_exists(base):
-            raise BuildError(f"The base image {base} is not on this machine, and a rebuild "
-                             "is done offline.",
-                             "Load it (docker load), or use --mode image or --mode trace.")
-        tag = f"{IMAGE_PREFIX}-rebuild:{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self.created_image = True
-        from ..environment import bundle_build_context
-
-        # Only env/ and study/: the traced files and a saved image are not needed to build.
-        built = self.engine.build(bundle_build_context(context), tag=tag,
-                                  dockerfile="env/Dockerfile", report=report, cancel=cancel)
-        self.image = built.tag
-
-
-def dockerfile_base(dockerfile: Path) -> str | None:
-    """The image of the first FROM line (None for FROM scratch)."""
-    for line in dockerfile.read_text(encoding="utf-8").splitlines():
-        words = line.split()
-        if words and words[0].upper() == "FROM":
-            refs = [w for w in words[1:] if not w.startswith("--")]
-            return None if not refs or refs[0] == "scratch" else refs[0]
-    return None
-
-
-class TraceRunner(_ContainerRunner):
-    """``docker import`` of the traced files: the same absolute layout as the recording
-    machine, so the recorded PATH and interpreter paths hold as they are."""
-
-    name = "trace"
-    keep_image_env_path = False
-
-    def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool,
-                 image: str | None = None):
-        super().__init__(bag_dir, network=network)
-        self.rootfs = rootfs
-        self.work = work
-        self.image = image    # already imported by an earlier replay of the same files
-
-    @staticmethod
-    def image_for(digest: str) -> str | None:
-        """The image an earlier replay imported from traced files of this digest."""
-        from .cache import trace_image_tag
-
-        tag = trace_image_tag(digest, which_busybox())
-        engine = connect_engine()
-        try:
-            return tag if engine.image_exists(tag) else None
-        finally:
-            engine.close()
-
-    def mount_point(self, plan: RunPlan) -> str:
-        return plan.original_root
-
-    def command(self, plan: RunPlan) -> list[str]:
-        # The recorded executable is what PATH found when traced; exec it directly.
-        if plan.executable:
-            return [plan.executable, *plan.argv[1:]]
-        return list(plan.argv)
-
-    def prepare(self, report: Reporter, cancel: CancelToken) -> None:
-        from .cache import bag_traced_digest, trace_image_tag
-
-        busybox = which_busybox()
-        if busybox is None:
-            self.notes.append("busybox-static is not installed here, so the trace image "
-                              "has no shell of its own (apt install busybox-static).")
-        if self.image is None:
-            digest = bag_traced_digest(self.bag_dir)
-            tag = trace_image_tag(digest, busybox)
-            if self.engine.image_exists(tag):
-                self.image = tag
-            else:
-                self._import(tag, digest, busybox, report, cancel)
-                self.notes.append(f"trace mode imported the traced files as the image {tag}; "
-                                  "a later replay of the same traced files reuses it "
-                                  f"(`docker rmi {tag}` removes it)")
-                return
-        self.notes.append(f"trace mode reused the image {self.image}, imported by an "
-                          "earlier replay from the same traced files (same digest)")
-
-    def _import(self, tag: str, digest: str, busybox: str | None, report: Reporter,
-                cancel: CancelToken) -> None:
-        from docker.errors import APIError
-
-        from ..engine import CONNECTION_LOST, daemon_stopped
-        from .cache import DIGEST_LABEL
-
-        # The files stored once, in their package, were rebuilt before (replay_bundle).
-        layer = self.work / "trace-rootfs.tar"
-        write_rootfs_tar(self.rootfs, layer, busybox, report, cancel)
-        repository, name = tag.split(":")
-        report(Progress("import", 0, None, "making the image FROM scratch (docker import)"))
-        try:
-            self.client.api.import_image_from_file(
-                str(layer), repository=repository, tag=name,
-                changes=[f"LABEL {DIGEST_LABEL}={digest}"])
-        except APIError as exc:
-            raise ImageLoadError(f"Docker could not import the traced files: {_api_text(exc)}.",
-                                 "Try --mode directory.") from None
-        except CONNECTION_LOST:
-            raise daemon_stopped(self.engine.where, "importing the traced files") from None
-        finally:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as exc:
+                raise UsageError(f"The traced program could not start here: "
+                                 f"{exc.strerror}.", "Use a container mode.") from None
+            try:
+                while True:
+                    report(Progress("run", int(time.monotonic() - t0), None,
+                                    f"run {plan.index}: running… "
+                                    f"{int(time.monotonic() - t0)} s", unit="s"))
+                    if cancel.cancelled:
+                        _stop(proc)
+                        cancel.check()
+                    if proc.poll() is not None:
+                        break
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=POLL_S)
+            finally:
+                if proc.poll() is None:
+                    _stop(proc)
+        stdout = out_file.read_text("utf-8", "replace")
+        stderr = err_file.read_text("utf-8", "replace")
+    finally:
+        for f in (out_file, err_file):
             with contextlib.suppress(OSError):
-                layer.unlink()
-        # Kept for the next replay of the same traced files: never removed by close().
-        self.image, self.created_image = tag, False
+                f.unlink()
+    return RunOutcome(plan.index, list(plan.argv), proc.returncode,
+                      time.monotonic() - t0, stdout, stderr)
 
 
-def write_rootfs_tar(rootfs: Path, out: Path, busybox: str | None, report: Reporter,
-                     cancel: CancelToken) -> None:
-    """One filesystem layer: the traced files, /tmp, and busybox as /bin/busybox (plus
-    /bin/sh when the trace has no shell). Owner root, modes as unpacked."""
-    total = sum(p.stat().st_size for p in rootfs.rglob("*") if p.is_file() and not p.is_symlink())
-    done = 0
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
 
-    def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        if info.name == "tmp" and info.isdir():
-            info.mode = 0o1777     # anyone may write temporary files
-        return info
-
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(rootfs.rglob("*")):
-            cancel.check()
-            arcname = path.relative_to(rootfs).as_posix()
-            tar.add(path, arcname, recursive=False, filter=reset)
-            if path.is_file() and not path.is_symlink():
-                done += path.stat().st_size
-                report(Progress("image", done, total, "packing the traced files"))
-        if not (rootfs / "tmp").exists():
-            tmp = tarfile.TarInfo("tmp")
-            tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
-            tar.addfile(reset(tmp))
-        bin_dir = _inside(rootfs, "bin")
-        if busybox and not (rootfs / bin_dir / "busybox").exists():
-            tar.add(busybox, f"{bin_dir}/busybox", filter=reset)
-            if not (rootfs / bin_dir / "sh").exists() and not (rootfs / bin_dir / "sh").is_symlink():
-                sh = tarfile.TarInfo(f"{bin_dir}/sh")
-                sh.type, sh.linkname = tarfile.SYMTYPE, "busybox"
-                tar.addfile(reset(sh))
-
-
-def _inside(rootfs: Path, name: str) -> str:
-    """Where /name really is inside the rootfs (Debian: /bin -> usr/bin)."""
-    path = rootfs / name
-    if path.is_symlink():
-        target = os.readlink(path)
-        return target.lstrip("/") if target.startswith("/") else target
-    return name
-
-
-def which_busybox() -> str | None:
-    return next((b for b in BUSYBOX_CANDIDATES if Path(b).is_file()), shutil.which("busybox"))
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

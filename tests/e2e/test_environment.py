@@ -17,6 +17,7 @@ import yaml
 
 from studypack.environment.condalock import METHOD_CONDA_META, lock_conda_environment
 from studypack.environment.dockerfile import DockerfileInputs, render_dockerfile
+from studypack.environment.kinds import pip_install_steps
 from studypack.environment.detect import detect_environment, find_interpreter
 from studypack.environment import capture_environment
 from studypack.environment.piplock import choose_distributions, list_distributions, lock_pip_environment
@@ -177,9 +178,10 @@ def test_without_an_engine_the_bundle_still_gets_lock_and_wheels(study_python, t
 def test_the_dockerfile_pins_the_base_by_digest_and_installs_offline():
     text = render_dockerfile(DockerfileInputs(
         base_image=f"127.0.0.1:5000/base/python@{DIGEST}", base_ref="base/python:3.11",
-        kind="pip", study_name="heat-diffusion", title="Heat diffusion on a rod",
+        study_name="heat-diffusion", title="Heat diffusion on a rod",
         description="A rod.", version="1.0", system_packages=[("libc6", "2.36-9+deb12u4")],
-        command=["python", "analysis.py"]))
+        command=["python", "analysis.py"],
+        install_steps=pip_install_steps("requirements.lock", has_wheels=True)))
     from_lines = [line for line in text.splitlines() if line.startswith("FROM ")]
     assert from_lines == [f"FROM 127.0.0.1:5000/base/python@{DIGEST}"]
     assert ("pip install --no-index --find-links /env/wheelhouse --require-hashes"
@@ -193,8 +195,7 @@ def test_the_dockerfile_pins_the_base_by_digest_and_installs_offline():
 
 def test_a_bare_tag_is_never_rendered():
     with pytest.raises(ValueError, match="pinned by digest"):
-        render_dockerfile(DockerfileInputs(base_image="python:3.11-slim", kind="pip",
-                                           study_name="s"))
+        render_dockerfile(DockerfileInputs(base_image="python:3.11-slim", study_name="s"))
 
 
 # ---------------------------------------------------------------- conda

@@ -40,13 +40,20 @@ def with_python(study: Path, python: Path) -> Path:
 
 def test_symlinked_data_is_packed_recorded_and_replays(study_python, tmp_path):
     study, _disk = linked_study(tmp_path)
-    shutil.rmtree(study / "results")
+    old = study / "results" / "from-last-year.txt"   # a result this run does not rewrite
+    old.write_text("old\n")
+    os.utime(old, (1_600_000_000, 1_600_000_000))
     with_python(study, study_python)
     out = tmp_path / "linked.studypack"
     made = run_cli("create", study, "-o", out, "--no-image")
     assert made.returncode == 0, made.stderr
+    assert ("1 file(s) under [outputs] paths were not written by the traced run (e.g. "
+            "results/from-last-year.txt); they are packed with the study, not compared at "
+            "replay") in made.stderr
     meta = read_info(out).metadata
-    assert meta["counts"]["data"]["files"] == 4
+    assert meta["outputs"] == ["results/counts.txt"]
+    assert "results/from-last-year.txt" in meta["inputs"]
+    assert meta["counts"]["data"]["files"] == 5
     assert {link["path"]: link["kind"] for link in meta["study_links"]} == {
         "data/shared": "folder", "data/extra.csv": "file"}
     packed = members(out)
@@ -55,7 +62,7 @@ def test_symlinked_data_is_packed_recorded_and_replays(study_python, tmp_path):
 
     replay = run_cli("replay", out, "--mode", "directory")
     assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert "Reproduced 1/1 outputs." in replay.stdout
+    assert "Reproduced 1/1 outputs" in replay.stdout
 
 
 def test_shell_study_with_glob_outputs_locks_no_python_and_leaves_its_log_out(tmp_path):
@@ -76,6 +83,64 @@ def test_shell_study_with_glob_outputs_locks_no_python_and_leaves_its_log_out(tm
     assert meta["left_out"] == [{"path": "create.log",
                                  "reason": "still being written by studypack itself"}]
     assert not any(name.startswith("data/env/wheelhouse/") for name in members(out))
+
+
+def test_tag_names_the_built_image_and_the_default_carries_the_version(
+        tmp_path, base_image, docker_engine):
+    study = tmp_path / "shell-glob"
+    shutil.copytree(STUDIES / "shell-glob", study)
+    spec = study / "studypack.toml"
+    spec.write_text(spec.read_text().replace('license = "CC0-1.0"',
+                                             'license = "CC0-1.0"\nversion = "2.0"'))
+    tag = f"studypack-test/capture-{os.getpid()}:mine"
+    made = run_cli("create", study, "-o", tmp_path / "a.studypack", "--base-image",
+                   base_image, "--tag", tag)
+    assert made.returncode == 0, made.stderr
+    assert f"image built offline: {tag}" in made.stderr
+    assert "io.studypack.study" not in made.stdout + made.stderr   # no Dockerfile shown
+    image = read_info(tmp_path / "a.studypack").metadata["environment"]["image"]
+    assert image["tag"] == tag
+    docker_engine.remove_image(tag)
+
+    shown = run_cli("create", study, "-o", tmp_path / "b.studypack", "--base-image",
+                    base_image, "--show-dockerfile")
+    assert shown.returncode == 0, shown.stderr
+    assert "FROM 127.0.0.1:5000/" in shown.stdout and "io.studypack.study" in shown.stdout
+    image = read_info(tmp_path / "b.studypack").metadata["environment"]["image"]
+    assert image["tag"] == "studypack/shell-glob:2.0"
+    docker_engine.remove_image(image["tag"])
+
+    refused = run_cli("create", study, "-o", tmp_path / "c.studypack", "--tag", "Bad Tag")
+    assert refused.returncode == 2
+    assert "--tag 'Bad Tag' is not a valid image name." in refused.stderr
+
+
+def test_a_log_shows_every_run_of_a_pipeline(study_python, tmp_path):
+    study = with_python(shutil.copytree(STUDIES / "timestamp", tmp_path / "timestamp"),
+                        study_python)
+    made = run_cli("create", study, "-o", tmp_path / "t.studypack", "--no-image")
+    assert made.returncode == 0, made.stderr
+    assert "[trace] run 1/2: python stamp.py" in made.stderr
+    assert "[trace] run 2/2: python report.py" in made.stderr
+    assert "step 4/4: pack" in made.stderr
+
+
+def test_an_untracked_script_the_run_read_makes_the_code_dirty(tmp_path):
+    study = tmp_path / "shell-glob"
+    shutil.copytree(STUDIES / "shell-glob", study)
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.org", *args],
+                       cwd=study, check=True, capture_output=True)
+    git("init", "-q")
+    git("add", "studypack.toml", "data")
+    git("commit", "-qm", "everything but the script")   # run.sh never committed
+    out = tmp_path / "dirty.studypack"
+    made = run_cli("create", study, "-o", out, "--no-image", "-q")
+    assert made.returncode == 0, made.stderr
+    state = read_info(out).runs[0]["git"]
+    assert state["dirty"] is True
+    assert state["changed_files_read"] == {"run.sh": "untracked"}
 
 
 def offline_ok() -> bool:

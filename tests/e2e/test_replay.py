@@ -117,8 +117,9 @@ def studypack_containers(docker_engine) -> list:
 
 
 def replay_images(docker_engine) -> list[str]:
-    """Images a replay in this process built, imported or loaded and left behind."""
-    return [t for image in docker_engine.client.images.list() for t in image.tags
+    """Images a replay in this process built, imported or loaded and left behind (one
+    API call: other test sessions may remove their images while this one lists)."""
+    return [t for image in docker_engine.client.api.images() for t in image.get("RepoTags") or []
             if t.startswith("studypack-replay") and t.split(":", 1)[1].startswith(f"{os.getpid()}-")]
 
 
@@ -160,11 +161,24 @@ def test_timestamp_outputs_reported_as_differing_in_a_pipeline(timestamp_bundle)
     assert by_path["results/sum.csv"].status == "reproduced"
     assert by_path["results/report.txt"].status == "reproduced"
     assert by_path["results/clock.csv"].status == "differs"
-    assert by_path["results/clock.csv"].details[0].startswith("row 1, column unix_time: ")
+    assert by_path["results/clock.csv"].details[1].startswith("row 1, column unix_time: ")
     provenance = by_path["results/provenance.json"]
     assert provenance.status == "differs"
-    assert provenance.details[0].startswith("$.generated_at: ")
+    assert provenance.details[1].startswith("$.generated_at: ")
+    # a second replay disagrees with the first: the study itself is not deterministic
+    assert result.replays == 2
+    assert {p: o.cause for p, o in by_path.items()} == {
+        "results/sum.csv": None, "results/report.txt": None,
+        "results/clock.csv": "nondeterministic", "results/provenance.json": "nondeterministic"}
+    assert provenance.details[0].startswith("cause: nondeterministic")
     assert not result.reproduced
+
+
+def test_repeat_1_replays_once_and_leaves_the_cause_open(timestamp_bundle):
+    result = replay_bundle(timestamp_bundle, mode="directory", repeat=1)
+    clock = outputs_by_path(result)["results/clock.csv"]
+    assert result.replays == 1 and clock.status == "differs" and clock.cause is None
+    assert "--repeat 1" in clock.details[0]
 
 
 def test_timestamp_reproduced_with_tolerance_and_ignore_rules(timestamp_bundle_with_rules):
@@ -181,29 +195,23 @@ def test_unseeded_random_draw_not_reproduced_and_values_shown(random_bundle, tmp
     original = (result.expected_dir / "results/draw.csv").read_text().splitlines()[1]
     replayed = (result.actual_dir / "results/draw.csv").read_text().splitlines()[1]
     by_path = outputs_by_path(result)
-    assert by_path["results/draw.csv"].details == [
+    assert by_path["results/draw.csv"].details[1:] == [
         f"row 1, column value: {original.split(',')[1]} vs {replayed.split(',')[1]}"]
     assert by_path["results/draw.json"].status == "differs"
-    assert by_path["results/draw.json"].details[0].startswith("$.value: ")
+    assert by_path["results/draw.json"].details[1].startswith("$.value: ")
+    assert {o.cause for o in result.outputs} == {"nondeterministic"}
     assert not result.reproduced
 
 
 @pytest.fixture
 def web_folder(tmp_path):
     """A folder served over http on the loopback interface (references are http(s))."""
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from tests.support.web import served_folder
 
     folder = tmp_path / "remote"
     folder.mkdir()
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with served_folder(folder) as base:
+        yield folder, base
 
 
 def test_input_kept_by_reference_is_fetched_and_checked(tmp_path, plain_python, web_folder):
@@ -235,10 +243,13 @@ def test_cli_exit_3_json_and_self_contained_html(random_bundle, tmp_path):
     assert run.returncode == 3, run.stderr
     doc = json.loads(run.stdout)
     assert doc["mode"] == "directory" and doc["reproduced"] is False
-    assert {o["path"]: o["status"] for o in doc["outputs"]} == {
-        "results/draw.csv": "differs", "results/draw.json": "differs"}
+    assert {o["path"]: (o["status"], o["cause"]) for o in doc["outputs"]} == {
+        "results/draw.csv": ("differs", "nondeterministic"),
+        "results/draw.json": ("differs", "nondeterministic")}
+    assert doc["causes"] == {"nondeterministic": 2} and doc["replays"] == 2
     page = html.read_text()
     assert "results/draw.csv" in page and "NOT reproduced" in page
+    assert "differs (nondeterministic)" in page
     assert "<link" not in page and "src=" not in page and "@import" not in page
 
 
@@ -292,14 +303,15 @@ def test_other_architecture_is_explained(example_bundle, tmp_path):
     assert "directory:" in text and "trace:" in text     # every mode says why not
 
 
-def test_auto_without_engine_picks_directory_and_says_why(timestamp_bundle, monkeypatch):
+def test_auto_without_engine_prefers_the_sandbox_and_says_why(timestamp_bundle, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    result = replay_bundle(timestamp_bundle, mode="auto")
-    assert result.mode == "directory"
+    result = replay_bundle(timestamp_bundle, mode="auto", repeat=1)
+    assert result.mode == "sandbox"
     assert "no Docker daemon" in result.mode_reason.replace("No Docker", "no Docker")
     with pytest.raises(StudypackError) as err:
         replay_bundle(timestamp_bundle, mode="trace")
-    assert "Docker" in err.value.message and "directory" in err.value.hint
+    assert err.value.exit_code == 2
+    assert "Docker" in err.value.message and "--mode sandbox" in err.value.hint
 
 
 def test_damaged_bundle_is_refused_before_anything_runs(random_bundle, tmp_path):
@@ -369,6 +381,7 @@ def test_timestamp_pipeline_in_a_trace_image_differs(timestamp_bundle, docker_en
     assert by_path["results/sum.csv"].status == "reproduced"
     assert by_path["results/report.txt"].status == "reproduced"
     assert by_path["results/provenance.json"].status == "differs"
+    assert by_path["results/provenance.json"].cause == "nondeterministic"
     assert result.runs[0].exit_code == 0 and not result.reproduced
 
 

@@ -1,6 +1,7 @@
 """Docker fixtures shared by the test modules (imported from tests/conftest.py).
 
-No image can be pulled from the internet here, so the tests make their own base image:
+No image can be pulled from the internet here, so the tests make their own base image
+with the code of ``studypack base-image`` (:mod:`studypack.environment.baseimage`):
 ``debootstrap --variant=minbase bookworm`` with python3 + python3-venv from the Debian
 package archive, ``docker import``-ed, then pushed to the local registry on
 127.0.0.1:5000 so that it has a real registry digest to pin. The image is cached by its
@@ -12,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,11 +22,7 @@ import pytest
 
 REGISTRY = "127.0.0.1:5000"
 BASE_IMAGE = f"{REGISTRY}/studypack-test/debian-python:bookworm"
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
 _LOCK = Path(tempfile.gettempdir()) / "studypack-test-base-image.lock"
-# Trimmed from the rootfs: caches and docs make the image twice as large for nothing.
-_TRIM = ["var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
-         "usr/share/locale", "usr/share/info"]
 
 
 def _need(condition: bool, why: str) -> None:
@@ -69,56 +65,19 @@ def base_image(docker_engine, registry) -> str:
     registry digest (``RepoDigests``) — a base image the tests can pin and build FROM."""
     with open(_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)   # another test session may be making it too
-        ensure_base_image(docker_engine.client)
+        ensure_base_image(docker_engine)
     return BASE_IMAGE
 
 
-def ensure_base_image(client) -> None:
-    import docker.errors
+def ensure_base_image(engine) -> None:
+    """The core's own base-image maker (``studypack base-image``), under the tests' tag."""
+    from studypack.environment.baseimage import make_base_image
+    from studypack.errors import StudypackError
 
-    repository, tag = BASE_IMAGE.rsplit(":", 1)
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        image = client.images.get(BASE_IMAGE)
-        if any(d.startswith(repository + "@") for d in image.attrs.get("RepoDigests") or []):
-            try:
-                client.images.get_registry_data(BASE_IMAGE)
-            except docker.errors.DockerException:   # the registry was emptied: push again
-                _push(client, repository, tag)
-            return
-    with contextlib.suppress(docker.errors.DockerException):
-        client.images.pull(BASE_IMAGE)   # an earlier session pushed it to the registry
-        return
-    _make_base_image(client)
-
-
-def _make_base_image(client) -> None:
-    _need(os.geteuid() == 0 and shutil.which("debootstrap") is not None,
-          "making the test base image needs root and debootstrap")
-    with tempfile.TemporaryDirectory(prefix="studypack-rootfs-") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        run = subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=python3,python3-venv",
-             "bookworm", str(rootfs), DEBIAN_MIRROR],
-            capture_output=True, text=True)
-        if run.returncode != 0:
-            pytest.fail("debootstrap failed: " + run.stdout[-2000:] + run.stderr[-2000:])
-        for rel in _TRIM:
-            shutil.rmtree(rootfs / rel, ignore_errors=True)
-        tar = Path(tmp) / "rootfs.tar"
-        subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tar), "."],
-                       check=True)
-        repository, tag = BASE_IMAGE.rsplit(":", 1)
-        client.api.import_image_from_file(
-            str(tar), repository=repository, tag=tag,
-            changes=["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                     'CMD ["python3"]'])
-    _push(client, repository, tag)
-
-
-def _push(client, repository: str, tag: str) -> None:
-    for line in client.images.push(repository, tag=tag, stream=True, decode=True):
-        if "error" in line:
-            pytest.fail(f"pushing the base image to {REGISTRY} failed: {line['error']}")
+    try:
+        make_base_image("bookworm", engine=engine, ref=BASE_IMAGE)
+    except StudypackError as exc:
+        _need(False, f"the test base image could not be made: {exc.full_text()}")
 
 
 # --------------------------------------------------------------- study environments

@@ -2,9 +2,6 @@
 refuses (leaving nothing behind) when it changed."""
 
 import hashlib
-import http.server
-import threading
-from functools import partial
 
 import pytest
 
@@ -12,11 +9,7 @@ from studypack.errors import BundleError, Cancelled, RemoteError
 from studypack.hashing import sha256_file
 from studypack.progress import CancelToken
 from studypack.references import Reference, fetch_references
-
-
-class QuietServer(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):   # a client that hung up early
-        pass
+from tests.support.web import served_folder
 
 
 @pytest.fixture
@@ -24,13 +17,8 @@ def served(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
     (root / "big.csv").write_bytes(b"x\n" + b"42\n" * 10000)
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with served_folder(root) as base:
+        yield root, base
 
 
 def ref_for(path, url):

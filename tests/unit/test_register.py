@@ -3,47 +3,18 @@ tools say that a .studypack file is a studypack bundle and opens with studypack.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    not all(shutil.which(t) for t in ("xdg-mime", "update-mime-database", "gio")),
-    reason="needs xdg-utils, shared-mime-info and gio")
+from tests.support.desktop import (assert_registered, bundle_like as _bundle_like,
+                                   desktop_env, needs_desktop_tools, query as _query)  # noqa: F401
+
+pytestmark = needs_desktop_tools
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def desktop_env(tmp_path, monkeypatch):
-    """A fresh user profile: nothing registered yet. GNOME's tools (gio) are what
-    xdg-mime asks on a real desktop; the generic fallback (`file`) ignores MIME
-    databases altogether."""
-    env = dict(os.environ)
-    env.update(XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "config"),
-               XDG_DATA_DIRS="/usr/share", XDG_CURRENT_DESKTOP="GNOME", HOME=str(tmp_path))
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    (tmp_path / "data").mkdir()
-    (tmp_path / "config").mkdir()
-    return env
-
-
-def _query(env, *args) -> str:
-    return subprocess.run(["xdg-mime", "query", *args], env=env, capture_output=True,
-                          text=True, timeout=60).stdout.strip()
-
-
-def _bundle_like(path: Path) -> Path:
-    """The first bytes of a real bundle: the format marker frame, then zstd data."""
-    import zstandard
-    from studypack.bundle.format import MARKER
-    path.write_bytes(MARKER + zstandard.ZstdCompressor().compress(b"studypack" * 100))
-    return path
 
 
 def test_register_makes_studypack_the_default_for_bundles(desktop_env, tmp_path):
@@ -54,13 +25,7 @@ def test_register_makes_studypack_the_default_for_bundles(desktop_env, tmp_path)
                           env=desktop_env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 
-    assert _query(desktop_env, "filetype", str(bundle)) == "application/x-studypack"
-    assert _query(desktop_env, "default", "application/x-studypack") == "studypack.desktop"
-    desktop = (tmp_path / "data" / "applications" / "studypack.desktop").read_text()
-    assert "MimeType=application/x-studypack;" in desktop
-    exec_line = next(l for l in desktop.splitlines() if l.startswith("Exec="))
-    assert exec_line.endswith(" %f") and "studypack" in exec_line
-    assert (tmp_path / "data/icons/hicolor/scalable/apps/studypack.svg").is_file()
+    assert_registered(desktop_env, tmp_path / "data", bundle)
 
 
 def test_a_renamed_bundle_is_recognised_by_its_magic_but_plain_zstd_is_not(desktop_env, tmp_path):
@@ -111,10 +76,16 @@ def test_installers_declare_the_file_type_the_code_reads():
     assert doc["CFBundleTypeMIMETypes"] == [fmt.MIME_TYPE]
     uti = plist["UTExportedTypeDeclarations"][0]
     assert doc["LSItemContentTypes"] == [uti["UTTypeIdentifier"]]
+    assert uti["UTTypeTagSpecification"] == {
+        "public.filename-extension": [fmt.EXTENSION.lstrip(".")],
+        "public.mime-type": [fmt.MIME_TYPE]}
+    assert plist["CFBundleIdentifier"] == filetypes.APP_ID and doc["CFBundleTypeRole"] == "Viewer"
 
     reg = filetypes.windows_registry(r"C:\Program Files\studypack\studypack.exe")
     assert f"[HKEY_CURRENT_USER\\Software\\Classes\\{fmt.EXTENSION}]" in reg
     assert '\\"%1\\"' in reg
+    assert f'"Content Type"="{fmt.MIME_TYPE}"' in reg
+    assert reg.count(filetypes.WINDOWS_PROG_ID) == 4     # the extension points at its ProgID
 
     ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
     mime = ET.parse(REPO / "packaging" / "studypack-mime.xml").getroot().find("m:mime-type", ns)
@@ -124,3 +95,4 @@ def test_installers_declare_the_file_type_the_code_reads():
     spec = (REPO / "packaging" / "studypack.spec").read_text()
     compile(spec, "studypack.spec", "exec")
     assert "filetypes.info_plist(" in spec
+    assert "filetypes.windows_registry(" in spec and 'name="studypack-gui"' in spec

@@ -59,3 +59,34 @@ def test_known_values_are_redacted_everywhere_and_arguments_after_secret_flags()
 def test_allow_list_keeps_a_variable():
     scrubber = Scrubber(allow={"MY_TOKEN"})
     assert scrubber.scrub_environment({"MY_TOKEN": "x" * 10}) == {"MY_TOKEN": "x" * 10}
+
+
+@pytest.mark.parametrize("name", ["R_SESSION_TMPDIR", "XDG_SESSION_ID", "DESKTOP_SESSION",
+                                  "DBUS_SESSION_BUS_ADDRESS", "SESSION_MANAGER"])
+def test_session_bookkeeping_is_harmless(name):
+    assert not name_is_secret(name)
+
+
+@pytest.mark.parametrize("value", [
+    # poetry and pipenv name their virtualenvs with a random-looking suffix
+    "/home/ada/.cache/pypoetry/virtualenvs/heat-diffusion-Xk3pQ2rT-py3.11/bin:/usr/bin",
+    "/home/ada/.local/share/virtualenvs/Heat-Diffusion-4Rt9kLm2/bin:/usr/local/bin:/bin",
+    "/tmp/RtmpAbCdEf0123456789XYZabcdefGH",
+])
+def test_folder_lists_are_not_credentials(value):
+    assert not value_is_secret(value)
+
+
+def test_path_is_kept_and_a_drop_still_says_why():
+    scrubber = Scrubber()
+    env = {"PATH": "/home/ada/.cache/pypoetry/virtualenvs/rod-Xk3pQ2rT-py3.11/bin:/usr/bin",
+           "R_SESSION_TMPDIR": "/tmp/RtmpQ2rTXk3p", "API_TOKEN": "x" * 12,
+           "PROXY": "https://bob:s3cretpass@proxy.example.org:3128"}
+    kept = scrubber.scrub_environment(env)
+    assert set(kept) == {"PATH", "R_SESSION_TMPDIR"}
+    assert scrubber.summary() == [
+        "dropped environment variable API_TOKEN (its name looks like a secret)",
+        "dropped environment variable PROXY (its value looks like a credential)"]
+    # the venv's path printed by the study stays readable in its recorded output
+    assert scrubber.scrub_text("using " + env["PATH"].split(":")[0]) == \
+        "using " + env["PATH"].split(":")[0]

@@ -1,0 +1,168 @@
+"""The trace mode: an image made ``FROM scratch`` out of the traced files (``docker
+import`` of a tar studypack writes itself) plus Debian's static busybox; no base image, no
+registry. The traced files keep their absolute layout, so the recorded PATH and
+interpreter paths hold as they are."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+from ..errors import ImageLoadError
+from ..progress import CancelToken, Progress, Reporter
+from .container import ContainerRunner, _api_text
+from .runners import Runner, RunPlan
+
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+
+
+class TraceRunner(ContainerRunner):
+    """``docker import`` of the traced files: the same absolute layout as the recording
+    machine, so the recorded PATH and interpreter paths hold as they are."""
+
+    name = "trace"
+    summary = "an image made FROM scratch out of the traced files: no base image, no registry"
+    why_chosen = "the bundle carries the traced files and the Docker daemon answers"
+    needs = "traced files"
+    keep_image_env_path = False
+
+    @classmethod
+    def carried(cls, bundle) -> bool:
+        return bundle.has_rootfs
+
+    @classmethod
+    def available(cls, bundle, host) -> str | None:
+        return super().available(bundle, host) or host.cannot_run_traced(bundle)
+
+    @classmethod
+    def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
+        return cls(layout.bag_dir, layout.rootfs, work, network=network,
+                   image=layout.trace_image)
+
+    def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool,
+                 image: str | None = None):
+        super().__init__(bag_dir, network=network)
+        self.rootfs = rootfs
+        self.work = work
+        self.image = image    # already imported by an earlier replay of the same files
+
+    @staticmethod
+    def image_for(digest: str) -> str | None:
+        """The image an earlier replay imported from traced files of this digest."""
+        from .cache import trace_image_tag
+        from .runners import connect_engine
+
+        tag = trace_image_tag(digest, which_busybox())
+        engine = connect_engine()
+        try:
+            return tag if engine.image_exists(tag) else None
+        finally:
+            engine.close()
+
+    def mount_point(self, plan: RunPlan) -> str:
+        return plan.original_root
+
+    def command(self, plan: RunPlan) -> list[str]:
+        # The recorded executable is what PATH found when traced; exec it directly.
+        if plan.executable:
+            return [plan.executable, *plan.argv[1:]]
+        return list(plan.argv)
+
+    def prepare(self, report: Reporter, cancel: CancelToken) -> None:
+        from .cache import bag_traced_digest, trace_image_tag
+
+        busybox = which_busybox()
+        if busybox is None:
+            self.notes.append("busybox-static is not installed here, so the trace image "
+                              "has no shell of its own (apt install busybox-static).")
+        if self.image is None:
+            digest = bag_traced_digest(self.bag_dir)
+            tag = trace_image_tag(digest, busybox)
+            if self.engine.image_exists(tag):
+                self.image = tag
+            else:
+                self._import(tag, digest, busybox, report, cancel)
+                self.notes.append(f"trace mode imported the traced files as the image {tag}; "
+                                  "a later replay of the same traced files reuses it "
+                                  f"(`docker rmi {tag}` removes it)")
+                return
+        self.notes.append(f"trace mode reused the image {self.image}, imported by an "
+                          "earlier replay from the same traced files (same digest)")
+
+    def _import(self, tag: str, digest: str, busybox: str | None, report: Reporter,
+                cancel: CancelToken) -> None:
+        from docker.errors import APIError
+
+        from ..engine import CONNECTION_LOST, daemon_stopped
+        from .cache import DIGEST_LABEL
+
+        # The files stored once, in their package, were rebuilt before (replay_bundle).
+        layer = self.work / "trace-rootfs.tar"
+        write_rootfs_tar(self.rootfs, layer, busybox, report, cancel)
+        repository, name = tag.split(":")
+        report(Progress("import", 0, None, "making the image FROM scratch (docker import)"))
+        try:
+            self.client.api.import_image_from_file(
+                str(layer), repository=repository, tag=name,
+                changes=[f"LABEL {DIGEST_LABEL}={digest}"])
+        except APIError as exc:
+            raise ImageLoadError(f"Docker could not import the traced files: {_api_text(exc)}.",
+                                 "Try --mode directory.") from None
+        except CONNECTION_LOST:
+            raise daemon_stopped(self.engine.where, "importing the traced files") from None
+        finally:
+            with contextlib.suppress(OSError):
+                layer.unlink()
+        # Kept for the next replay of the same traced files: never removed by close().
+        self.image, self.created_image = tag, False
+
+
+def write_rootfs_tar(rootfs: Path, out: Path, busybox: str | None, report: Reporter,
+                     cancel: CancelToken) -> None:
+    """One filesystem layer: the traced files, /tmp, and busybox as /bin/busybox (plus
+    /bin/sh when the trace has no shell). Owner root, modes as unpacked."""
+    total = sum(p.stat().st_size for p in rootfs.rglob("*") if p.is_file() and not p.is_symlink())
+    done = 0
+
+    def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        if info.name == "tmp" and info.isdir():
+            info.mode = 0o1777     # anyone may write temporary files
+        return info
+
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(rootfs.rglob("*")):
+            cancel.check()
+            arcname = path.relative_to(rootfs).as_posix()
+            tar.add(path, arcname, recursive=False, filter=reset)
+            if path.is_file() and not path.is_symlink():
+                done += path.stat().st_size
+                report(Progress("image", done, total, "packing the traced files"))
+        if not (rootfs / "tmp").exists():
+            tmp = tarfile.TarInfo("tmp")
+            tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
+            tar.addfile(reset(tmp))
+        bin_dir = _inside(rootfs, "bin")
+        if busybox and not (rootfs / bin_dir / "busybox").exists():
+            tar.add(busybox, f"{bin_dir}/busybox", filter=reset)
+            if not (rootfs / bin_dir / "sh").exists() and not (rootfs / bin_dir / "sh").is_symlink():
+                sh = tarfile.TarInfo(f"{bin_dir}/sh")
+                sh.type, sh.linkname = tarfile.SYMTYPE, "busybox"
+                tar.addfile(reset(sh))
+
+
+def _inside(rootfs: Path, name: str) -> str:
+    """Where /name really is inside the rootfs (Debian: /bin -> usr/bin)."""
+    path = rootfs / name
+    if path.is_symlink():
+        target = os.readlink(path)
+        return target.lstrip("/") if target.startswith("/") else target
+    return name
+
+
+def which_busybox() -> str | None:
+    return next((b for b in BUSYBOX_CANDIDATES if Path(b).is_file()), shutil.which("busybox"))
