@@ -155,7 +155,7 @@ def plan_store_once(rootfs: list[Member], symlinks: bytes, packages: list[Member
     wanted: dict[str, dict[str, list[Member]]] = defaultdict(lambda: defaultdict(list))
     for member in rootfs:
         cancel.check()
-        digests[member.arcname] = sha256_file(member.source)
+        digests[member.arcname] = sha256_file(member.source, cancel)
         path = member.arcname.removeprefix(fmt.ROOTFS_DIR + "/")
         best = None
         for package, name in index.get((PurePosixPath(path).name, member.size), ()):
