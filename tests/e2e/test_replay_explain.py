@@ -138,7 +138,8 @@ def test_sandbox_root_is_read_only_and_has_no_network(tmp_path, plain_python):
               "    except OSError as e:\n        return e.strerror\n"
               "names = sorted(n for _, n in socket.if_nameindex())\n"
               "open('results/facts.txt', 'w').write(f\"{writable('/etc/new')} {writable(os.environ.get('TMPDIR', '/tmp') + '/x')}"
-              " {' '.join(names)}\\n\")\n")
+              " {' '.join(names)}\\n\")\n"
+              "open('results/epoch.txt', 'w').write(os.environ['SOURCE_DATE_EPOCH'])\n")
     bundle = create(write_study(tmp_path / "confined", script, plain_python),
                     tmp_path / "confined.studypack", "--no-image")
     result = replay_bundle(bundle, mode="sandbox", keep=tmp_path / "work", repeat=1)
@@ -146,6 +147,13 @@ def test_sandbox_root_is_read_only_and_has_no_network(tmp_path, plain_python):
     assert facts[:3] == ["Read-only", "file", "system"]     # the traced files: read-only
     assert facts[3] == "yes"                      # its temporary folder (TMPDIR): writable
     assert facts[4:] == ["lo"]                               # no network but loopback
+    # SOURCE_DATE_EPOCH: the traced run's start, recorded, and the same in the replay
+    epoch = next(o for o in result.outputs if o.path == "results/epoch.txt")
+    assert epoch.status == "reproduced"
+    run_record = json.loads((result.workdir / "bag" / "confined" / "data/runs/1/run.json")
+                            .read_text())
+    assert run_record["source_date_epoch"] == str(result.source_date_epoch)
+    assert (result.actual_dir / "results/epoch.txt").read_text() == str(result.source_date_epoch)
 
 
 # ------------------------------------------------------------------ network
