@@ -32,16 +32,17 @@ sys.path.insert(0, str(REPO))
 
 from studypack.bundle.format import MARKER, MAX_MEMBERS  # noqa: E402
 from tests.support.hostile.corpus import (BAG, CASES_BY_NAME, PAYLOAD, Member,  # noqa: E402
-                                          base_members, tar_members)
+                                          base_members, members_tar, tar_members)
 
 MiB = 1024 * 1024
 
 
 def _tar(members: list[Member], *, end: bool = True) -> bytes:
+    if not end:
+        return members_tar(members)
     raw = io.BytesIO()
     tar_members(members, raw)
-    body = raw.getvalue()
-    return body if end else body[:len(body.rstrip(b"\0")) + (-len(body.rstrip(b"\0")) % 512)]
+    return raw.getvalue()
 
 
 def _frame(data: bytes) -> bytes:

@@ -292,15 +292,20 @@ def study_tables(steps: set[str], base: Path, python: Path, args) -> list[str]:
     work = base / "study-rows"
     example = study_rows.example_study(work, python)
     lines: list[str] = []
+
+    def add(new: list[str]) -> None:
+        lines.extend(new)
+        print("\n".join(new), file=sys.stderr)    # so far, in case a long run is cut short
+
     if "size" in steps:
-        lines += study_rows.size_rows("example", example, python, work / "size", image)
+        add(study_rows.size_rows("example", example, python, work / "size", image))
     if "scisize" in steps:
         sci, sci_python = study_rows.sci_study(base)
-        lines += study_rows.size_rows("scientific stack", sci, sci_python, work / "sci", image)
+        add(study_rows.size_rows("scientific stack", sci, sci_python, work / "sci", image))
     if "replay" in steps:
-        lines += study_rows.replay_rows(example, python, work / "replay", image, args.repeat)
+        add(study_rows.replay_rows(example, python, work / "replay", image, args.repeat))
     if "rebuild" in steps and image:
-        lines += study_rows.rebuild_rows(example, work / "rebuild", image, args.repeat)
+        add(study_rows.rebuild_rows(example, work / "rebuild", image, args.repeat))
     return lines
 
 

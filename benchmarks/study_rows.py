@@ -190,9 +190,12 @@ def timed(argv: list[str] | str, cwd: Path | None = None, env=None) -> float:
 
 
 def modes_here(bundle: Path) -> list[str]:
+    import re
     out = subprocess.run(STUDYPACK + ["replay", "--help"], capture_output=True, text=True,
                          env=ENV).stdout
-    return [m for m in ("trace", "directory", "sandbox", "image", "rebuild") if m in out]
+    choices = re.search(r"--mode \{([a-z,]+)\}", out)
+    known = choices.group(1).split(",") if choices else ["trace", "directory"]
+    return [m for m in ("trace", "directory", "sandbox", "image", "rebuild") if m in known]
 
 
 def replay_rows(study: Path, python: Path, work: Path, base_image: str | None,

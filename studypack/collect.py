@@ -10,7 +10,9 @@ refused. Every file left out (excluded, ignored by git, being written) is listed
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -61,10 +63,20 @@ def is_excluded(relpath: Path | str, patterns: list[str]) -> bool:
     return excluded_by(relpath, patterns) is not None
 
 
+@functools.lru_cache(maxsize=64)
+def _any_of(patterns: tuple[str, ...]):
+    """One compiled regex matching what any of the patterns matches (fnmatch rules)."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p.rstrip('/'))})" for p in patterns)
+                      or "(?!)")
+
+
 def excluded_by(relpath: Path | str, patterns: list[str]) -> str | None:
     """The first pattern that excludes ``relpath`` (matched whole or on one part)."""
     rel = PurePosixPath(relpath)
     text = rel.as_posix()
+    anyone = _any_of(tuple(patterns)).match     # most files match none: one regex each
+    if not anyone(text) and not any(anyone(part) for part in rel.parts):
+        return None
     for pattern in patterns:
         pattern = pattern.rstrip("/")
         if fnmatch.fnmatchcase(text, pattern) or any(

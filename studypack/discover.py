@@ -27,7 +27,8 @@ _MAIN_SCRIPTS = ("analysis.py", "main.py", "run.py", "run_analysis.py", "pipelin
 _RUN_SCRIPTS = ("run.sh", "run_all.sh", "reproduce.sh", "run-all.sh", "main.sh")
 _README_NAMES = ("README.md", "README.rst", "README.txt", "README")
 
-# Words that identify a license text (all must occur), first match wins.
+# Words that identify a license text (all must occur), first match wins. Words in
+# capitals are the license's title, looked for in its first lines only.
 _LICENSE_TEXTS = [
     ("AGPL-3.0-or-later", ["GNU AFFERO GENERAL PUBLIC LICENSE", "Version 3"]),
     ("LGPL-3.0-or-later", ["GNU LESSER GENERAL PUBLIC LICENSE", "Version 3"]),
@@ -67,7 +68,8 @@ def discover_study(folder) -> Discovery:
     found: dict[str, str] = {}
     questions: list[str] = []
 
-    readme = next((root / n for n in _README_NAMES if n in names), None)
+    readme = next((root / n for want in _README_NAMES for n in sorted(names)
+                   if n.lower() == want.lower()), None)
     readme_text = readme.read_text(encoding="utf-8", errors="replace") if readme else ""
     if readme_text:
         heading, paragraph = readme_title_and_paragraph(readme_text)
@@ -121,36 +123,48 @@ _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 
 
 def readme_title_and_paragraph(text: str) -> tuple[str, str]:
-    """The first heading, and the first paragraph of plain prose after it (badges,
-    images, HTML and headings skipped; links reduced to their text)."""
+    """The first heading, and the first paragraph of plain prose (badges, images, HTML
+    and headings skipped; links reduced to their text). A paragraph that introduces a
+    code block ("To compile the PDF run") says how, not what: the next one is taken."""
     lines = text.splitlines()
-    title, paragraph, current = "", [], []
+    title = ""
+    paragraphs: list[tuple[list[str], bool]] = []   # (lines, followed by code)
+    current: list[str] = []
     in_code = False
+
+    def close(before_code: bool = False) -> None:
+        nonlocal current
+        if current:
+            paragraphs.append((current, before_code))
+        current = []
+
     for i, line in enumerate(lines):
         stripped = line.strip()
         if stripped.startswith(("```", "~~~")):
+            if not in_code:
+                if current:
+                    close(before_code=True)
+                elif paragraphs and not paragraphs[-1][1]:
+                    paragraphs[-1] = (paragraphs[-1][0], True)
             in_code = not in_code
-            if current:
-                break
             continue
         if in_code:
             continue
         underline = i + 1 < len(lines) and re.fullmatch(r"[=\-~^]{3,}", lines[i + 1].strip())
         if stripped.startswith("#") or underline:
-            if current:
-                break
+            close()
             if not title:
                 title = stripped.lstrip("#").strip()
             continue
-        if re.fullmatch(r"[=\-~^]{3,}", stripped):
-            continue
-        if not stripped or _BADGE.match(stripped) or stripped.startswith(("|", ">", "- [")):
-            if current:
-                break
+        if re.fullmatch(r"[=\-~^]{3,}", stripped) or not stripped or _BADGE.match(stripped) \
+                or stripped.startswith(("|", ">", "- [", "    ")) or line.startswith("\t"):
+            close()
             continue
         current.append(stripped)
-    paragraph = current
-    prose = _MD_LINK.sub(r"\1", " ".join(paragraph))
+    close()
+    chosen = next((p for p, before_code in paragraphs
+                   if not before_code and not p[-1].endswith(":")), [])
+    prose = _MD_LINK.sub(r"\1", " ".join(chosen))
     prose = re.sub(r"[*_`]{1,2}([^*_`]+)[*_`]{1,2}", r"\1", prose)
     return title, re.sub(r"\s+", " ", prose).strip()
 
@@ -158,13 +172,19 @@ def readme_title_and_paragraph(text: str) -> tuple[str, str]:
 # ------------------------------------------------------------------ LICENSE
 
 def license_id(text: str) -> str:
-    """The SPDX id of a license text, or "" when it is not one studypack recognises."""
+    """The SPDX id of a license text, or "" when it is not one studypack recognises.
+
+    Only the head of the text is read: the GPL's own body names the Affero GPL, the
+    Apache license names others, and so on."""
     spdx = re.search(r"SPDX-License-Identifier:\s*([A-Za-z0-9.+-]+)", text)
     if spdx:
         return spdx.group(1)
-    flat = re.sub(r"\s+", " ", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    title = " ".join(lines[:3]).lower()          # "GNU GENERAL PUBLIC LICENSE Version 3…"
+    head = re.sub(r"\s+", " ", text[:1500]).lower()
     for spdx_id, words in _LICENSE_TEXTS:
-        if all(w.lower() in flat.lower() for w in words):
+        where = title if words[0].isupper() else head
+        if all(w.lower() in where for w in words):
             return spdx_id
     return ""
 
@@ -299,8 +319,23 @@ def _readme_command(root: Path, text: str) -> list[str]:
             continue
         if not words or not words[0].startswith(_RUNNERS):
             continue
-        if words[0] in ("make", "snakemake"):
+        if _runs_the_study(root, words):
             return words
-        if any((root / w).is_file() for w in words[:3] if not w.startswith("-")):
+    for span in re.findall(r"(?<!`)`([^`\n]+)`(?!`)", text):   # `python run.py all`
+        try:
+            words = shlex.split(span.strip().removeprefix("$ "))
+        except ValueError:
+            continue
+        if words and words[0].startswith(_RUNNERS) and _runs_the_study(root, words):
             return words
     return []
+
+
+def _runs_the_study(root: Path, words: list[str]) -> bool:
+    """make / snakemake with their file at the study's top, or a runner naming a file of
+    the study (a code block may well be `cd article && make` for the paper instead)."""
+    if words[0] == "make":
+        return (root / "Makefile").is_file() or (root / "makefile").is_file()
+    if words[0] == "snakemake":
+        return (root / "Snakefile").is_file()
+    return any((root / w).is_file() for w in words[:3] if not w.startswith("-"))

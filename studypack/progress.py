@@ -22,6 +22,7 @@ class Progress:
     total: Optional[int] = None  # None: unknown (indeterminate)
     message: str = ""          # a line for the log / status bar
     unit: str = "B"
+    headline: bool = False     # a line a log keeps even within one phase (run 2/3: …)
 
 
 Reporter = Callable[[Progress], None]

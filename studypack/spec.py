@@ -165,7 +165,8 @@ class StudySpec:
     def to_dict(self) -> dict[str, Any]:
         """The TOML document, without empty optional keys."""
         study = _prune(asdict(self.study))
-        study["authors"] = [_prune(a) for a in study.get("authors", [])]
+        if self.study.authors:
+            study["authors"] = [_prune(a) for a in study["authors"]]
         if study.get("related"):
             study["related"] = [_prune(r) for r in study["related"]]
         doc: dict[str, Any] = {"study": study}

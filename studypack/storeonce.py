@@ -4,8 +4,8 @@ The traced run used files (``data/rootfs/…``) that the environment step also v
 packages (wheels under ``data/env/wheelhouse/``, Debian packages). A traced file whose
 bytes equal, byte for byte, a file inside one of those packages is not packed a second
 time: it is listed in ``data/trace/package-files.txt`` (tab-separated: sha256, size,
-mode, the file, the package, the member inside it; see docs/format.md), and a replay
-rebuilds it from the package and checks it against the recorded sha256.
+mode, mtime, the file, the package, the member inside it; see docs/format.md), and a
+replay rebuilds it from the package and checks it against the recorded sha256.
 
 - :func:`plan_store_once` (create): which rootfs members become references; the digest
   of all traced files (stored or referenced), which keys the reusable trace image;
@@ -35,9 +35,10 @@ _HEADER = (
     "# Files of the traced run (data/rootfs/...) that a vendored package reproduces byte\n"
     "# for byte: they are stored once, inside the package. Rebuild one with the package's\n"
     "# own tools (unzip -p PACKAGE MEMBER > FILE; for a .deb: dpkg-deb --fsys-tarfile\n"
-    "# PACKAGE | tar -xO ./MEMBER > FILE), then check it: sha256sum must give SHA256.\n"
+    "# PACKAGE | tar -xO ./MEMBER > FILE), then check it: sha256sum must give SHA256;\n"
+    "# touch -d @MTIME FILE gives it its recorded time (which a .pyc relies on).\n"
     "# Fields, tab-separated (in paths %, tab, CR and LF are written %25 %09 %0D %0A):\n"
-    "# SHA256\tSIZE\tMODE\tFILE\tPACKAGE\tMEMBER\n")
+    "# SHA256\tSIZE\tMODE\tMTIME\tFILE\tPACKAGE\tMEMBER\n")
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,14 @@ class Reference:
     sha256: str
     size: int
     mode: int           # 0o644 or 0o755
+    mtime: int          # seconds since the epoch (a .pyc records its source's)
     file: str           # data/rootfs/...
     package: str        # data/env/... (the vendored package inside the bag)
     member: str         # the file's path inside the package
 
     def line(self) -> str:
-        return "\t".join([self.sha256, str(self.size), f"{self.mode:o}", _enc(self.file),
+        return "\t".join([self.sha256, str(self.size), f"{self.mode:o}", str(self.mtime),
+                          _enc(self.file),
                           _enc(self.package), _enc(self.member)]) + "\n"
 
 
@@ -94,9 +97,9 @@ def parse_listing(data: bytes) -> list[Reference]:
             continue
         parts = line.split("\t")
         try:
-            sha, size, mode, file, package, member = parts
-            ref = Reference(sha.lower(), int(size), int(mode, 8), _dec(file), _dec(package),
-                            _dec(member))
+            sha, size, mode, mtime, file, package, member = parts
+            ref = Reference(sha.lower(), int(size), int(mode, 8), int(mtime), _dec(file),
+                            _dec(package), _dec(member))
         except ValueError:
             raise BundleError(f"{LISTING} line {number} is malformed.") from None
         if len(ref.sha256) != 64 or not _safe(ref.file, fmt.ROOTFS_DIR) \
@@ -179,8 +182,8 @@ def plan_store_once(rootfs: list[Member], symlinks: bytes, packages: list[Member
             for member in names[name]:
                 if sha.hexdigest() == digests[member.arcname]:
                     references.append(Reference(digests[member.arcname], member.size,
-                                                member.mode, member.arcname, package_name,
-                                                name))
+                                                member.mode, member.mtime, member.arcname,
+                                                package_name, name))
     referenced = {r.file for r in references}
     stored = [m for m in rootfs if m.arcname not in referenced]
     digest = traced_files_digest(digests, hashlib.sha256(symlinks).hexdigest())
@@ -241,6 +244,7 @@ def rebuild_files(bag_dir: Path, references: list[Reference], rootfs: Path | Non
                             "The bundle was changed after it was made; fetch it again.")
                 for (fh, tmp, target), ref in zip(outs, refs):
                     os.chmod(tmp, ref.mode)
+                    os.utime(tmp, (ref.mtime, ref.mtime))
                     os.replace(tmp, target)
             finally:
                 for fh, tmp, _target in outs:

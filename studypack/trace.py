@@ -140,7 +140,8 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
             raise UsageError(f"The command {step.command[0]!r} was not found.",
                              "Check [run] command in studypack.toml, or the PATH.")
         label = " ".join(step.command)
-        report(Progress("trace", 0, None, f"run {index}/{len(spec.runs)}: {label}"))
+        report(Progress("trace", 0, None, f"run {index}/{len(spec.runs)}: {label}",
+                        headline=True))
         run_dir = work_dir / f"run{index}"
         run_dir.mkdir(parents=True, exist_ok=True)
         record = _trace_one(step.command, cwd, env, trace_dir, index > 1, run_dir,
@@ -202,8 +203,7 @@ def _trace_one(command, cwd, env, trace_dir, append, run_dir, report, cancel) ->
                         os.killpg(proc.pid, signal.SIGKILL)
                     cancel.check()
                 elapsed = int(time.monotonic() - t0)
-                if elapsed:   # 0 s would read as a new step in a log
-                    report(Progress("trace", elapsed, None, f"running… {elapsed} s", unit="s"))
+                report(Progress("trace", elapsed, None, f"running… {elapsed} s", unit="s"))
                 try:
                     proc.wait(timeout=0.25)
                 except subprocess.TimeoutExpired:

@@ -32,8 +32,9 @@ from . import format as fmt
 from . import portable
 from .frames import check_frames
 from .inflate import Inflated
-from .tagfiles import check_bagit_txt, load_json, manifest_entries, manifest_lines, parse_fetch, \
-    parse_tag_lines
+from .manifests import compare
+from .metadata_checks import check_metadata, malformed
+from .tagfiles import check_bagit_txt, load_json, parse_fetch, parse_tag_lines
 from .tarheaders import BoundedTarInfo, TarBoundError
 
 HEAD_CHUNK = 64 * 1024              # info reads only the first members
@@ -418,57 +419,11 @@ def _read_head(stream: _Stream) -> tuple[dict, dict[str, str], dict[str, bytes]]
         raise BundleError(f"{stream.path.name} is not a studypack bundle.")
     version = metadata.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise _malformed(stream.path, "format_version is not a number")
+        raise malformed(stream.path, "format_version is not a number")
     if version not in fmt.SUPPORTED_VERSIONS:
         raise _newer(stream.path, version)
-    _check_metadata(metadata, stream.path)
+    check_metadata(metadata, stream.path)
     return metadata, parse_tag_lines(found[fmt.BAG_INFO], fmt.BAG_INFO), found
-
-
-def _malformed(path: Path, what: str) -> BundleError:
-    return BundleError(f"{path.name}'s {fmt.METADATA} is malformed: {what}.",
-                       "The bundle was not written by studypack, or it was altered.")
-
-
-_NUMBER = (int, float)
-# The fields of studypack.json that info, the GUI and replay index into, with the
-# types the writer gives them; a stranger's bundle may hold anything.
-_RUN_FIELDS = {"index": int, "command": list, "exit_code": (int, type(None)),
-               "duration_s": _NUMBER, "started_at": str, "host": dict,
-               "git": (dict, type(None))}
-_TOP_FIELDS = {"runs": list, "counts": dict, "environment": (dict, type(None)),
-               "inputs": list, "outputs": list, "secrets_dropped": list, "warnings": list}
-
-
-def _check_metadata(metadata: dict, path: Path) -> None:
-    study = metadata.get("study")
-    if not isinstance(study, dict):
-        raise _malformed(path, "it has no study section")
-    for key in ("name", "title"):
-        if not isinstance(study.get(key), str):
-            raise _malformed(path, f"study.{key} is missing or not text")
-    authors = study.get("authors", [])
-    if not isinstance(authors, list) or not all(
-            isinstance(a, dict) and isinstance(a.get("name"), str) for a in authors):
-        raise _malformed(path, "study.authors is not a list of people")
-    for key, kinds in _TOP_FIELDS.items():
-        if key in metadata and not isinstance(metadata[key], kinds):
-            raise _malformed(path, f"{key} has the wrong type")
-    for i, run in enumerate(metadata.get("runs", [])):
-        if not isinstance(run, dict):
-            raise _malformed(path, f"run {i + 1} is not a record")
-        for key, kinds in _RUN_FIELDS.items():
-            if not isinstance(run.get(key), kinds) or isinstance(run.get(key), bool):
-                raise _malformed(path, f"run {i + 1}'s {key} is missing or has the wrong type")
-        if not all(isinstance(a, str) for a in run.get("command", [])):
-            raise _malformed(path, f"run {i + 1}'s command is not a list of words")
-    for role, count in metadata.get("counts", {}).items():
-        if not isinstance(count, dict) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in count.values()):
-            raise _malformed(path, f"counts.{role} is not a pair of numbers")
-    for key in ("inputs", "outputs", "secrets_dropped", "warnings"):
-        if not all(isinstance(v, str) for v in metadata.get(key, [])):
-            raise _malformed(path, f"{key} is not a list of names")
 
 
 # --------------------------------------------------------------------------- public
@@ -582,6 +537,9 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
                         digests[rel] = stream.copy(member, out, cancel, count)
                         if hasattr(os, "fchmod"):   # not on Windows (before Python 3.13)
                             os.fchmod(out.fileno(), 0o755 if member.mode & 0o111 else 0o644)
+                    # as tar does: Python's .pyc files are valid only for their source's
+                    # recorded mtime, else every replay compiles every module again
+                    os.utime(out_path, (member.mtime, member.mtime))
                 except OSError as exc:
                     raise write_error(out_path, exc) from None
             else:
@@ -589,7 +547,10 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
             files += 1
         stream.finish()
         fetch = parse_fetch(small[fmt.FETCH_TXT]) if fmt.FETCH_TXT in small else {}
-        result = _compare(path, digests, small, dict(fetch), stream)
+        problems, checked, sidecar = compare(path, digests, small, dict(fetch),
+                                             stream.counting.sha256.hexdigest())
+        result = VerifyResult(not problems, checked, problems, 0, sidecar,
+                              small.get(fmt.TAGMANIFEST, b""))
         payload_bytes = done[0]
         oxum = (f"{payload_bytes + sum(size for _, size in fetch.values())}."
                 f"{stream.payload_files + len(fetch)}")
@@ -640,70 +601,3 @@ def _check_room(dest: Path, needed: int) -> None:
         from ..fsutil import human_size
         raise WriteError(f"Unpacking needs {human_size(needed)} but {dest} has only "
                          f"{human_size(free)} free.", "Free some space or unpack elsewhere.")
-
-
-def _compare(path: Path, digests: dict[str, bytes], small: dict[str, bytes],
-             fetch: dict[str, tuple[str, int]], stream: _Stream) -> VerifyResult:
-    """Every tag file must be in the tag manifest (so a signature of it covers them
-    all), every payload file in the manifest, every fetched file too. The manifests
-    are read line by line against the digests, which shrink as they are matched."""
-    problems: list[str] = []
-    checked = 0
-    tag_bytes = small.get(fmt.TAGMANIFEST)
-    tag_listed: set[str] = set()
-    if tag_bytes is None:
-        problems.append(f"{fmt.TAGMANIFEST} is missing")
-    else:
-        for name, expected in manifest_entries(tag_bytes, fmt.TAGMANIFEST):
-            checked += 1
-            tag_listed.add(name)
-            actual = digests.get(name)
-            if actual is None:
-                problems.append(f"{printable(name)} is listed in the tag manifest but missing")
-            elif actual.hex() != expected:
-                problems.append(f"{printable(name)} does not match its checksum")
-    for name in sorted(n for n in digests if not n.startswith(fmt.PAYLOAD + "/")
-                       and n != fmt.TAGMANIFEST and n not in tag_listed):
-        problems.append(f"the tag file {printable(name)} is not listed in {fmt.TAGMANIFEST}, so no "
-                        "checksum (nor a signature) covers it")
-    manifest_bytes = small.get(fmt.MANIFEST)
-    if manifest_bytes is None:
-        problems.append(f"{fmt.MANIFEST} is missing")
-    else:
-        for name, expected, written in manifest_lines(manifest_bytes, fmt.MANIFEST):
-            if not name.startswith(fmt.PAYLOAD + "/"):
-                problems.append(f"{fmt.MANIFEST} lists {printable(name)}, which is not in data/")
-                continue
-            actual = digests.pop(name, None)
-            if actual is None and written != name and written in digests:
-                name = written        # a '%' its writer did not encode
-                actual = digests.pop(name)
-            if actual is None:
-                if fetch.pop(name, None) is None:
-                    problems.append(f"{printable(name)} is listed in the manifest but missing")
-                continue
-            checked += 1
-            if actual.hex() != expected:
-                problems.append(f"{printable(name)} does not match its checksum")
-    for name in sorted(n for n in digests if n.startswith(fmt.PAYLOAD + "/")):
-        problems.append(f"{printable(name)} is not listed in the manifest")
-    for name in sorted(fetch):
-        problems.append(f"fetch.txt names {printable(name)}, which the manifest gives no sha256 for")
-    sidecar_state = _check_sidecar(path, stream)
-    if sidecar_state == "mismatch":
-        problems.append(f"{path.name}{fmt.SIDECAR_SUFFIX} does not match the bundle")
-    return VerifyResult(not problems, checked, problems, 0, sidecar_state, tag_bytes or b"")
-
-
-def _check_sidecar(path: Path, stream: _Stream) -> str:
-    sidecar = Path(fmt.sidecar_path(path))
-    if not sidecar.exists():
-        return "absent"
-    if not sidecar.is_file():  # a FIFO would block the read forever
-        return "mismatch"
-    try:
-        with open(sidecar, "rb") as fh:  # one line; a stranger's 10 GB file is not read
-            expected = fh.read(4096).decode("utf-8").split()[0].lower()
-    except (OSError, UnicodeDecodeError, IndexError):
-        return "mismatch"
-    return "ok" if expected == stream.counting.sha256.hexdigest() else "mismatch"

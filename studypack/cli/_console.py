@@ -43,11 +43,11 @@ def progress_bar(quiet: bool = False) -> Iterator[tuple[callable, CancelToken]]:
         last = [None, None]
 
         def report_plain(p: Progress) -> None:
-            # One line per phase, and one per new piece of work inside a phase (a report
-            # at 0 done with a new message: each run of a pipeline), so a log shows all.
+            # One line per phase, and each headline within one (each run of a
+            # pipeline), so a log shows them all.
             if quiet or not p.message:
                 return
-            if p.phase != last[0] or (p.done == 0 and p.message != last[1]):
+            if p.phase != last[0] or (p.headline and p.message != last[1]):
                 err_console.print(f"[{p.phase}] {p.message}", markup=False)
                 last[0], last[1] = p.phase, p.message
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..fsutil import human_size
@@ -12,7 +13,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "import", help="make a bundle from a ReproZip pack (.rpz)",
         description="Make a .studypack bundle from a pack made by `reprozip pack`: its "
-                    "runs, trace and files (secrets scrubbed), with the metadata given here. "
+                    "runs, trace and files (secrets scrubbed), with the metadata given here "
+                    "(asked for at a terminal when not given). "
                     "The bundle then verifies, replays (trace and directory modes) and "
                     "deposits like any other.")
     p.add_argument("rpz", metavar="STUDY.rpz")
@@ -33,9 +35,23 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _ask_missing(args) -> None:
+    """At a terminal, what the flags did not give is asked for (Enter keeps the default)."""
+    if not sys.stdin.isatty():
+        return
+    if not args.title:
+        args.title = input(f"Title of the study [{Path(args.rpz).stem}]: ").strip()
+    if not args.author:
+        names = input("Authors (Family, Given; separated by ';') []: ").strip()
+        args.author = [n.strip() for n in names.split(";") if n.strip()]
+    if not args.license:
+        args.license = input("License (SPDX id, e.g. CC-BY-4.0) []: ").strip()
+
+
 def run(args) -> int:
     from ..rpz import import_rpz
 
+    _ask_missing(args)
     rpz = Path(args.rpz)
     out = Path(args.output) if args.output else Path.cwd() / (rpz.stem + ".studypack")
     with progress_bar(quiet=args.quiet) as (report, cancel):

@@ -89,7 +89,8 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     if not traced:  # learn the secrets typed into the commands (a trace did it otherwise)
         for step in spec.runs:
             scrubber.scrub_argv(list(step.command))
-    payload += [_spec_file_scrubbed(spec, f, scrubber) or _study_member(fmt.STUDY_DIR, f)
+    spec_file = spec.path.resolve() if spec.path is not None else None
+    payload += [_spec_file_scrubbed(spec_file, f, scrubber) or _study_member(fmt.STUDY_DIR, f)
                 for f in inputs]
     payload += [_study_member(fmt.OUTPUTS_DIR, f) for f in outputs]
     env_members = []
@@ -168,10 +169,11 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     return plan, warnings
 
 
-def _spec_file_scrubbed(spec: StudySpec, f: StudyFile, scrubber: Scrubber) -> Member | None:
+def _spec_file_scrubbed(spec_file: Path | None, f: StudyFile,
+                        scrubber: Scrubber) -> Member | None:
     """The study's own studypack.toml may hold a token typed into its command line: it
     is packed scrubbed, like the copy at data/studypack.toml."""
-    if spec.path is None or f.path.resolve() != spec.path.resolve():
+    if spec_file is None or f.path.resolve() != spec_file:
         return None
     return Member.from_bytes(f"{fmt.STUDY_DIR}/{f.relpath}",
                              scrubber.scrub_bytes(f.path.read_bytes()))

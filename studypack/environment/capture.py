@@ -21,9 +21,8 @@ from ..progress import Progress, reporter, token
 from . import baseimage
 from .detect import NotPythonError, PythonEnvironment, detect_environment, find_interpreter
 from .dockerfile import DockerfileInputs, image_tag, render_dockerfile
-from .kinds import PYTHON_KINDS, CaptureContext, Layer, StudyFacts, applicable
+from .kinds import PYTHON_KINDS, CaptureContext, Layer, StudyFacts, applicable, kind_named
 
-DEFAULT_CONDA_BASE = "mambaorg/micromamba:latest"
 DEFAULT_PLAIN_BASE = "debian:bookworm-slim"   # a study that runs no Python
 
 
@@ -37,11 +36,8 @@ class EnvironmentCapture:
 
 
 def default_base_image(env: PythonEnvironment | None) -> str:
-    if env is None:
-        return DEFAULT_PLAIN_BASE
-    if env.kind == "conda":
-        return DEFAULT_CONDA_BASE
-    return f"python:{env.python_minor or '3'}-slim"
+    """python:X.Y-slim for a pip environment, micromamba for conda, Debian without one."""
+    return DEFAULT_PLAIN_BASE if env is None else kind_named(env.kind).default_base_image(env)
 
 
 def capture_environment(executable: str | None, spec, stage_dir: Path, *,

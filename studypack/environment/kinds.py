@@ -108,6 +108,9 @@ class _PipKind(EnvironmentKind):
             return f"the run's Python is {facts.python.describe()}"
         return None
 
+    def default_base_image(self, env: PythonEnvironment) -> str:
+        return f"python:{env.python_minor or '3'}-slim"
+
     def preview(self, facts: StudyFacts) -> Preview:
         from .piplock import choose_distributions, list_distributions
 
@@ -175,6 +178,9 @@ class SystemPythonKind(_PipKind):
 class CondaKind(EnvironmentKind):
     name = "conda"
     title = "a conda environment (conda-lock, packages vendored as a local channel)"
+
+    def default_base_image(self, env: PythonEnvironment) -> str:
+        return "mambaorg/micromamba:latest"
 
     def applies(self, facts: StudyFacts) -> str | None:
         if facts.python is None:

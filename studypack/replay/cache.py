@@ -23,7 +23,7 @@ from ..storeonce import LISTING, is_package_member, read_listing, traced_files_d
 
 TRACE_IMAGE_REPOSITORY = "studypack-trace"
 # Bump when the trace image's recipe changes (what write_rootfs_tar adds to the files).
-TRACE_IMAGE_RECIPE = "1"
+TRACE_IMAGE_RECIPE = "2"   # 2: files keep their recorded mtimes
 DIGEST_LABEL = "io.studypack.traced-files"
 
 

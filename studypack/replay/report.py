@@ -110,7 +110,7 @@ def render_terminal(result, console: Console) -> None:
     for note in doc["notes"]:
         console.print(f"  [yellow]note:[/yellow] {_t(note)}")
     table = Table(show_lines=False, header_style="bold")
-    table.add_column("output")
+    table.add_column("output", overflow="fold")   # never cut: two rows must not look alike
     table.add_column("status")
     table.add_column("details", overflow="fold")
     for out in doc["outputs"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 import zstandard
 
 from studypack.bundle.reader import read_info
@@ -130,3 +131,29 @@ def test_no_trace_packs_the_study_as_it_is(example_study, tmp_path):
     assert result.returncode == 0, result.stderr
     meta = read_info(out).metadata
     assert meta["runs"] == [] and meta["outputs"] == ["results/old.csv"]
+
+
+def test_create_warns_about_names_macos_or_windows_cannot_hold(example_study, tmp_path):
+    """#19: the bundle is made (Linux holds these names) and create says which names
+    macOS or Windows cannot unpack; unpack on Windows then refuses them by name."""
+    from studypack.bundle import reader
+    from studypack.errors import UnsafeBundleError
+
+    data = example_study / "data"
+    (data / "aux.csv").write_text("a\n1\n")
+    (data / "run:2.csv").write_text("a\n2\n")
+    (data / "Initial.csv").write_text("a\n3\n")          # beside data/initial.csv
+    (example_study / "results").mkdir()
+    (example_study / "results" / "old.csv").write_text("a\n1\n")
+    out = tmp_path / "w.studypack"
+    result = run_cli("create", example_study, "-o", out, "--no-trace", "--no-image")
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "data/study/data/aux.csv cannot be unpacked on Windows" in said
+    assert "data/study/data/run:2.csv cannot be unpacked on Windows" in said
+    assert "differ only by case" in said and "Initial.csv" in said
+    assert any("aux.csv" in w for w in read_info(out).metadata["warnings"])
+    assert reader.unpack(out, tmp_path / "linux", platform="linux").bag_dir.is_dir()
+    with pytest.raises(UnsafeBundleError, match="cannot be unpacked on Windows"):
+        reader.unpack(out, tmp_path / "windows", platform="win32")
+    assert list((tmp_path / "windows").iterdir()) == []

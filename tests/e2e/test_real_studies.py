@@ -78,6 +78,46 @@ def test_shell_study_with_glob_outputs_locks_no_python_and_leaves_its_log_out(tm
     assert not any(name.startswith("data/env/wheelhouse/") for name in members(out))
 
 
+def test_tag_names_the_built_image_and_the_default_carries_the_version(
+        tmp_path, base_image, docker_engine):
+    study = tmp_path / "shell-glob"
+    shutil.copytree(STUDIES / "shell-glob", study)
+    spec = study / "studypack.toml"
+    spec.write_text(spec.read_text().replace('license = "CC0-1.0"',
+                                             'license = "CC0-1.0"\nversion = "2.0"'))
+    tag = f"studypack-test/capture-{os.getpid()}:mine"
+    made = run_cli("create", study, "-o", tmp_path / "a.studypack", "--base-image",
+                   base_image, "--tag", tag)
+    assert made.returncode == 0, made.stderr
+    assert f"image built offline: {tag}" in made.stderr
+    assert "io.studypack.study" not in made.stdout + made.stderr   # no Dockerfile shown
+    image = read_info(tmp_path / "a.studypack").metadata["environment"]["image"]
+    assert image["tag"] == tag
+    docker_engine.remove_image(tag)
+
+    shown = run_cli("create", study, "-o", tmp_path / "b.studypack", "--base-image",
+                    base_image, "--show-dockerfile")
+    assert shown.returncode == 0, shown.stderr
+    assert "FROM 127.0.0.1:5000/" in shown.stdout and "io.studypack.study" in shown.stdout
+    image = read_info(tmp_path / "b.studypack").metadata["environment"]["image"]
+    assert image["tag"] == "studypack/shell-glob:2.0"
+    docker_engine.remove_image(image["tag"])
+
+    refused = run_cli("create", study, "-o", tmp_path / "c.studypack", "--tag", "Bad Tag")
+    assert refused.returncode == 2
+    assert "--tag 'Bad Tag' is not a valid image name." in refused.stderr
+
+
+def test_a_log_shows_every_run_of_a_pipeline(study_python, tmp_path):
+    study = with_python(shutil.copytree(STUDIES / "timestamp", tmp_path / "timestamp"),
+                        study_python)
+    made = run_cli("create", study, "-o", tmp_path / "t.studypack", "--no-image")
+    assert made.returncode == 0, made.stderr
+    assert "[trace] run 1/2: python stamp.py" in made.stderr
+    assert "[trace] run 2/2: python report.py" in made.stderr
+    assert "step 4/4: pack" in made.stderr
+
+
 def test_an_untracked_script_the_run_read_makes_the_code_dirty(tmp_path):
     study = tmp_path / "shell-glob"
     shutil.copytree(STUDIES / "shell-glob", study)

@@ -6,6 +6,7 @@ written again to match."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import subprocess
 import zipfile
@@ -74,8 +75,7 @@ def _tamper_reference(bag: Path) -> None:
     refs = read_listing(bag)
     i, first = next((i, r) for i, r in enumerate(refs) if "numpy" in r.package)
     other = next(r for r in refs if r.package == first.package and r.member != first.member)
-    refs[i] = type(first)(first.sha256, first.size, first.mode, first.file, first.package,
-                          other.member)
+    refs[i] = dataclasses.replace(first, member=other.member)
     (bag / LISTING).write_bytes(listing_text(refs))
 
 

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 from studypack.discover import discover_study, license_id, readme_title_and_paragraph
-from studypack.spec import load_spec
+from studypack.spec import load_spec, spec_to_toml
 from tests.support.helpers import STUDIES, run_cli
 
 
@@ -128,3 +128,28 @@ def test_the_written_spec_loads(tmp_path):
     spec = load_spec(study)
     assert spec.study.authors[0].family == "Noether"
     assert "authors from CITATION.cff" in result.stderr
+
+
+def test_a_replication_repository_readme(tmp_path):
+    """Shaped like a ReScience replication: README.MD, the paper's Makefile in a
+    subfolder, the command in inline code, a GPL whose body names the Affero GPL."""
+    study = tmp_path / "replication"
+    (study / "paper").mkdir(parents=True)
+    (study / "paper" / "Makefile").write_text("all:\n\tlatexmk\n")
+    (study / "reproduce.py").write_text("print('figures')\n")
+    (study / "helpers.py").write_text("")
+    (study / "LICENSE").write_text(
+        (STUDIES / "cited" / "LICENSE").read_text() + "\n" * 40
+        + "13. Use with the GNU Affero General Public License.\n")
+    (study / "README.MD").write_text(
+        "### Replication code\n\n#### Paper\n\nThe paper is in paper. To build it run\n\n"
+        "```\ncd paper\nmake\n```\n\n#### Code\n\n"
+        "This code redraws every figure of the article.\nFigures land in figures/\n\n"
+        "To redraw one figure, e.g. figure 2:\n\n`python reproduce.py f2`\n")
+    spec = discover_study(study).spec
+    assert spec.study.title == "Replication code"
+    assert spec.study.description == ("This code redraws every figure of the article. "
+                                      "Figures land in figures/")
+    assert spec.study.license == "GPL-3.0-or-later"
+    assert spec.runs[0].command == ["python", "reproduce.py", "f2"]
+    assert "authors = []" not in spec_to_toml(spec)

@@ -109,13 +109,16 @@ def test_reproduced_files_become_references_and_are_rebuilt(tmp_path):
     rebuilt = rebuild_files(bag, read_listing(bag), out)
     assert rebuilt == 2 * len(LIB)
     assert (out / site.lstrip("/") / "demo/lib.so").read_bytes() == LIB
+    # with its recorded time: a .pyc is valid only for its source's mtime
+    assert (out / site.lstrip("/") / "demo/lib.so").stat().st_mtime == \
+        int((tmp_path / "host" / site.lstrip("/") / "demo/lib.so").stat().st_mtime)
     assert (out / "usr/lib/demo/lib.so").read_bytes() == LIB[::-1]
 
 
 def _one_reference_bag(tmp_path, package_bytes: bytes = LIB, recorded: bytes = LIB):
     wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", {"demo/lib.so": package_bytes})
     bag = bag_with(tmp_path, {"data/env/wheelhouse/demo-1.0-py3-none-any.whl": wheel})
-    ref_line = (f"{hashlib.sha256(recorded).hexdigest()}\t{len(recorded)}\t755\t"
+    ref_line = (f"{hashlib.sha256(recorded).hexdigest()}\t{len(recorded)}\t755\t1700000000\t"
                 "data/rootfs/venv/demo/lib.so\tdata/env/wheelhouse/demo-1.0-py3-none-any.whl\t"
                 "demo/lib.so\n")
     (bag / LISTING).parent.mkdir(parents=True)
@@ -155,7 +158,7 @@ def test_a_missing_package_or_member_is_refused(tmp_path):
     ("data/rootfs/venv/demo/lib.so", "data/../outside.whl"),
 ])
 def test_unsafe_paths_in_the_listing_are_refused(file, package):
-    line = f"{'a' * 64}\t10\t644\t{file}\t{package}\tdemo/lib.so\n"
+    line = f"{'a' * 64}\t10\t644\t0\t{file}\t{package}\tdemo/lib.so\n"
     with pytest.raises(BundleError, match="unsafe"):
         parse_listing(line.encode())
 
@@ -174,5 +177,6 @@ def test_a_rebuilt_file_never_lands_outside_through_a_link(tmp_path):
 
 def test_paths_with_tabs_and_newlines_survive_the_listing(tmp_path):
     from studypack.storeonce import Reference
-    ref = Reference("b" * 64, 300, 0o644, "data/rootfs/a\tb/c\nd%e", "data/env/x.whl", "a\tb")
+    ref = Reference("b" * 64, 300, 0o644, 1, "data/rootfs/a\tb/c\nd%e", "data/env/x.whl",
+                    "a\tb")
     assert parse_listing(listing_text([ref])) == [ref]

@@ -122,6 +122,9 @@ def test_a_listed_extra_tag_file_is_accepted_and_an_unlisted_one_is_named(tmp_pa
     good.write_bytes(bundle_bytes(members[:3] + [notes] + members[3:-1]
                                   + [Member(tag.name, listed)]))
     assert reader.verify(good).ok
+    other = tmp_path / "other-tagmanifest.studypack"   # RFC 8493: listed by none
+    other.write_bytes(bundle_bytes(members + [Member(f"{BAG}/tagmanifest-md5.txt", b"")]))
+    assert reader.verify(other).ok, reader.verify(other).problems
     bad = tmp_path / "bad.studypack"
     bad.write_bytes(CASES_BY_NAME["unlisted-tag-file"].build())
     problems = reader.verify(bad).problems

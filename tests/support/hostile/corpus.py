@@ -383,19 +383,13 @@ def _bigger_payload() -> dict[str, bytes]:
 
 # ----------------------------------------------------- second round (issue 18)
 
-def _tar_blocks(*parts: bytes, end: bytes = b"\0" * 1024) -> bytes:
-    return b"".join(parts) + end
-
-
-def _members_tar(members: list[Member]) -> bytes:
+def members_tar(members: list[Member]) -> bytes:
+    """The members as tar bytes without the end-of-archive blocks (so more can follow;
+    no member here ends in a whole block of zeros)."""
     raw = io.BytesIO()
     tar_members(members, raw)
     body = raw.getvalue()
     return body[:len(body.rstrip(b"\0")) + (-len(body.rstrip(b"\0")) % 512)]  # no end blocks
-
-
-def _compressed(tar: bytes, *, marker: bool = True) -> bytes:
-    return (MARKER if marker else b"") + zstandard.ZstdCompressor(level=3).compress(tar)
 
 
 def _repeated(block: bytes, count: int) -> bytes:
@@ -415,8 +409,8 @@ def _repeated(block: bytes, count: int) -> bytes:
 def _head_then(members: list[Member], middle: bytes) -> bytes:
     """The bag's first three members, ``middle`` (raw tar bytes), then the rest."""
     head, rest = members[:3], members[3:]
-    return (MARKER + zstandard.ZstdCompressor().compress(_members_tar(head))
-            + middle + zstandard.ZstdCompressor().compress(_members_tar(rest) + b"\0" * 1024))
+    return (MARKER + zstandard.ZstdCompressor().compress(members_tar(head))
+            + middle + zstandard.ZstdCompressor().compress(members_tar(rest) + b"\0" * 1024))
 
 
 def _pax_comment_repeated() -> bytes:
@@ -522,8 +516,8 @@ def _skippable_frame(where: str) -> bytes:
     if where == "end":
         return bundle_bytes(base_members()) + hidden
     members = base_members()
-    return (MARKER + zstandard.ZstdCompressor().compress(_members_tar(members[:3])) + hidden
-            + zstandard.ZstdCompressor().compress(_members_tar(members[3:]) + b"\0" * 1024))
+    return (MARKER + zstandard.ZstdCompressor().compress(members_tar(members[:3])) + hidden
+            + zstandard.ZstdCompressor().compress(members_tar(members[3:]) + b"\0" * 1024))
 
 
 def _no_bagit_txt() -> bytes:
