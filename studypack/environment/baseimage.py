@@ -78,15 +78,16 @@ def registry_answers(registry: str) -> bool:
     return False
 
 
-def find_base_image(engine, suite: str, *, ref: str | None = None) -> BaseImage | None:
-    """The base image of ``suite`` when it is here (or in the local registry) with a
-    digest, else None. Never downloads from the internet."""
+def find_base_image(engine, suite: str, *, ref: str | None = None,
+                    pull: bool = True) -> BaseImage | None:
+    """The base image of ``suite`` when it is here (or, with ``pull``, in the local
+    registry) with a digest, else None. Never downloads from the internet."""
     import docker.errors
 
     ref = ref or base_image_ref(suite)
     repository = ref.rsplit(":", 1)[0]
     client = engine.client
-    online = registry_answers(ref.split("/", 1)[0])
+    online = pull and registry_answers(ref.split("/", 1)[0])
     image = None
     with contextlib.suppress(docker.errors.ImageNotFound):
         image = client.images.get(ref)

@@ -196,11 +196,11 @@ def _pin_base(engine, ref, *, user_chose, python, will_build, must, messages,
         suite = (baseimage.suite_for_python(python.python_minor) if python is not None
                  else baseimage.host_suite())
         found = None if user_chose or suite is None else \
-            baseimage.find_base_image(engine, suite)
+            baseimage.find_base_image(engine, suite, pull=will_build)
         if found is not None:
-            messages.append(f"the base image {ref} cannot be pulled here; using "
-                            f"{found.pinned}, the Debian {suite} base made by "
-                            "`studypack base-image`")
+            how = "cannot be pulled here" if will_build else "is not on this machine"
+            messages.append(f"the base image {ref} {how}; using {found.pinned}, the Debian "
+                            f"{suite} base made by `studypack base-image`")
             repository, digest = found.pinned.split("@", 1)
             return PinnedImage(ref=found.ref, repository=repository, digest=digest,
                                source="local")

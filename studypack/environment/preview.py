@@ -7,9 +7,9 @@ Before the traced run, the Debian and R sections say what will be locked; after 
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 
+from ..errors import StudypackError
 from .detect import PythonEnvironment
 from .kinds import KINDS, Preview, StudyFacts
 from .capture import detect_python
@@ -29,16 +29,27 @@ class EnvironmentPreview:
 def preview_environment(spec, traced=None) -> EnvironmentPreview:
     """The environment of ``spec``'s study, from its command (and the traced run when
     ``traced``, a :class:`studypack.trace.TraceResult`, is given)."""
-    programs = [r.executable or "" for r in traced.runs] if traced else [
-        shutil.which(step.command[0]) or step.command[0] for step in spec.runs]
+    if traced:
+        programs = [r.executable or "" for r in traced.runs]
+    else:   # found as the run will find them (the spec's Python first on PATH)
+        from ..trace import resolve_executable, run_environment
+
+        env = run_environment(spec)
+        programs = [resolve_executable(step.command[0], spec.root / step.workdir, env)
+                    or step.command[0] for step in spec.runs]
     python = None
     notes: list[str] = []
     try:
+        # Before the run, a program that is not Python (make, Rscript) gives no Python:
+        # the traced run will say whether it starts one.
         python = detect_python(programs[0] if programs else None, spec,
-                               opened=traced.opened if traced else None,
-                               pythons=traced.pythons if traced else None, messages=notes)
-    except Exception as exc:    # noqa: BLE001 (a study without Python still previews)
-        notes.append(getattr(exc, "message", str(exc)))
+                               opened=traced.opened if traced else set(),
+                               pythons=traced.pythons if traced else [], messages=notes)
+        if python is None and not traced:
+            notes[:] = [f"{programs[0]} is not Python: the traced run will show whether it "
+                        "starts a Python, which is then locked"]
+    except StudypackError as exc:   # a study without a Python still previews
+        notes.append(exc.message)
     facts = StudyFacts(spec=spec, executables=programs,
                        packages=traced.packages if traced else [],
                        files=list(traced.files) if traced else [], python=python,

@@ -179,3 +179,33 @@ def test_an_r_study_locks_its_packages_and_replays_in_rebuild_and_trace(r_bundle
 
     _replay(r_bundle, "rebuild")
     _replay(r_bundle, "trace")
+
+
+def test_without_a_pullable_base_create_says_so_and_uses_the_debian_base(
+        tmp_path, base_image, docker_engine):
+    """No python:X.Y-slim / debian:bookworm-slim can be pulled here: create says so in
+    one line and pins the Debian base `studypack base-image` makes (the same code made the
+    tests' base image: here it is published under the name create looks for)."""
+    from studypack.environment import baseimage
+
+    _need("jq")
+    suite = baseimage.host_suite()
+    if suite is None:
+        pytest.skip("this machine does not run a Debian release studypack knows")
+    if baseimage.find_base_image(docker_engine, suite) is None:
+        image = docker_engine.client.images.get(base_image)
+        ref = baseimage.base_image_ref(suite)
+        image.tag(*ref.rsplit(":", 1))
+        for line in docker_engine.client.images.push(ref.rsplit(":", 1)[0],
+                                                     tag=suite, stream=True, decode=True):
+            assert "error" not in line, line
+    study = _write_study(tmp_path / "jq-sum", "jq-sum", [
+        "sh", "-c", "mkdir -p results && jq '.values|add' data/in.json > results/sum.txt"],
+        {"data/in.json": '{"values": [1, 2]}\n'})
+    out = tmp_path / "jq-sum.studypack"
+    made = run_cli("create", study, "-o", out, "--no-image")
+    assert made.returncode == 0, made.stderr[-3000:]
+    said = [line for line in made.stderr.splitlines() if "is not on this machine; using" in line]
+    assert len(said) == 1 and "`studypack base-image`" in said[0], made.stderr
+    dockerfile = _member(out, "data/env/Dockerfile").decode()
+    assert "FROM 127.0.0.1:5000/studypack/debian-python@sha256:" in dockerfile
