@@ -88,7 +88,9 @@ done
 sleep 8                                    # it reads and verifies the bundle (a worker thread)
 import -window root "$check_dir/1-opened.png"
 xdotool windowactivate --sync "$window" 2>/dev/null || xdotool windowfocus --sync "$window"
-xdotool key alt+m                          # the Mode box (its label's mnemonic)
+xdotool key alt+p                          # the Replay tab (Re&play)
+sleep 1
+xdotool key alt+m                          # its Mode box (the label's mnemonic)
 xdotool type --delay 150 "directory"       # the combo box selects the mode by its name
 sleep 1
 import -window root "$check_dir/2-mode.png"
@@ -96,7 +98,7 @@ xdotool key Tab                            # the Replay button, next in the tab 
 xdotool key space
 replays="$XDG_DATA_HOME"
 for _ in $(seq 1 240); do
-  found="$(find "$replays" -path '*results/summary.json' 2>/dev/null | head -1 || true)"
+  found="$(find "$replays" -path '*/study/results/summary.json' 2>/dev/null | head -1 || true)"
   [ -n "$found" ] && break
   kill -0 "$gui" 2>/dev/null || fail "the desktop app exited during the replay (see $check_dir/gui.log)"
   sleep 0.5
@@ -104,4 +106,4 @@ done
 [ -n "$found" ] || fail "the replay wrote no outputs within two minutes (see $check_dir/*.png)"
 sleep 3
 import -window root "$check_dir/3-replayed.png"
-log "checked: screenshots in $check_dir (1-opened, 2-mode, 3-replayed); replay outputs in ${found%/results/*}"
+log "checked: screenshots in $check_dir (1-opened, 2-mode, 3-replayed); replayed study in ${found%/results/*}"

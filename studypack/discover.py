@@ -285,7 +285,7 @@ def find_command(root: Path, names: set[str], readme_text: str) -> tuple[list[st
     """(command, where it came from), or ([], "") when nothing says how to run."""
     block = _readme_command(root, readme_text)
     if block:
-        return block, "README code block"
+        return block, "README"
     script = next((s for s in _RUN_SCRIPTS if s in names), None)
     if script:
         return ["bash", script], script

@@ -47,9 +47,13 @@ class ExportResult:
 def export_rpz(bundle: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False,
                report=None, cancel=None) -> ExportResult:
     """Write the ReproZip pack of ``bundle`` to ``out``."""
-    from reprozip.common import load_config, save_config
-    from reprozip import __version__ as reprozip_version
-    from rpaths import Path as RPath
+    try:   # ReproZip is installed on Linux only (its tracer needs ptrace)
+        from reprozip.common import load_config, save_config
+        from reprozip import __version__ as reprozip_version
+        from rpaths import Path as RPath
+    except ImportError:
+        raise UsageError("Writing a ReproZip pack needs ReproZip, which is installed only "
+                         "on Linux (pip install reprozip there).") from None
 
     from .bundle.reader import unpack
     from .replay.study import load_layout

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from .bundle import format as fmt
 from .bundle.writer import Member
 from .errors import BundleError, write_error
+from .hashing import sha256_file
 from .packages import open_package
 from .progress import CancelToken, Progress, Reporter, reporter, token
 
@@ -115,14 +116,6 @@ def _safe(path: str, under: str) -> bool:
             and not path.startswith("/") and "\0" not in path)
 
 
-def sha256_file(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        while chunk := fh.read(1024 * 1024):
-            sha.update(chunk)
-    return sha.hexdigest()
-
-
 def traced_files_digest(file_digests: dict[str, str], symlinks_sha256: str) -> str:
     """One digest for the traced files as a replay sees them: every data/rootfs file
     (stored or referenced) by path and sha256, and the list of links."""
@@ -162,7 +155,7 @@ def plan_store_once(rootfs: list[Member], symlinks: bytes, packages: list[Member
     wanted: dict[str, dict[str, list[Member]]] = defaultdict(lambda: defaultdict(list))
     for member in rootfs:
         cancel.check()
-        digests[member.arcname] = sha256_file(member.source)
+        digests[member.arcname] = sha256_file(member.source, cancel)
         path = member.arcname.removeprefix(fmt.ROOTFS_DIR + "/")
         best = None
         for package, name in index.get((PurePosixPath(path).name, member.size), ()):

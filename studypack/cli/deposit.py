@@ -13,7 +13,7 @@ from ..deposit.workflow import (DepositPlan, check_spec_writable, plan_deposit,
                                   run_deposit, write_doi)
 from ..errors import Cancelled, StudypackError, UsageError
 from ..fsutil import human_size
-from ._console import err_console, out_console, progress_bar
+from ._console import err_console, out_console, progress_bar, shown
 
 
 def register(sub) -> None:
@@ -54,12 +54,12 @@ def register(sub) -> None:
 def _show_plan(plan: DepositPlan) -> None:
     err_console.print(f"[bold]Deposit to {plan.base_url}[/bold]", soft_wrap=True)
     for f in plan.files:
-        err_console.print(f"  file  {f.name}  ({human_size(f.size)})", soft_wrap=True)
+        err_console.print(f"  file  {shown(f.name)}  ({human_size(f.size)})", soft_wrap=True)
     err_console.print("  metadata:", soft_wrap=True)
-    err_console.print("    " + render(plan.metadata).replace("\n", "\n    "), soft_wrap=True,
-                      markup=False)
+    err_console.print("    " + shown(render(plan.metadata), lines=True).replace("\n", "\n    "),
+                      soft_wrap=True)   # the metadata comes from the bundle
     for note in plan.notes:
-        err_console.print(f"  note  {note}", soft_wrap=True, markup=False)
+        err_console.print(f"  note  {shown(note)}", soft_wrap=True)
 
 
 def _confirm(plan: DepositPlan) -> bool:

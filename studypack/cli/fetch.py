@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..fetch import fetch_record
 from ..fsutil import human_size
-from ._console import out_console, progress_bar
+from ._console import out_console, progress_bar, shown
 
 
 def register(sub) -> None:
@@ -46,10 +46,10 @@ def run(args) -> int:
             "sidecar_checked": result.sidecar_checked, "reused": result.reused}) + "\n")
         return 0
     what = "Already here" if result.reused else "Downloaded"
-    out_console.print(f"{what}: {result.path} ({human_size(result.size)}), record "
-                      f"{result.record_id}, DOI {result.doi}.", soft_wrap=True)
+    out_console.print(f"{what}: {shown(result.path)} ({human_size(result.size)}), record "
+                      f"{result.record_id}, DOI {shown(result.doi)}.", soft_wrap=True)
     checks = "Zenodo's md5 and the bundle's .sha256" if result.sidecar_checked else \
         "Zenodo's md5 (the record has no .sha256 file)"
     out_console.print(f"Checked against {checks}.", soft_wrap=True)
-    out_console.print(f"Replay it: studypack replay {result.path}", soft_wrap=True)
+    out_console.print(f"Replay it: studypack replay {shown(result.path)}", soft_wrap=True)
     return 0

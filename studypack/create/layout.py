@@ -45,13 +45,18 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     failed = bool(traced) and any(r.exit_code != 0 for r in traced.runs)
     if review is None:
         review = review_study(spec, outputs_expected=not failed)
-    inputs, outputs = review.inputs, review.outputs
+    inputs, outputs = list(review.inputs), list(review.outputs)
     if traced and started:
+        # A file under [outputs] the run did not write (an older result the run left
+        # alone) is part of the study as it was, not a result to compare at replay.
         t0 = time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-        stale = [f.relpath for f in outputs if f.path.stat().st_mtime < t0 - 1]
+        stale = [f for f in outputs if f.path.stat().st_mtime < t0 - 1]
         if stale:
-            warnings.append(f"{len(stale)} output file(s) were not written by the traced run "
-                            f"(e.g. {stale[0]}); they are packed as they are")
+            outputs = [f for f in outputs if f not in stale]
+            inputs += [StudyFile(f.relpath, f.path, f.size, "data") for f in stale]
+            warnings.append(f"{len(stale)} file(s) under [outputs] paths were not written by "
+                            f"the traced run (e.g. {stale[0].relpath}); they are packed with "
+                            "the study, not compared at replay")
     if spec.output_paths and not outputs:
         warnings.append("the run produced no file under [outputs] paths: nothing to compare")
     for pattern in spec.output_paths:

@@ -243,6 +243,14 @@ def test_deposit_and_fetch_without_reprozip(receiving, tmp_path):
     assert fetched.read_bytes() == bundle.read_bytes()
 
 
+def test_export_rpz_says_it_needs_reprozip(receiving, tmp_path):
+    bundle = make_bundle(tmp_path / "made", payload_bytes=1 << 10)
+    refused = studypack(receiving, "export", "--rpz", bundle, "-o", tmp_path / "x.rpz")
+    assert refused.returncode == 2
+    assert "needs ReproZip" in one_sentence(refused)
+    assert not (tmp_path / "x.rpz").exists()
+
+
 def test_the_demo_study_ships_in_the_package(receiving):
     code = ("from studypack.cli.demo import EXAMPLE; "
             "print(EXAMPLE.is_relative_to(__import__('sys').prefix), "

@@ -40,13 +40,20 @@ def with_python(study: Path, python: Path) -> Path:
 
 def test_symlinked_data_is_packed_recorded_and_replays(study_python, tmp_path):
     study, _disk = linked_study(tmp_path)
-    shutil.rmtree(study / "results")
+    old = study / "results" / "from-last-year.txt"   # a result this run does not rewrite
+    old.write_text("old\n")
+    os.utime(old, (1_600_000_000, 1_600_000_000))
     with_python(study, study_python)
     out = tmp_path / "linked.studypack"
     made = run_cli("create", study, "-o", out, "--no-image")
     assert made.returncode == 0, made.stderr
+    assert ("1 file(s) under [outputs] paths were not written by the traced run (e.g. "
+            "results/from-last-year.txt); they are packed with the study, not compared at "
+            "replay") in made.stderr
     meta = read_info(out).metadata
-    assert meta["counts"]["data"]["files"] == 4
+    assert meta["outputs"] == ["results/counts.txt"]
+    assert "results/from-last-year.txt" in meta["inputs"]
+    assert meta["counts"]["data"]["files"] == 5
     assert {link["path"]: link["kind"] for link in meta["study_links"]} == {
         "data/shared": "folder", "data/extra.csv": "file"}
     packed = members(out)
@@ -55,7 +62,7 @@ def test_symlinked_data_is_packed_recorded_and_replays(study_python, tmp_path):
 
     replay = run_cli("replay", out, "--mode", "directory")
     assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert "Reproduced 1/1 outputs." in replay.stdout
+    assert "Reproduced 1/1 outputs" in replay.stdout
 
 
 def test_shell_study_with_glob_outputs_locks_no_python_and_leaves_its_log_out(tmp_path):

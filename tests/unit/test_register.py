@@ -76,10 +76,16 @@ def test_installers_declare_the_file_type_the_code_reads():
     assert doc["CFBundleTypeMIMETypes"] == [fmt.MIME_TYPE]
     uti = plist["UTExportedTypeDeclarations"][0]
     assert doc["LSItemContentTypes"] == [uti["UTTypeIdentifier"]]
+    assert uti["UTTypeTagSpecification"] == {
+        "public.filename-extension": [fmt.EXTENSION.lstrip(".")],
+        "public.mime-type": [fmt.MIME_TYPE]}
+    assert plist["CFBundleIdentifier"] == filetypes.APP_ID and doc["CFBundleTypeRole"] == "Viewer"
 
     reg = filetypes.windows_registry(r"C:\Program Files\studypack\studypack.exe")
     assert f"[HKEY_CURRENT_USER\\Software\\Classes\\{fmt.EXTENSION}]" in reg
     assert '\\"%1\\"' in reg
+    assert f'"Content Type"="{fmt.MIME_TYPE}"' in reg
+    assert reg.count(filetypes.WINDOWS_PROG_ID) == 4     # the extension points at its ProgID
 
     ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
     mime = ET.parse(REPO / "packaging" / "studypack-mime.xml").getroot().find("m:mime-type", ns)
@@ -89,3 +95,4 @@ def test_installers_declare_the_file_type_the_code_reads():
     spec = (REPO / "packaging" / "studypack.spec").read_text()
     compile(spec, "studypack.spec", "exec")
     assert "filetypes.info_plist(" in spec
+    assert "filetypes.windows_registry(" in spec and 'name="studypack-gui"' in spec

@@ -4,22 +4,20 @@ their end stay two different rows on a narrow terminal (a log, a CI job)."""
 from __future__ import annotations
 
 import io
-from types import SimpleNamespace
 
 from rich.console import Console
 
+from studypack.replay import ReplayResult
+from studypack.replay.compare import OutputResult
 from studypack.replay.report import render_terminal
 
 
 def test_long_output_names_are_folded_not_cut():
     names = ["results/simulation_of_the_rod_with_the_finest_grid_and_long_name_A.csv",
              "results/simulation_of_the_rod_with_the_finest_grid_and_long_name_B.csv"]
-    outputs = [SimpleNamespace(status="reproduced", path=n, to_dict=lambda n=n: {"path": n, "status": "reproduced",
-                                                     "details": ["identical bytes"]})
-               for n in names]
-    result = SimpleNamespace(mode="directory", mode_reason="no engine", reproduced=True,
-                             failed_run=None, compared=2, bundle="b.studypack", study="rod",
-                             outputs=outputs, runs=[], notes=[], workdir=None)
+    result = ReplayResult(mode="directory", mode_reason="no engine", compared=True,
+                          outputs=[OutputResult(n, "reproduced", ["identical bytes"])
+                                   for n in names], bundle="b.studypack", study="rod")
     buffer = io.StringIO()
     render_terminal(result, Console(file=buffer, width=40, color_system=None))
     first_column = "".join(line.split("│")[1].strip()
