@@ -250,7 +250,9 @@ def rebuild_files(bag_dir: Path, references: list[Reference], rootfs: Path | Non
                     if os.path.exists(tmp):
                         os.unlink(tmp)
             done += size * len(refs)
-            report(Progress("rebuild", done, total, "rebuilding traced files from packages"))
+            report(Progress("rebuild", done, total, "rebuilding the traced files stored once, "
+                            "in their packages" if rootfs is not None else
+                            "checking the traced files stored once, in their packages"))
         missing = sorted(set(members) - found)
         if missing:
             raise BundleError(f"{package} has no file {missing[0]}, which {LISTING} says "
