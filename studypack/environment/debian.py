@@ -24,7 +24,6 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import Cancelled
 from ..progress import Progress, reporter, token
 from ..hashing import sha256_file
 
@@ -453,5 +452,4 @@ def install_steps(lock: DebianLock, env_dir: str = "/env") -> list[str]:
 
 
 __all__ = ["DebianLock", "DebPackage", "plan_debian_packages", "vendor_debian_packages",
-           "install_steps", "base_image_packages", "dpkg_available", "host_release",
-           "Cancelled"]
+           "install_steps", "base_image_packages", "dpkg_available", "host_release"]
