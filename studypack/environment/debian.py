@@ -302,7 +302,8 @@ def vendor_debian_packages(lock: DebianLock, files_dir: Path, *,
     for package in todo:
         if not package.status:
             package.status, package.reason = "not vendored", "; ".join(problems[package.name])
-    report(Progress("debs", len(todo), len(todo), "Debian packages vendored", unit="pkg"))
+    report(Progress("debs", len(todo), len(todo),
+                    f"{len(lock.vendored)} Debian package(s) vendored", unit="pkg"))
     vendored = lock.vendored
     if vendored:
         (debs / SUMS_NAME).write_text("".join(f"{p.sha256}  {Path(p.file).name}\n"
