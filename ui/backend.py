@@ -334,6 +334,10 @@ def detect_environment(spec: StudySpec, report=None, cancel=None) -> Environment
         view.lock_text = "\n".join(
             [f"# not locked: {name} ({why})" for name, why in sorted(skipped.items())]
             + [f"{d.name}=={d.version}" for d in locked])
+    from studypack.environment import preview_environment   # Debian packages, R
+    for section in preview_environment(spec, only=("debian", "r")).sections:
+        view.lock_text += (f"\n\n# {section.title}: {section.lock_name}\n"
+                           + "\n".join(section.lines))
     return view
 
 

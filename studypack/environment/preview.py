@@ -26,9 +26,11 @@ class EnvironmentPreview:
         return next((s for s in self.sections if s.kind == kind), None)
 
 
-def preview_environment(spec, traced=None) -> EnvironmentPreview:
+def preview_environment(spec, traced=None,
+                        only: tuple[str, ...] | None = None) -> EnvironmentPreview:
     """The environment of ``spec``'s study, from its command (and the traced run when
-    ``traced``, a :class:`studypack.trace.TraceResult`, is given)."""
+    ``traced``, a :class:`studypack.trace.TraceResult`, is given); ``only`` limits it to
+    those kinds (e.g. ``("debian", "r")``)."""
     if traced:
         programs = [r.executable or "" for r in traced.runs]
     else:   # found as the run will find them (the spec's Python first on PATH)
@@ -57,6 +59,8 @@ def preview_environment(spec, traced=None) -> EnvironmentPreview:
     result = EnvironmentPreview(python, python.describe() if python else
                                 "; ".join(notes) or "no Python environment")
     for kind in KINDS:
+        if only is not None and kind.name not in only:
+            continue
         reason = kind.applies(facts)
         if reason is None or (kind.name == "debian" and not facts.traced
                               and "no dpkg" not in reason):

@@ -19,6 +19,7 @@ from studypack.errors import BundleError
 from studypack.replay import replay_bundle
 from studypack.storeonce import LISTING, listing_text, read_listing
 from tests.support.helpers import run_cli
+from tests.e2e.test_beyond_pip import jq_bundle  # noqa: F401 (fixture)
 from tests.e2e.test_replay import script_bundle  # noqa: F401 (fixture)
 from tests.support.rebag import rebag, unbag
 
@@ -145,3 +146,18 @@ def test_a_reused_trace_image_still_gets_the_venv_inside_the_study(script_bundle
     again = replay_bundle(script_bundle, mode="trace")
     assert any("reused the image" in n for n in again.notes)
     assert again.reproduced and again.runs[0].stdout.startswith("shell step\n")
+
+
+@pytest.mark.docker
+def test_files_a_vendored_deb_reproduces_are_stored_once(jq_bundle, tmp_path):
+    """jq and its libraries, vendored as .deb files (tests/e2e/test_beyond_pip.py), are
+    not packed a second time among the traced files; a replay rebuilds them."""
+    bag = unbag(jq_bundle, tmp_path / "unpacked")
+    by_file = {r.file: r for r in read_listing(bag)}
+    jq = by_file["data/rootfs/usr/bin/jq"]
+    assert jq.package.startswith("data/env/debs/jq_") and jq.member == "usr/bin/jq"
+    assert any(r.package.startswith("data/env/debs/libonig5_") for r in by_file.values())
+    assert not (bag / "data/rootfs/usr/bin/jq").exists()
+    assert run_cli("verify", jq_bundle).returncode == 0
+    result = replay_bundle(jq_bundle, mode="directory")
+    assert result.reproduced

@@ -149,3 +149,14 @@ def test_the_preview_of_an_r_study_has_an_r_section_before_the_run(tmp_path):
     assert "conda" in preview.not_applying
     if debian.dpkg_available():
         assert "known after the traced run" in "\n".join(preview.section("debian").lines)
+
+
+def test_the_wizards_environment_view_shows_the_r_section(tmp_path):
+    from studypack.spec import parse_spec
+    from studypack_gui import backend
+
+    spec = parse_spec({"study": {"name": "r", "title": "R"},
+                       "run": {"command": ["Rscript", "analysis.R"]}})
+    spec.path = tmp_path / "studypack.toml"
+    view = backend.detect_environment(spec)
+    assert "# R and the R packages the run loaded: r-packages.lock" in view.lock_text
