@@ -18,7 +18,9 @@ class ImageRunner(ContainerRunner):
         return bundle.has_image
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
-        before = {img.id for img in self.client.images.list(all=True)}
+        # One call: listing image objects inspects each, and fails when another program
+        # removes an image meanwhile.
+        before = set(self.client.api.images(all=True, quiet=True))
         ids = self.engine.load(self.bag_dir / "data/image/image.tar", report=report,
                                cancel=cancel)
         self.image = ids[0]

@@ -10,49 +10,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.helpers import STUDIES, copy_example, run_cli
+from tests.e2e.conftest import create, make_study
+from tests.support.helpers import copy_example, run_cli
 from studypack.errors import Cancelled, StudypackError
 from studypack.progress import CancelToken
 from studypack.replay import replay_bundle
 
 
 # ------------------------------------------------------------------- fixtures
-
-@pytest.fixture(scope="session")
-def plain_python(tmp_path_factory) -> Path:
-    """An empty virtualenv: the small test studies need only the standard library."""
-    venv = tmp_path_factory.mktemp("plain-venv") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    return venv / "bin" / "python"
-
-
-def make_study(dest: Path, name: str, python: Path, extra_toml: str = "") -> Path:
-    study = dest / name
-    shutil.copytree(STUDIES / name, study, ignore=shutil.ignore_patterns("results"))
-    spec = study / "studypack.toml"
-    spec.write_text(spec.read_text() + f'\n[environment]\nkind = "venv"\npython = "{python}"\n'
-                    + extra_toml)
-    return study
-
-
-def create(study: Path, out: Path, *args: str) -> Path:
-    result = run_cli("create", study, "-o", out, "-q", *args)
-    assert result.returncode == 0, result.stderr
-    return out
-
-
-@pytest.fixture(scope="session")
-def timestamp_bundle(tmp_path_factory, plain_python) -> Path:
-    base = tmp_path_factory.mktemp("timestamp")
-    return create(make_study(base, "timestamp", plain_python), base / "timestamp.studypack",
-                  "--no-image")
-
 
 @pytest.fixture(scope="session")
 def timestamp_bundle_with_rules(tmp_path_factory, plain_python) -> Path:
@@ -63,13 +32,6 @@ def timestamp_bundle_with_rules(tmp_path_factory, plain_python) -> Path:
              '\n[[compare.rules]]\npath = "results/provenance.json"\nignore = true\n')
     return create(make_study(base, "timestamp", plain_python, rules),
                   base / "timestamp-rules.studypack", "--no-image")
-
-
-@pytest.fixture(scope="session")
-def random_bundle(tmp_path_factory, plain_python) -> Path:
-    base = tmp_path_factory.mktemp("random")
-    return create(make_study(base, "unseeded-random", plain_python),
-                  base / "unseeded-random.studypack", "--no-image")
 
 
 @pytest.fixture(scope="session")
