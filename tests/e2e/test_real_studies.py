@@ -297,3 +297,34 @@ def test_a_requires_python_the_run_does_not_meet_is_named_as_the_cause(tmp_path)
     assert "No wheel could be vendored for newonly==1.0 (newonly-1.0-py3-none-any.whl " \
            "requires Python >=3.99, the run used 3.11" in made.stderr
     assert "--find-links DIR" in made.stderr
+
+
+def test_the_session_step_by_step_says_when_a_file_the_run_read_is_gone(study_python,
+                                                                         tmp_path):
+    """The core session as the wizard drives it, page by page: a file outside the study
+    that the run read disappears before the bundle is written; the bundle says so."""
+    from studypack.create import CreateOptions, CreateSession
+    from studypack.spec import load_spec
+
+    outside = tmp_path / "elsewhere" / "calibration.txt"
+    outside.parent.mkdir()
+    outside.write_text("1.5\n")
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "main.py").write_text(
+        f"open('out.txt', 'w').write(open({str(outside)!r}).read())\n")
+    (study / "studypack.toml").write_text(
+        '[study]\nname = "gone"\ntitle = "t"\n[run]\ncommand = ["python", "main.py"]\n'
+        f'[outputs]\npaths = ["out.txt"]\n[environment]\npython = "{study_python}"\n')
+    steps = []
+    with CreateSession(load_spec(study), CreateOptions(build_image=False),
+                       tmp_path / "gone.studypack") as session:
+        session.plan(steps.append)
+        session.trace(steps.append)
+        outside.unlink()
+        session.capture_environment(report=steps.append)
+        result = session.pack(report=steps.append)
+    assert [p.phase for p in steps][0] == "plan" and "pack" in {p.phase for p in steps}
+    assert (f"1 file(s) the run read are gone or cannot be read now, so they are not in the "
+            f"bundle: {outside}") in result.warnings
+    assert result.path.is_file()
