@@ -146,8 +146,6 @@ def main(argv: list[str]) -> int:
     camera.shot("replay-2-files")
     window.view.tabs.setCurrentIndex(2)
     window.start_replay()
-    settle(app, 2.0)
-    camera.shot("replay-3-running")
     wait(app, lambda: not window.view.replay_panel.running)
     camera.shot("replay-3-report")
     if args.differing:

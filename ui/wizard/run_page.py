@@ -94,8 +94,8 @@ class RunPage(WizardPage):
         layout.addLayout(form)
         layout.addLayout(row)
         layout.addWidget(self.verdict)
+        layout.addWidget(self.confirm)   # in sight on a small screen: Next waits for it
         layout.addWidget(splitter, 1)
-        layout.addWidget(self.confirm)
         self.tails: list[LogTail] = []
         self.timer = QTimer(self)
         self.timer.setInterval(TAIL_INTERVAL_MS)
