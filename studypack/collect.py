@@ -245,7 +245,7 @@ def _walk(root: Path, spec: StudySpec, review: StudyReview):
             if rule is not None:
                 if _worth_listing(rule):
                     review.left_out.append(LeftOut(text + ("/" if path.is_dir() else ""),
-                                                   f"excluded by default ({rule})"))
+                                                   f"excluded by default: {rule}"))
                 continue
             this_link = link
             if path.is_symlink():

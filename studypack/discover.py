@@ -197,19 +197,31 @@ def _orcid(value) -> str:
     return text if orcid_is_valid(text) else ""
 
 
-def _apply_citation(study: StudyInfo, path: Path, found: dict) -> None:
+def _read_document(path: Path, parse) -> dict | None:
+    """The file's mapping (YAML or JSON), or None when it cannot be read as one: a
+    broken CITATION.cff is left for the user to fix, not a reason to stop."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        doc = parse(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _take_texts(study: StudyInfo, doc: dict, fields: dict[str, str], source: str,
+                found: dict) -> None:
+    """Copy the document's text fields (its key -> the study's attribute) that are set."""
+    for key, attribute in fields.items():
+        if doc.get(key):
+            setattr(study, attribute, str(doc[key]).strip())
+            found[attribute] = source
+
+
+def _apply_citation(study: StudyInfo, path: Path, found: dict) -> None:
+    doc = _read_document(path, yaml.safe_load)
+    if doc is None:
         return
-    if not isinstance(doc, dict):
-        return
-    if doc.get("title"):
-        study.title, found["title"] = str(doc["title"]).strip(), path.name
-    if doc.get("abstract"):
-        study.description, found["description"] = str(doc["abstract"]).strip(), path.name
-    if doc.get("version"):
-        study.version, found["version"] = str(doc["version"]), path.name
+    _take_texts(study, doc, {"title": "title", "abstract": "description",
+                             "version": "version"}, path.name, found)
     license_value = doc.get("license")
     if isinstance(license_value, list):
         license_value = " OR ".join(map(str, license_value))
@@ -233,18 +245,11 @@ def _apply_citation(study: StudyInfo, path: Path, found: dict) -> None:
 
 
 def _apply_codemeta(study: StudyInfo, path: Path, found: dict) -> None:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+    doc = _read_document(path, json.loads)
+    if doc is None:
         return
-    if not isinstance(doc, dict):
-        return
-    if doc.get("name"):
-        study.title, found["title"] = str(doc["name"]).strip(), path.name
-    if doc.get("description"):
-        study.description, found["description"] = str(doc["description"]).strip(), path.name
-    if doc.get("version"):
-        study.version, found["version"] = str(doc["version"]), path.name
+    _take_texts(study, doc, {"name": "title", "description": "description",
+                             "version": "version"}, path.name, found)
     license_value = doc.get("license")
     if isinstance(license_value, list):
         license_value = license_value[0] if license_value else ""

@@ -225,6 +225,11 @@ def rebuild_files(bag_dir: Path, references: list[Reference], rootfs: Path | Non
                 for chunk in chunks:
                     sha.update(chunk)
                     size += len(chunk)
+                    if size > refs[0].size:     # a bomb, or simply not the recorded file
+                        raise BundleError(
+                            f"{refs[0].file} is not what the run used: {package} gives a "
+                            f"file larger than the {refs[0].size} bytes recorded in {LISTING}.",
+                            "The bundle was changed after it was made; fetch it again.")
                     for fh, _tmp, _target in outs:
                         fh.write(chunk)
                 for fh, _tmp, _target in outs:
@@ -245,7 +250,9 @@ def rebuild_files(bag_dir: Path, references: list[Reference], rootfs: Path | Non
                     if os.path.exists(tmp):
                         os.unlink(tmp)
             done += size * len(refs)
-            report(Progress("rebuild", done, total, "rebuilding traced files from packages"))
+            report(Progress("rebuild", done, total, "rebuilding the traced files stored once, "
+                            "in their packages" if rootfs is not None else
+                            "checking the traced files stored once, in their packages"))
         missing = sorted(set(members) - found)
         if missing:
             raise BundleError(f"{package} has no file {missing[0]}, which {LISTING} says "

@@ -484,7 +484,8 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
             if target.exists():
                 raise UsageError(f"{target} already exists; it was left as it is.",
                                  "Unpack into another folder, or remove it first.")
-            _check_room(dest, min(total, stream.inflation_limit))  # more is refused anyway
+            if refuse_damaged:   # verify sets aside only a few files, not the payload
+                _check_room(dest, min(total, stream.inflation_limit))  # more is refused anyway
             remove_stale_partials(dest, stream.bag)  # left by an unpack that was killed
             staging = temp_path_for(target)
             shutil.rmtree(staging, ignore_errors=True)

@@ -84,7 +84,12 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
                                         traced.trace_dir / "config.yml"))
         payload.append(Member.from_file(f"{fmt.TRACE_DIR}/trace.sqlite3",
                                         traced.trace_dir / "trace.sqlite3"))
-        rootfs, links = _rootfs_members(traced.files)
+        unreadable: list[str] = []
+        rootfs, links = _rootfs_members(traced.files, unreadable)
+        if unreadable:
+            warnings.append(f"{len(unreadable)} file(s) the run read are gone or cannot be "
+                            "read now, so they are not in the bundle: "
+                            + ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else ""))
         from ..replay.envdiff import network_hint
         warnings += network_hint(traced.trace_dir / "trace.sqlite3")
         payload.append(Member.from_bytes(fmt.SYMLINKS, md.dumps({"symlinks": links})))
@@ -188,11 +193,14 @@ def _study_member(prefix: str, f: StudyFile) -> Member:
     return Member.from_file(f"{prefix}/{f.relpath}", f.path)
 
 
-def _rootfs_members(files: list[Path]) -> tuple[list[Member], list[dict]]:
+def _rootfs_members(files: list[Path], unreadable: list[str] | None = None
+                    ) -> tuple[list[Member], list[dict]]:
     """Regular files become members; symlinks are listed (relative targets), since a
-    bundle never contains links; their targets are packed as files."""
+    bundle never contains links; their targets are packed as files. A traced file that
+    is gone or cannot be read is added to ``unreadable``, to be said."""
     members: dict[str, Member] = {}
     links: list[dict] = []
+    unreadable = unreadable if unreadable is not None else []
     for path in files:
         if path.is_symlink():
             real = Path(os.path.realpath(path))
@@ -201,6 +209,7 @@ def _rootfs_members(files: list[Path]) -> tuple[list[Member], list[dict]]:
                               "target": os.path.relpath(real, start=path.parent)})
                 continue
             if not real.is_file():
+                unreadable.append(str(path))
                 continue
             links.append({"path": str(path),
                           "target": os.path.relpath(real, start=path.parent)})
@@ -210,5 +219,7 @@ def _rootfs_members(files: list[Path]) -> tuple[list[Member], list[dict]]:
             try:
                 members[arc] = Member.from_file(arc, path)
             except OSError:
-                continue
+                unreadable.append(str(path))
+        elif not path.is_file():
+            unreadable.append(str(path))
     return [members[k] for k in sorted(members)], links

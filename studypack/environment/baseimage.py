@@ -132,7 +132,7 @@ def make_base_image(suite: str = "bookworm", *, engine, ref: str | None = None,
             "(`studypack base-image --registry HOST:PORT`).")
     found = find_base_image(engine, suite, ref=ref)
     if found is not None:
-        report(Progress("base-image", 1, 1, found.summary()))
+        report(Progress("base-image", 1, 1, "the base image is already here"))
         return found
     if os.geteuid() != 0:
         raise UsageError("Making a Debian base image needs root (debootstrap).",
@@ -165,7 +165,7 @@ def make_base_image(suite: str = "bookworm", *, engine, ref: str | None = None,
                           f"Check that the registry at {registry} accepts pushes.")
     result = BaseImage(ref=made.ref, pinned=made.pinned, suite=suite,
                        python_version=python, made=True, size=made.size)
-    report(Progress("base-image", 1, 1, result.summary()))
+    report(Progress("base-image", 1, 1, "the base image is made"))
     return result
 
 

@@ -24,7 +24,6 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import Cancelled
 from ..progress import Progress, reporter, token
 from ..hashing import sha256_file
 
@@ -303,7 +302,8 @@ def vendor_debian_packages(lock: DebianLock, files_dir: Path, *,
     for package in todo:
         if not package.status:
             package.status, package.reason = "not vendored", "; ".join(problems[package.name])
-    report(Progress("debs", len(todo), len(todo), "Debian packages vendored", unit="pkg"))
+    report(Progress("debs", len(todo), len(todo),
+                    f"{len(lock.vendored)} Debian package(s) vendored", unit="pkg"))
     vendored = lock.vendored
     if vendored:
         (debs / SUMS_NAME).write_text("".join(f"{p.sha256}  {Path(p.file).name}\n"
@@ -453,5 +453,4 @@ def install_steps(lock: DebianLock, env_dir: str = "/env") -> list[str]:
 
 
 __all__ = ["DebianLock", "DebPackage", "plan_debian_packages", "vendor_debian_packages",
-           "install_steps", "base_image_packages", "dpkg_available", "host_release",
-           "Cancelled"]
+           "install_steps", "base_image_packages", "dpkg_available", "host_release"]

@@ -317,12 +317,16 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
         except (EnvironmentCaptureError, OSError) as exc:
             failures.append((dist, str(exc)))
     if failures:
-        cause = offline or "; ".join(reasons[failures[0][0].key][-1:]) or \
+        first = failures[0][0]
+        # Every true cause, the most specific first: a wheel that was found but does
+        # not fit says more than "no network".
+        causes = reasons[first.key][-1:] + ([offline] if offline else [])
+        cause = "; ".join(causes) or \
             f"no wheel for Linux x86_64 / Python {env.python_version}"
         names = ", ".join(f"{d.name}=={d.version}" for d, _ in failures)
-        first = failures[0][0]
         raise EnvironmentCaptureError(
-            f"No wheel could be vendored for {names} ({cause}; {failures[0][1]}).",
+            f"No wheel could be vendored for {names} ({cause}; "
+            f"{failures[0][1].rstrip('.')}).",
             "Put its wheel in a folder and name it with --find-links DIR (or find_links "
             "under [environment]); on a machine with network: pip download --no-deps "
             f"--only-binary=:all: --python-version {env.python_version} --platform "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ..errors import Cancelled, EnvironmentCaptureError, StudypackError
+from ..errors import Cancelled, EnvironmentCaptureError
 from ..progress import CancelToken
 from . import wheels
 from .detect import NotPythonError, PythonEnvironment, detect_environment, find_interpreter
@@ -93,7 +93,6 @@ class Prefetch:
         self.find_links = find_links
         self.use_index = use_index
         self.sources: dict[str, str] = {}
-        self.error: StudypackError | None = None
         self._cancel = CancelToken()
         self._thread = threading.Thread(target=self._run, name="studypack-prefetch",
                                         daemon=True)
@@ -110,11 +109,8 @@ class Prefetch:
             self.sources, _ = vendor_wheels(self.plan.locked, self.plan.env, self.folder,
                                             find_links=self.find_links, cancel=self._cancel,
                                             use_index=self.use_index, rebuild=False)
-        except Cancelled:
-            pass
-        except (EnvironmentCaptureError, OSError) as exc:   # the step after the run retries
-            self.error = exc if isinstance(exc, StudypackError) else \
-                EnvironmentCaptureError(str(exc))
+        except (Cancelled, EnvironmentCaptureError, OSError):
+            pass   # the environment step after the run tries again, and says what fails
 
     def result(self) -> dict[str, tuple[Path, str]]:
         """Wait for the thread; key -> (wheel file, source) for every wheel it found."""

@@ -244,6 +244,7 @@ def test_deposit_from_the_export_page_publishes_and_writes_the_doi(qtbot, tmp_pa
     study = tmp_path / "study"
     study.mkdir()
     (study / "README.md").write_text("# Soil carbon\n")
+    (study / "analysis.py").write_text("print(1)\n")   # init asks, never guesses, a command
     state = WizardState(folder=study)
     from studypack.spec import detect_spec
     state.spec = detect_spec(study)

@@ -261,3 +261,70 @@ def test_a_missing_wheelhouse_is_refused_before_the_run(crowded, tmp_path):
     assert made.returncode == 2
     assert f"The wheelhouse {tmp_path / 'nowhere'} does not exist." in made.stderr
     assert "step 2/4" not in made.stderr   # refused in the plan step, before any run
+
+
+@pytest.mark.skipif(not offline_ok(), reason="needs unshare -rn (user namespaces)")
+def test_a_requires_python_the_run_does_not_meet_is_named_as_the_cause(tmp_path):
+    """Its only wheel needs a newer Python, it was installed anyway and without a RECORD:
+    nothing can vendor it, and the sentence says why (not "no wheel")."""
+    project = tmp_path / "newonly"
+    (project / "newonly").mkdir(parents=True)
+    (project / "newonly" / "__init__.py").write_text("VALUE = 1\n")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "newonly"\nversion = "1.0"\nrequires-python = ">=3.99"\n'
+        '[build-system]\nrequires = ["setuptools>=64"]\n'
+        'build-backend = "setuptools.build_meta"\n')
+    wheelhouse = tmp_path / "wheelhouse"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--ignore-requires-python", "-w",
+                    str(wheelhouse), str(project)], check=True)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                    "--ignore-requires-python", "--no-index", "--find-links", str(wheelhouse),
+                    "newonly"], check=True)
+    for record in venv.glob("lib/python*/site-packages/newonly-1.0.dist-info/RECORD"):
+        record.unlink()
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "main.py").write_text("import newonly\nopen('out.txt', 'w').write('1')\n")
+    (study / "studypack.toml").write_text(
+        '[study]\nname = "newonly-study"\ntitle = "t"\n[run]\ncommand = ["python", "main.py"]\n'
+        f'[outputs]\npaths = ["out.txt"]\n[environment]\npython = "{venv}/bin/python"\n')
+    made = create_offline(study, tmp_path / "x.studypack", tmp_path / "empty-cache",
+                          "--find-links", str(wheelhouse))
+    assert made.returncode == 2, made.stderr
+    assert "No wheel could be vendored for newonly==1.0 (newonly-1.0-py3-none-any.whl " \
+           "requires Python >=3.99, the run used 3.11" in made.stderr
+    assert "--find-links DIR" in made.stderr
+
+
+def test_the_session_step_by_step_says_when_a_file_the_run_read_is_gone(study_python,
+                                                                         tmp_path):
+    """The core session as the wizard drives it, page by page: a file outside the study
+    that the run read disappears before the bundle is written; the bundle says so."""
+    from studypack.create import CreateOptions, CreateSession
+    from studypack.spec import load_spec
+
+    outside = tmp_path / "elsewhere" / "calibration.txt"
+    outside.parent.mkdir()
+    outside.write_text("1.5\n")
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "main.py").write_text(
+        f"open('out.txt', 'w').write(open({str(outside)!r}).read())\n")
+    (study / "studypack.toml").write_text(
+        '[study]\nname = "gone"\ntitle = "t"\n[run]\ncommand = ["python", "main.py"]\n'
+        f'[outputs]\npaths = ["out.txt"]\n[environment]\npython = "{study_python}"\n')
+    steps = []
+    with CreateSession(load_spec(study), CreateOptions(build_image=False),
+                       tmp_path / "gone.studypack") as session:
+        session.plan(steps.append)
+        session.trace(steps.append)
+        outside.unlink()
+        session.capture_environment(report=steps.append)
+        result = session.pack(report=steps.append)
+    assert [p.phase for p in steps][0] == "plan" and "pack" in {p.phase for p in steps}
+    assert (f"1 file(s) the run read are gone or cannot be read now, so they are not in the "
+            f"bundle: {outside}") in result.warnings
+    assert result.path.is_file()

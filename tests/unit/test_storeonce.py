@@ -180,3 +180,11 @@ def test_paths_with_tabs_and_newlines_survive_the_listing(tmp_path):
     ref = Reference("b" * 64, 300, 0o644, 1, "data/rootfs/a\tb/c\nd%e", "data/env/x.whl",
                     "a\tb")
     assert parse_listing(listing_text([ref])) == [ref]
+
+
+def test_a_member_larger_than_recorded_is_refused_before_it_is_all_written(tmp_path):
+    bag = _one_reference_bag(tmp_path, package_bytes=LIB * 400)     # 4 MB, 10 KB recorded
+    out = tmp_path / "rootfs"
+    with pytest.raises(BundleError, match="larger than the 10240 bytes"):
+        rebuild_files(bag, read_listing(bag), out)
+    assert not [p for p in out.rglob("*") if p.is_file()]
