@@ -198,10 +198,16 @@ def read_rpz(path: Path, root: Path) -> tuple[Path, dict, list[dict]]:
 def _extract_data(fileobj, fs: Path, pack_name: str) -> list[dict]:
     links: list[dict] = []
     fs.mkdir(parents=True)
+    room, written = shutil.disk_usage(fs).free, 0
     with tarfile.open(fileobj=fileobj, mode="r:*") as data:
         for count, member in enumerate(data):
             if count > MAX_MEMBERS:
                 raise BundleError(f"{pack_name} holds more than {MAX_MEMBERS} files.")
+            written += max(member.size, 0)
+            if written > room:
+                raise BundleError(f"{pack_name} unpacks to more than the "
+                                  f"{room // 2**20} MiB free in {fs.parent}.",
+                                  "Free some room (or set TMPDIR to a larger disk).")
             rel = PurePosixPath(member.name)
             if rel.parts[:1] != ("DATA",) or ".." in rel.parts or rel.is_absolute():
                 raise BundleError(f"{pack_name} holds an unsafe path {member.name!r}.")

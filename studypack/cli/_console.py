@@ -45,7 +45,7 @@ def progress_bar(quiet: bool = False) -> Iterator[tuple[callable, CancelToken]]:
         def report_plain(p: Progress) -> None:
             # One line per phase, and each headline within one (each run of a
             # pipeline), so a log shows them all.
-            if quiet or not p.message:
+            if quiet or not p.message or p.phase == "output":   # the study's own lines
                 return
             if p.phase != last[0] or (p.headline and p.message != last[1]):
                 err_console.print(f"[{p.phase}] {p.message}", markup=False)
@@ -64,6 +64,8 @@ def progress_bar(quiet: bool = False) -> Iterator[tuple[callable, CancelToken]]:
     tasks: dict[str, int] = {}
 
     def report(p: Progress) -> None:
+        if p.phase == "output":   # the study's own output lines: the GUI's log shows them
+            return
         if p.phase not in tasks:
             tasks[p.phase] = bars.add_task(p.phase, total=p.total, message=p.message[:60])
         bars.update(tasks[p.phase], completed=p.done, total=p.total, message=p.message[:60])

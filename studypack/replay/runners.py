@@ -107,6 +107,30 @@ class Runner:
         """Remove what prepare() made, unless it is to be kept."""
 
 
+class OutputFollower:
+    """Hands each new complete line of a file the run appends to to ``report`` as a
+    Progress of phase "output" (the GUI streams the study's own output from these)."""
+
+    def __init__(self, path: Path, prefix: str, report: Reporter):
+        self.path, self.prefix, self.report = path, prefix, report
+        self.offset, self.partial = 0, b""
+
+    def poll(self, final: bool = False) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read(256 * 1024)
+        except OSError:
+            return
+        self.offset += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        if final and self.partial:
+            lines, self.partial = lines + [self.partial], b""
+        for line in lines:
+            self.report(Progress("output", 0, None,
+                                 self.prefix + line.decode("utf-8", "replace"), unit=""))
+
+
 def run_process(argv: list[str], cwd: Path, env: dict[str, str], plan: RunPlan,
                 report: Reporter, cancel: CancelToken) -> RunOutcome:
     """Run one recorded command as a child process of this one (its own session, so a
@@ -122,11 +146,15 @@ def run_process(argv: list[str], cwd: Path, env: dict[str, str], plan: RunPlan,
             except OSError as exc:
                 raise UsageError(f"The traced program could not start here: "
                                  f"{exc.strerror}.", "Use a container mode.") from None
+            followers = [OutputFollower(out_file, "", report),
+                         OutputFollower(err_file, "[stderr] ", report)]
             try:
                 while True:
                     report(Progress("run", int(time.monotonic() - t0), None,
                                     f"run {plan.index}: running… "
                                     f"{int(time.monotonic() - t0)} s", unit="s"))
+                    for follower in followers:
+                        follower.poll()
                     if cancel.cancelled:
                         _stop(proc)
                         cancel.check()
@@ -137,6 +165,8 @@ def run_process(argv: list[str], cwd: Path, env: dict[str, str], plan: RunPlan,
             finally:
                 if proc.poll() is None:
                     _stop(proc)
+                for follower in followers:
+                    follower.poll(final=True)
         stdout = out_file.read_text("utf-8", "replace")
         stderr = err_file.read_text("utf-8", "replace")
     finally:

@@ -223,9 +223,10 @@ def test_a_replay_shows_its_state_time_and_the_study_output(window, example_bund
     assert state == "Replaying" and "so far (the original run took 0:0" in message
     assert window.state.text() == "Reproduced"
     log = view.log.toPlainText()
-    # the study's own output (analysis.py prints its summary) is in the log
+    # the study's own output (analysis.py prints its summary) was streamed into the log
     stdout = window.replay_result.runs[0].stdout.strip().splitlines()
     assert stdout and stdout[-1] in log
+    assert view.replay_panel.output_lines >= len(stdout), "streamed, not pasted at the end"
     # the replay files: where they are, how many, the rule
     assert str(window.replays_base()) in view.replay_files.text()
     assert "1 replay(s)" in view.replay_files.text() and "The newest 3 are kept" in \

@@ -19,6 +19,8 @@ from tests.support.helpers import STUDIES, run_cli
 from tests.support.wheel_index import WheelIndex
 from tests.unit.test_collect import linked_study
 
+pytestmark = pytest.mark.slow
+
 
 def members(bundle: Path) -> dict[str, bytes]:
     """Every regular file of a bundle, by its name inside the bag (bag name stripped)."""
@@ -85,6 +87,7 @@ def test_shell_study_with_glob_outputs_locks_no_python_and_leaves_its_log_out(tm
     assert not any(name.startswith("data/env/wheelhouse/") for name in members(out))
 
 
+@pytest.mark.docker
 def test_tag_names_the_built_image_and_the_default_carries_the_version(
         tmp_path, base_image, docker_engine):
     study = tmp_path / "shell-glob"
