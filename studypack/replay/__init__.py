@@ -50,7 +50,7 @@ class ReplayResult:
     actual_dir: Path | None = None     # the replay's study folder
     failed_run: RunOutcome | None = None
     replays: int = 1                   # how many times the runs were replayed
-    environment_diff: list[dict] = field(default_factory=list)
+    environment_diff: list[dict] | None = None   # None: not examined (all reproduced)
     hints: list[str] = field(default_factory=list)   # from the trace
     source_date_epoch: int | None = None
     network: bool = False
@@ -145,7 +145,8 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
                                   report, cancel)
                 assign_causes(result.outputs, repeats, result.failed_run is not None)
                 result.replays = 1 + len(repeats)
-                _explain(runner, layout, plans[0], result, report, cancel)
+                if not result.reproduced:      # nothing to explain otherwise
+                    _explain(runner, layout, plans[0], result, report, cancel)
         finally:
             runner.close()
             result.notes += runner.notes

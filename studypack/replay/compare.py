@@ -24,7 +24,6 @@ import difflib
 import fnmatch
 import io
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
@@ -316,9 +315,7 @@ def _format(value: Any) -> str:
 
 
 def _close(a: float, b: float, tolerance: Tolerance) -> bool:
-    if math.isnan(a) and math.isnan(b):
-        return True
-    return math.isclose(a, b, rel_tol=tolerance.rel_tol, abs_tol=tolerance.abs_tol)
+    return formats.close(a, b, tolerance.rel_tol, tolerance.abs_tol)
 
 
 def _compare_csv(expected: str, actual: str, delimiter: str,

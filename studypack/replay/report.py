@@ -34,7 +34,8 @@ def report_dict(result) -> dict[str, Any]:
     """The JSON form of a :class:`studypack.replay.ReplayResult`.
 
     ``{"mode", "reproduced", "outputs": [{"path", "status", "cause", "details", ...}],
-    "causes", "environment_diff": [{"what", "original", "replay"}], "hints", ...}``
+    "causes", "environment_diff": [{"what", "original", "replay"}] (null when every output
+    reproduced: nothing to explain, the environment was not examined), "hints", ...}``
     """
     outputs = [o.to_dict() for o in result.outputs]
     return {
@@ -49,7 +50,8 @@ def report_dict(result) -> dict[str, Any]:
         "causes": cause_counts(result.outputs),
         "replays": result.replays,
         "outputs": outputs,
-        "environment_diff": list(result.environment_diff),
+        "environment_diff": (None if result.environment_diff is None
+                             else list(result.environment_diff)),
         "hints": list(result.hints),
         "source_date_epoch": result.source_date_epoch,
         "network": result.network,
