@@ -191,7 +191,8 @@ class CreateSession:
         if self.prefetch is not None or plan is None or not plan.locked:
             return
         self.prefetch = Prefetch(plan, self.work / "prefetch", self._find_links(),
-                                 use_index=True).start()
+                                 use_index=True, warm_up="studypack.environment.capture"
+                                 ).start()
 
     # ------------------------------------------------------------------ step 3
     def capture_environment(self, build_image: bool | None = None,

@@ -251,11 +251,11 @@ def pip_command() -> list[str]:
 
 class Prefetched(dict):
     """key -> (wheel file, source) of the wheels a prefetch gathered while the study ran,
-    and what the package index answered then: the keys it was asked about (a wheel, or
-    a definite "no wheel" in ``index_why``) and, when it could not be asked at all, why
-    (``index_problem``)."""
+    and what the package index answered then: the (key, version) it was asked about (a
+    wheel, or a definite "no wheel" in ``index_why``) and, when it could not be asked at
+    all, why (``index_problem``)."""
 
-    def __init__(self, *args, asked: set[str] | None = None, index_problem: str = "",
+    def __init__(self, *args, asked: set[tuple[str, str]] | None = None, index_problem: str = "",
                  index_why: dict[str, str] | None = None):
         super().__init__(*args)
         self.asked = set(asked or ())
@@ -315,8 +315,11 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
     if remaining and use_index:
         # What the index already answered while the run ran is not asked twice.
         asked = prefetched if isinstance(prefetched, Prefetched) else Prefetched()
-        offline, index_reasons = asked.index_problem, dict(asked.index_why)
-        ask = [] if asked.index_down else [d for d in remaining if d.key not in asked.asked]
+        offline = asked.index_problem
+        index_reasons = {d.key: asked.index_why[d.key] for d in remaining
+                         if (d.key, d.version) in asked.asked and d.key in asked.index_why}
+        ask = [] if asked.index_down else [d for d in remaining
+                                           if (d.key, d.version) not in asked.asked]
         if ask:
             offline, more = download_from_index(ask, env, wheelhouse, report, cancel,
                                                 len(sources), len(dists), index_options)

@@ -9,6 +9,7 @@ the run takes the wheels from there (issue #17: the waits overlap).
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import tempfile
 import threading
@@ -94,13 +95,14 @@ class Prefetch:
     with no network the environment step after the run says so, as it would have."""
 
     def __init__(self, plan: EnvironmentPlan, folder: Path, find_links: list[str],
-                 use_index: bool):
+                 use_index: bool, warm_up: str | None = None):
         self.plan = plan
+        self.warm_up = warm_up   # a module the step after the run imports: load it now
         self.folder = folder
         self.find_links = find_links
         self.use_index = use_index
         self.sources: dict[str, str] = {}
-        self.asked: set[str] = set()
+        self.asked: set[tuple[str, str]] = set()   # (key, version) the index answered
         self.index_problem = ""
         self.index_why: dict[str, str] = {}
         self._cancel = CancelToken()
@@ -114,6 +116,8 @@ class Prefetch:
 
     def _run(self) -> None:
         try:
+            if self.warm_up:
+                importlib.import_module(self.warm_up)
             # Rebuilds wait until the index had its chance (after the run).
             self.sources, _ = vendor_wheels(self.plan.locked, self.plan.env, self.folder,
                                             find_links=self.find_links, cancel=self._cancel,
@@ -129,9 +133,10 @@ class Prefetch:
                 for dist in missing:
                     if dist.key in present:
                         self.sources[dist.key] = wheels.FROM_INDEX
-                self.asked = {d.key for d in missing if d.key in present or d.key in why}
+                self.asked = {(d.key, d.version) for d in missing
+                              if d.key in present or d.key in why}
                 self.index_problem, self.index_why = problem, why
-        except (Cancelled, EnvironmentCaptureError, OSError):
+        except (Cancelled, EnvironmentCaptureError, OSError, ImportError):
             pass   # the environment step after the run tries again, and says what fails
 
     def result(self) -> Prefetched:
