@@ -25,6 +25,7 @@ from studypack.errors import (BundleError, Cancelled, EngineError, StudypackErro
                               UsageError, WriteError)
 from studypack.fsutil import human_size
 from studypack.progress import CancelToken, Progress, Reporter
+from studypack.safetext import printable
 from studypack.spec import (COMMON_LICENSES, DEFAULT_EXCLUDES, NAME_RE, SPEC_NAME, Author,
                             DataReference, RunStep, StudySpec, detect_spec, load_spec,
                             orcid_is_valid, slugify, write_spec)
@@ -32,8 +33,8 @@ from studypack.spec import (COMMON_LICENSES, DEFAULT_EXCLUDES, NAME_RE, SPEC_NAM
 __all__ = [  # what pages may use besides the functions below
     "Author", "BundleError", "CancelToken", "Cancelled", "COMMON_LICENSES", "DataReference",
     "DEFAULT_EXCLUDES", "EngineError", "Progress", "RunStep", "SPEC_NAME", "StudySpec",
-    "StudypackError", "UsageError", "WriteError", "bundle_format", "human_size", "slugify",
-    "__version__",
+    "StudypackError", "UsageError", "WriteError", "bundle_format", "human_size", "printable",
+    "slugify", "__version__",
 ]
 
 EXTENSION = bundle_format.EXTENSION

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxL
                                QVBoxLayout, QWidget)
 
 from . import backend
-from .backend import human_size
+from .backend import human_size, printable
 from .report_view import ReportView
 from .widgets import LogView, StatusLabel, TaskPanel, heading, mono_font, wrapped
 
@@ -23,26 +23,32 @@ MEMBER = Qt.ItemDataRole.UserRole   # a Files row's path inside the bundle
 if TYPE_CHECKING:
     from .replay_window import ReplayWindow
 
-def _get(doc: dict, dotted: str, default=""):
+def _get(doc: dict, dotted: str, default="", keep_newlines: bool = False):
+    """A value of the bundle's description, as text safe to show: whoever made the bundle
+    wrote it, so control characters and escape sequences are spelled out (safetext)."""
     value = doc
     for key in dotted.split("."):
         if not isinstance(value, dict) or key not in value:
             return default
         value = value[key]
-    return value if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    return printable(value, keep_newlines=keep_newlines) if isinstance(value, str) else value
 
 
 def authors_text(authors: list) -> str:
     parts = []
     for a in authors or []:
         if isinstance(a, str):
-            parts.append(a)
+            parts.append(printable(a))
             continue
-        text = a.get("name", "")
+        if not isinstance(a, dict):
+            continue
+        text = printable(a.get("name", ""))
         if a.get("affiliation"):
-            text += f" ({a['affiliation']})"
+            text += f" ({printable(a['affiliation'])})"
         if a.get("orcid"):
-            text += f" \u2014 ORCID {a['orcid']}"
+            text += f" \u2014 ORCID {printable(a['orcid'])}"
         parts.append(text)
     return "; ".join(parts) or "(no author given)"
 
@@ -267,16 +273,17 @@ class BundleView(QWidget):
     def show_info(self, info) -> None:
         meta = info.metadata or {}
         study = meta.get("study", {})
-        self.title.setText(_get(study, "title") or info.bag_name)
+        self.title.setText(_get(study, "title") or printable(info.bag_name))
         self.authors.setText(authors_text(study.get("authors", [])))
         runs = meta.get("runs") or []
         first = runs[0] if runs else {}
         self.facts_line.setText(
-            f"{info.path.name} \u2014 {human_size(info.compressed_size)}, "
+            f"{printable(info.path.name)} \u2014 {human_size(info.compressed_size)}, "
             f"format version {info.format_version}")
         f = self.fields
-        f["description"].setText(_get(study, "description", "(none)"))
-        f["keywords"].setText(", ".join(study.get("keywords", [])) or "(none)")
+        f["description"].setText(_get(study, "description", "(none)", keep_newlines=True))
+        f["keywords"].setText(", ".join(printable(k) for k in study.get("keywords") or [])
+                              or "(none)")
         f["license"].setText(_get(study, "license", "(not stated)"))
         doi = _get(study, "doi")
         doi = html.escape(doi, quote=True)
@@ -285,12 +292,13 @@ class BundleView(QWidget):
         f["doi"].setOpenExternalLinks(True)
         f["when"].setText(_when(_get(first, "started_at")) or "(not recorded)")
         host = first.get("host", {}) if isinstance(first, dict) else {}
-        where = "; ".join(f"{label} {host[key]}" for key, label in (
+        where = "; ".join(f"{label} {printable(host[key])}" for key, label in (
             ("hostname", "computer"), ("os", "system"), ("kernel", "kernel"),
             ("architecture", "architecture"), ("cpu", "processor"), ("user", "user"))
             if host.get(key))
         f["where"].setText(where or "(not recorded)")
-        commands = [" ".join(r.get("command", [])) for r in runs if isinstance(r, dict)]
+        commands = [printable(" ".join(map(str, r.get("command") or [])))
+                    for r in runs if isinstance(r, dict)]
         f["command"].setText("<br>".join(f"<code>{html.escape(c)}</code>" for c in commands)
                              or "(none)")
         outcomes = [f"exit code {r.get('exit_code')}, {r.get('duration_s', '?')} s"
@@ -301,7 +309,8 @@ class BundleView(QWidget):
         f["image"].setText("yes: replays load it, exactly and offline"
                            if _get(meta, "environment.image.saved") else "no")
         f["size"].setText(f"{human_size(info.compressed_size)} compressed")
-        f["format"].setText(f"studypack format {info.format_version}, bag {info.bag_name}")
+        f["format"].setText(f"studypack format {printable(info.format_version)}, "
+                            f"bag {printable(info.bag_name)}")
         self._fill_files(meta)
 
     def _fill_files(self, meta: dict) -> None:
@@ -321,7 +330,7 @@ class BundleView(QWidget):
             for entry in entries:
                 relpath = entry.get("path", "?") if isinstance(entry, dict) else str(entry)
                 size = sizes.get(relpath)
-                item = QTreeWidgetItem(top, [relpath, human_size(int(size)) if size is not None
+                item = QTreeWidgetItem(top, [printable(relpath), human_size(int(size)) if size is not None
                                              else ""])
                 if key != "data_references":
                     item.setData(0, MEMBER, backend.bundle_member(
@@ -351,7 +360,7 @@ def _describe_environment(env) -> str:
     image = env.get("image")
     if isinstance(image, dict) and image.get("built"):
         lines.append(f"image built with {image.get('engine', 'a container engine')}")
-    return "<br>".join(html.escape(l) for l in lines if l) or "(not recorded)"
+    return "<br>".join(html.escape(printable(l)) for l in lines if l) or "(not recorded)"
 
 
 def _when(iso: str) -> str:

@@ -278,7 +278,7 @@ class ReplayWindow(QMainWindow):
         self.view.integrity.set_status(
             "bad", "This bundle is DAMAGED: its content does not match its checksums. "
                    "Do not trust its results; get a fresh copy from its source.")
-        self.view.problems.setText("\n".join(shown))
+        self.view.problems.setText("\n".join(backend.printable(p) for p in shown))
         self.view.problems.show()
         self.view.verify_panel.set_status("")
         self.set_state("Damaged", "This bundle is damaged.")
@@ -289,17 +289,18 @@ class ReplayWindow(QMainWindow):
         if status is None:
             return
         state = status.state
+        key_id, message = backend.printable(status.key_id), backend.printable(status.message)
         if state == "signed":
-            text = f"Signed by key {status.key_id}"
+            text = f"Signed by key {key_id}"
             if not status.trusted_key:
                 text += " (the key named in the signature; compare it with the author's)"
             self.view.signature.set_status("ok", text)
         elif state == "unsigned":
             self.view.signature.set_status("info", "Unsigned")
         elif state == "mismatch":
-            self.view.signature.set_status("bad", "Signature does not match: " + status.message)
+            self.view.signature.set_status("bad", "Signature does not match: " + message)
         else:
-            self.view.signature.set_status("warn", status.message)
+            self.view.signature.set_status("warn", message)
 
     # ------------------------------------------------------------ files
     def _tab_changed(self, index: int) -> None:

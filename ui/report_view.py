@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QScrollArea, QSplitter, QStackedWidget, QTableWidget,
                                QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget)
 
-from .backend import human_size
+from .backend import human_size, printable
 
 from .widgets import mono_font, wrapped
 
@@ -120,17 +120,18 @@ class ReportView(QWidget):
             o.status in ("reproduced", "ignored", "new") for o in result.outputs)
         colour = "#1a7f37" if reproduced else "#cf222e"
         self.headline.setStyleSheet(f"color: {colour};")
-        self.headline.setText(headline)
+        self.headline.setText(printable(headline))
         outputs = list(result.outputs)
         self.table.setRowCount(len(outputs))
         for row, output in enumerate(outputs):
             text, colour = STATUS_TEXT.get(output.status, (output.status, "#444444"))
-            path_item = QTableWidgetItem(output.path)
+            path_item = QTableWidgetItem(printable(output.path))
             status_item = QTableWidgetItem(text)
             status_item.setForeground(QColor(colour))
-            details = "; ".join(output.details[:3]) if output.details else _size_line(output)
+            shown = [printable(d) for d in output.details]   # names come from the bundle
+            details = "; ".join(shown[:3]) if shown else _size_line(output)
             detail_item = QTableWidgetItem(details)
-            detail_item.setToolTip("\n".join(output.details))
+            detail_item.setToolTip("\n".join(shown))
             for col, item in enumerate((path_item, status_item, detail_item)):
                 self.table.setItem(row, col, item)
         if outputs:
@@ -138,10 +139,9 @@ class ReportView(QWidget):
             self.table.selectRow(first_bad)
 
     def status_of(self, path: str) -> Optional[str]:
-        for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).text() == path:
-                return self.result.outputs[row].status
-        return None
+        if self.result is None:
+            return None
+        return next((o.status for o in self.result.outputs if o.path == path), None)
 
     def _selected(self) -> None:
         rows = {i.row() for i in self.table.selectedItems()}
@@ -173,9 +173,10 @@ def _read(path: Optional[Path]) -> Optional[list[str]]:
 
 
 def _diff_html(output, expected: Optional[Path], actual: Optional[Path]) -> str:
-    parts = [f"<p><b>{html.escape(output.path)}</b></p>"]
+    parts = [f"<p><b>{html.escape(printable(output.path))}</b></p>"]
     if output.details:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(d)}</li>" for d in output.details[:20])
+        parts.append("<ul>" + "".join(f"<li>{html.escape(printable(d))}</li>"
+                                      for d in output.details[:20])
                      + "</ul>")
     if output.status == "reproduced":
         parts.append("<p>The replay wrote exactly what the original run wrote"
@@ -189,6 +190,6 @@ def _diff_html(output, expected: Optional[Path], actual: Optional[Path]) -> str:
     body = []
     for line in lines[:2000]:
         colour = colours.get(line[:1], "#222222")
-        body.append(f'<span style="color:{colour}">{html.escape(line)}</span>')
+        body.append(f'<span style="color:{colour}">{html.escape(printable(line))}</span>')
     parts.append("<pre>" + "\n".join(body) + "</pre>")
     return "".join(parts)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QDesktopServices, QFont, QFontDatabase, QGuiApplicatio
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QVBoxLayout, QWidget)
 
-from .backend import Cancelled, Progress, human_size
+from .backend import Cancelled, Progress, human_size, printable
 from . import tasks
 
 STATUS_COLOURS = {"ok": "#1a7f37", "bad": "#cf222e", "warn": "#9a6700", "info": "#444444"}
@@ -82,7 +82,8 @@ class LogView(QPlainTextEdit):
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
 
     def add(self, line: str) -> None:
-        self.appendPlainText(line.rstrip("\n"))
+        # what a study printed, or a bundle's names: no escape sequence reaches the screen
+        self.appendPlainText(printable(line.rstrip("\n"), keep_newlines=True))
         self.moveCursor(QTextCursor.MoveOperation.End)
         self._last_shape = None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from pathlib import Path, PurePosixPath
 
@@ -83,7 +84,11 @@ class ContainerRunner(Runner):
         try:
             container = self.client.containers.create(self.image, **kwargs)
             container.start()
-            exit_code = _wait(container, plan, t0, report, cancel)
+            followers = [LogFollower(container, "stdout", "", report),
+                         LogFollower(container, "stderr", "[stderr] ", report)]
+            exit_code = _wait(container, plan, t0, report, cancel, followers)
+            for follower in followers:
+                follower.finish()
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
         except CONNECTION_LOST:
@@ -128,14 +133,55 @@ class ContainerRunner(Runner):
                           f"`docker rmi {self.image}`")
 
 
-def _wait(container, plan: RunPlan, t0: float, report: Reporter, cancel: CancelToken):
+class LogFollower:
+    """Streams one of a container's log streams (``docker logs --follow``) in a thread;
+    ``poll`` hands each new complete line to ``report`` as a Progress of phase "output"
+    from the caller's thread, like runners.OutputFollower does for a process."""
+
+    def __init__(self, container, stream: str, prefix: str, report: Reporter):
+        self.prefix, self.report = prefix, report
+        self.lock, self.chunks, self.partial = threading.Lock(), [], b""
+        self.thread = threading.Thread(target=self._follow, args=(container, stream),
+                                       daemon=True, name=f"studypack-logs-{stream}")
+        self.thread.start()
+
+    def _follow(self, container, stream: str) -> None:
+        try:
+            for chunk in container.logs(stdout=stream == "stdout", stderr=stream == "stderr",
+                                        stream=True, follow=True):
+                with self.lock:
+                    self.chunks.append(chunk)
+        except Exception:   # the container went (cancel, error): the run says why
+            return
+
+    def poll(self, final: bool = False) -> None:
+        with self.lock:
+            data, self.chunks = b"".join(self.chunks), []
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        if final and self.partial:
+            lines, self.partial = lines + [self.partial], b""
+        for line in lines:
+            self.report(Progress("output", 0, None,
+                                 self.prefix + line.decode("utf-8", "replace"), unit=""))
+
+    def finish(self) -> None:
+        """After the container exited: the stream ends with it; report what is left."""
+        self.thread.join(timeout=5)
+        self.poll(final=True)
+
+
+def _wait(container, plan: RunPlan, t0: float, report: Reporter, cancel: CancelToken,
+          followers=()):
     """The exit code, as soon as the container exits (the daemon answers then); every
-    POLL_S the progress is reported and a cancel is noticed."""
+    POLL_S the progress is reported, new output lines are passed on and a cancel is
+    noticed."""
     from requests.exceptions import ConnectionError as RequestsConnectionError, ReadTimeout
 
     while True:
         report(Progress("run", int(time.monotonic() - t0), None,
                         f"run {plan.index}: running… {int(time.monotonic() - t0)} s", unit="s"))
+        for follower in followers:
+            follower.poll()
         cancel.check()
         try:
             return container.wait(timeout=POLL_S).get("StatusCode")

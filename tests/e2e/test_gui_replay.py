@@ -192,6 +192,10 @@ def test_auto_mode_picks_a_container_mode_and_reproduces(window, example_bundle,
     assert result is not None and result.reproduced, result.notes
     assert result.mode in ("image", "rebuild", "trace")
     assert f"(mode {result.mode})" in view.report.headline.text()
+    # the container's own output was streamed into the log while it ran (docker logs)
+    stdout = result.runs[0].stdout.strip().splitlines()
+    assert stdout and stdout[-1] in view.log.toPlainText()
+    assert view.replay_panel.output_lines >= len(stdout), "streamed, not pasted at the end"
 
 
 # ------------------------------------------------------------------ modes, state, files
@@ -391,3 +395,52 @@ def test_the_window_fits_1024_by_600(qtbot, window, example_bundle):
         assert button.isVisible()
         corner = button.mapTo(window, button.rect().bottomRight())
         assert window.rect().contains(corner), button.text()
+
+
+@pytest.fixture(scope="session")
+def hostile_bundle(tmp_path_factory, study_python) -> Path:
+    """A real bundle whose title, keyword, author and a data file name carry terminal
+    escape sequences and control characters (what a hostile sender could write)."""
+    from tests.support.helpers import copy_example, run_cli
+    base = tmp_path_factory.mktemp("hostile-bundle")
+    study = copy_example(base, study_python)
+    spec = study / "studypack.toml"
+    spec.write_text(spec.read_text()
+                    .replace('title = "Heat diffusion on a rod"',
+                             'title = "Heat \\u001b[2J\\u001b]0;pwned\\u0007rod"')
+                    .replace('"example"]', '"ex\\u001b[31mample"]')
+                    .replace('given = "Ada"', 'given = "A\\u0008da"'))
+    (study / "data" / "odd\x1b[7mname\x07.txt").write_text("1\n")
+    out = base / "hostile.studypack"
+    result = run_cli("create", study, "-o", out, "--no-image", "-q")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def _no_control(text: str) -> bool:
+    return not any(ord(c) < 0x20 and c not in "\n\t" or ord(c) == 0x7f for c in text)
+
+
+@pytest.mark.slow
+def test_a_bundles_names_are_shown_with_control_characters_spelled_out(window,
+                                                                         hostile_bundle):
+    window.open_bundle(hostile_bundle)
+    view = window.view
+    assert view.title.text() == "Heat \\x1b[2J\\x1b]0;pwned\\x07rod"
+    assert "ex\\x1b[31mample" in view.fields["keywords"].text()
+    assert "\\x08" in view.authors.text()
+    names = []
+    for i in range(view.files.topLevelItemCount()):
+        top = view.files.topLevelItem(i)
+        names += [top.child(j).text(0) for j in range(top.childCount())]
+    assert "data/odd\\x1b[7mname\\x07.txt" in names
+    shown = [view.title.text(), view.authors.text(), view.fields["keywords"].text(),
+             view.fields["description"].text(), view.fields["command"].text(), *names]
+    assert all(_no_control(t) for t in shown), shown
+    # the replay's report names the same file the same way, and its details too
+    view.mode.setCurrentIndex(view.mode.findData("directory"))
+    view.replay_button.click()
+    table = view.report.table
+    paths = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert all(_no_control(p) for p in paths) and _no_control(view.log.toPlainText())
+    assert window.replay_result is not None
