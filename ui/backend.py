@@ -211,15 +211,17 @@ def author_label(author: Author) -> str:
     return f"{family}, {given}" if given else family
 
 
-def author_from(label: str, orcid: str, affiliation: str) -> Author:
+def author_from(label: str, orcid: str, affiliation: str, affiliation_url: str = "") -> Author:
     """The table's "Family, Given" back into given and family names (not guessed when
     there is no comma: then the name stays whole, and a note asks)."""
     from studypack.citation import split_name
     parts = split_name(label)
     if parts is None:
-        return Author(name=label.strip(), orcid=orcid, affiliation=affiliation)
+        return Author(name=label.strip(), orcid=orcid, affiliation=affiliation,
+                      affiliation_url=affiliation_url)
     family, given = parts
-    return Author(given=given, family=family, orcid=orcid, affiliation=affiliation)
+    return Author(given=given, family=family, orcid=orcid, affiliation=affiliation,
+                  affiliation_url=affiliation_url)
 
 
 def name_notes(authors: list[Author]) -> list[str]:
@@ -545,12 +547,64 @@ def default_bundle_path(spec: StudySpec) -> Path:
 
 # ---------------------------------------------------------------- deposit
 
-def plan_deposit(bundle: Path, base_url: str, publish: bool):
+def upload_types() -> tuple[str, ...]:
+    from studypack.citation import UPLOAD_TYPES
+    return UPLOAD_TYPES
+
+
+@dataclass
+class DepositChoices:
+    """What the deposit page adds to the bundle's study description."""
+    upload_type: str = ""                 # "" = dataset
+    communities: list[str] = field(default_factory=list)
+    paper_doi: str = ""                   # [study] related, relation isSupplementTo
+    new_version_of: str = ""              # the study's DOI, to add a version to its record
+    discard_pending: bool = False
+
+
+def deposit_study(bundle: Path, choices: DepositChoices) -> tuple[dict, Optional[dict]]:
+    """(the bundle's study description with the page's choices over it, which is what is
+    sent; the git facts of its run)."""
+    from studypack.deposit.workflow import _bundle_facts
+    study, _version, git = _bundle_facts(Path(bundle))
+    if choices.upload_type:
+        study["upload_type"] = choices.upload_type
+    if choices.communities:
+        study["communities"] = list(choices.communities)
+    if choices.paper_doi.strip():
+        related = [r for r in study.get("related") or [] if isinstance(r, dict)
+                   and r.get("identifier") != choices.paper_doi.strip()]
+        study["related"] = related + [{"identifier": choices.paper_doi.strip(),
+                                       "relation": "isSupplementTo"}]
+    return study, git
+
+
+def deposit_problems(study: dict) -> list[str]:
+    """The local checks of the study description: what Zenodo would refuse or cite
+    wrongly, found before anything is sent."""
+    from studypack.deposit.metadata import check_study
+    return [gui_wording(p) for p in check_study(study)]
+
+
+def plan_deposit(bundle: Path, base_url: str, publish: bool,
+                 choices: Optional[DepositChoices] = None):
     """(plan, metadata text shown before anything is sent)."""
     from studypack.deposit import plan_deposit as plan
     from studypack.deposit.metadata import render
-    made = plan(bundle, base_url=base_url, publish=publish)
+    from studypack.deposit.refs import other_site_of
+    choices = choices or DepositChoices()
+    study, git = deposit_study(bundle, choices)
+    made = plan(bundle, base_url=base_url, publish=publish, study=study, git=git,
+                new_version_of=choices.new_version_of or None,
+                discard_pending=choices.discard_pending and bool(choices.new_version_of),
+                other_site=other_site_of(base_url))
     return made, render(made.metadata)
+
+
+def is_pending_version(exc: BaseException) -> bool:
+    """A new version of the record is already open on Zenodo (it can be discarded)."""
+    from studypack.deposit.errors import PendingVersionError
+    return isinstance(exc, PendingVersionError)
 
 
 def run_deposit(plan, typed_token: str, report=None, cancel=None):
