@@ -184,13 +184,15 @@ class CreateSession:
         return self.traced
 
     def _start_prefetch(self) -> None:
-        """While the study runs, gather the planned wheels that are at hand (and, when
-        everything is locked anyway, download from the index)."""
+        """While the study runs, gather the planned wheels that are at hand and download
+        the others from the index, speculatively: the lock after the run keeps only
+        those it needs (issue #17: no wait for the index after the run)."""
         plan = self.env_plan
         if self.prefetch is not None or plan is None or not plan.locked:
             return
         self.prefetch = Prefetch(plan, self.work / "prefetch", self._find_links(),
-                                 use_index=self._lock_mode() == "all").start()
+                                 use_index=True, warm_up="studypack.environment.capture"
+                                 ).start()
 
     # ------------------------------------------------------------------ step 3
     def capture_environment(self, build_image: bool | None = None,
