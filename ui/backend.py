@@ -313,6 +313,17 @@ class EnvironmentView:
     lock_name: str = ""
     lock_text: str = ""
     notes: list[str] = field(default_factory=list)
+    sections: list["EnvironmentSection"] = field(default_factory=list)   # Debian, R
+
+
+@dataclass
+class EnvironmentSection:
+    """One more kind of environment (the core's preview): its own tab on the page."""
+    kind: str                 # debian | r
+    title: str                # "Debian packages"
+    lock_name: str            # the lock file it becomes, or ""
+    lines: list[str]          # what will be locked; empty when it does not apply
+    absent: str = ""          # why it does not apply to this study, or ""
 
 
 def detect_environment(spec: StudySpec, report=None, cancel=None) -> EnvironmentView:
@@ -338,9 +349,16 @@ def detect_environment(spec: StudySpec, report=None, cancel=None) -> Environment
             [f"# not locked: {name} ({why})" for name, why in sorted(skipped.items())]
             + [f"{d.name}=={d.version}" for d in locked])
     from studypack.environment import preview_environment   # Debian packages, R
-    for section in preview_environment(spec, only=("debian", "r")).sections:
-        view.lock_text += (f"\n\n# {section.title}: {section.lock_name}\n"
-                           + "\n".join(section.lines))
+    preview = preview_environment(spec, only=("debian", "r"))
+    for kind, title in (("debian", "Debian packages"), ("r", "R packages")):
+        section = preview.section(kind)
+        if section is not None:
+            view.sections.append(EnvironmentSection(kind, section.title, section.lock_name,
+                                                    list(section.lines)))
+        else:
+            view.sections.append(EnvironmentSection(
+                kind, title, "", [], gui_wording(preview.not_applying.get(kind, "")) or
+                "does not apply to this study"))
     return view
 
 
@@ -481,6 +499,18 @@ class CreateSession:
         """Where the trace writes run ``index``'s stdout and stderr as it runs."""
         run_dir = self.core.run_dir(index)
         return run_dir / "stdout.txt", run_dir / "stderr.txt"
+
+    def plan(self, report=None, cancel=None) -> list[str]:
+        """The core's plan step: every check that needs no run (files, the environment and
+        where its packages come from), in seconds. Its findings, in the app's words. The
+        bundle file is chosen on the last page, which checks it then."""
+        self.core.options.overwrite = True
+        self.core.out = None
+        try:
+            planned = self.core.plan(report, cancel)
+        finally:
+            self.core.options.overwrite = False
+        return [gui_wording(m) for m in planned.messages]
 
     def trace(self, report=None, cancel=None) -> TraceView:
         traced = self.core.trace(report, cancel)

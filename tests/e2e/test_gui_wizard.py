@@ -543,3 +543,34 @@ def test_the_authors_table_keeps_an_affiliations_web_page(qtbot):
     author, = table.authors()
     assert (author.family, author.affiliation, author.affiliation_url) == (
         "Lovelace", "Analytical Engine Society", "https://engine.example.org/")
+
+
+def test_the_environment_page_plans_before_the_run_and_can_lock_everything(
+        bare_wizard, qtbot, study_python):
+    """The create session's plan step runs on the page (seconds, no traced run): what it
+    finds is shown, a missing wheelhouse is found before the run; the lock switch maps to
+    [environment] lock; Debian and R packages have tabs of their own."""
+    wizard = bare_wizard
+    _next(wizard, qtbot, "DataPage")
+    _next(wizard, qtbot, "EnvironmentPage")
+    env = wizard.currentPage()
+    env.python.setText(str(study_python))
+    env._detect()
+    assert env.checks.state == "ok", env.checks.text()
+    assert "Checked before the run" in env.checks.text() and "data files to pack" in \
+        env.checks.text()
+    assert wizard.state.session is not None and wizard.state.session.core.planned is not None
+    assert not wizard.state.session.traced, "planned, not run"
+    tabs = [env.tabs.tabText(i).replace("&", "") for i in range(env.tabs.count())]
+    assert tabs == ["Python packages", "Debian packages", "R packages"]
+    assert "Not part of this study" in env.sections["r"].toPlainText()
+    assert env.sections["debian"].toPlainText().strip()
+    assert wizard.state.spec.environment.lock == "used"
+    env.lock_all.setChecked(True)   # detects and plans again
+    assert wizard.state.spec.environment.lock == "all"
+    assert env.checks.state == "ok", env.checks.text()
+    # a wheelhouse that is not there costs seconds, not a run
+    wizard.state.spec.environment.find_links = ["no-such-wheelhouse"]
+    env._detect()
+    assert env.checks.state == "bad" and "no-such-wheelhouse" in env.checks.text()
+    assert not wizard.state.session.traced
