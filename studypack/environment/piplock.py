@@ -158,12 +158,15 @@ def list_distributions(env: PythonEnvironment, *, timeout: float = 120) -> list[
 def choose_distributions(env: PythonEnvironment, dists: list[Distribution]
                          ) -> tuple[list[Distribution], dict[str, str]]:
     """Split into what is locked and what is left out, with the reason."""
+    from .kinds import kind_named
+
+    skips_system = kind_named(env.kind).pip_skips_system_installs
     locked, skipped = [], {}
     for dist in dists:
         source = dist.local_source()
         if source:
             skipped[dist.name] = f"{source}; the study's own code is packed with the study"
-        elif env.kind in ("system", "conda") and dist.installer.lower() in _SYSTEM_INSTALLERS:
+        elif skips_system and dist.installer.lower() in _SYSTEM_INSTALLERS:
             who = dist.installer or "the operating system"
             skipped[dist.name] = f"installed by {who}, not by pip"
         else:

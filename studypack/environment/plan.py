@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from ..errors import Cancelled, EnvironmentCaptureError
 from ..progress import CancelToken, reporter
 from . import wheels
+from .kinds import kind_named
 from .detect import NotPythonError, PythonEnvironment, detect_environment, find_interpreter
 from .piplock import (LINUX_X86_64_PLATFORMS, Distribution, Prefetched,
                       choose_distributions, download_from_index, list_distributions,
@@ -55,7 +56,7 @@ def plan_environment(executable: str | None, spec, find_links: list[str]) -> Env
                 "only if the traced run starts one"])
         env = detect_environment(find_interpreter(None, spec))
     plan = EnvironmentPlan(env)
-    if env.kind == "conda" or not env.python_version:
+    if not kind_named(env.kind).plans_wheels or not env.python_version:
         plan.messages.append(f"environment: {env.describe()} (locked after the run)")
         return plan
     plan.locked, plan.skipped = choose_distributions(env, list_distributions(env))
