@@ -191,7 +191,7 @@ def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyRevi
                 review.left_out.append(LeftOut(entry, "ignored by git (.gitignore); name "
                                                       "it under [data] paths to pack it"))
             continue
-        writer = writing.get(str(Path(os.path.realpath(path))))
+        writer = writing.get(os.path.realpath(path)) if writing else None
         if writer:
             review.left_out.append(LeftOut(rel, f"still being written by {writer}"))
             continue

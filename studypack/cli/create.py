@@ -55,6 +55,9 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also list the environment item by item (each Debian package "
+                        "and what became of it)")
     p.set_defaults(func=run)
 
 
@@ -98,6 +101,8 @@ def run(args) -> int:
                           markup=False)
     for line in result.messages:
         err_console.print(f"  · {printable(line)}", markup=False)
+    for line in result.details if args.verbose else []:
+        err_console.print(f"    {printable(line)}", markup=False)
     for line in result.warnings:
         err_console.print(f"  [yellow]warning:[/] {escape(printable(line))}")
     out_console.print(f"Wrote {result.path} ({human_size(result.size)}, {result.files} files, "

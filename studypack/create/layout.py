@@ -34,6 +34,7 @@ class EnvironmentPart:
     image_tar: Path | None = None
     messages: list[str] = field(default_factory=list)
     dockerfile: str | None = None      # the rendered text, shown on request
+    details: list[str] = field(default_factory=list)   # item by item (create -v)
 
 
 def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: EnvironmentPart,

@@ -70,6 +70,7 @@ class CreateResult:
     environment: dict = field(default_factory=dict)
     left_out: list[LeftOut] = field(default_factory=list)
     dockerfile: str | None = None
+    details: list[str] = field(default_factory=list)    # item by item, for create -v
 
 
 def default_output(spec: StudySpec) -> Path:
@@ -114,6 +115,7 @@ class CreateSession:
         self.environment: EnvironmentPart | None = None
         self.layout: PackPlan | None = None
         self.review: StudyReview | None = None    # the files as packed (after the run)
+        self.reviewed: StudyReview | None = None  # the plan's walk, before the run
         self.env_plan: EnvironmentPlan | None = None
         self.prefetch: Prefetch | None = None
         self.warnings: list[str] = []
@@ -128,7 +130,9 @@ class CreateSession:
         out = self.out or default_output(self.spec)
         check_output(self.spec, out, self.options.overwrite)
         check_tag(self.options.tag)
-        review = review_study(self.spec, outputs_expected=False)
+        # With no run to come, the outputs must be there now: this walk is the pack's.
+        review = self.reviewed = review_study(self.spec,
+                                              outputs_expected=not self.options.trace)
         cancel.check()
         self.planned = CreatePlan(out=out, inputs=review.inputs, left_out=review.left_out)
         self.planned.messages.append(
@@ -184,13 +188,15 @@ class CreateSession:
         return self.traced
 
     def _start_prefetch(self) -> None:
-        """While the study runs, gather the planned wheels that are at hand (and, when
-        everything is locked anyway, download from the index)."""
+        """While the study runs, gather the planned wheels that are at hand and download
+        the others from the index, speculatively: the lock after the run keeps only
+        those it needs (issue #17: no wait for the index after the run)."""
         plan = self.env_plan
         if self.prefetch is not None or plan is None or not plan.locked:
             return
         self.prefetch = Prefetch(plan, self.work / "prefetch", self._find_links(),
-                                 use_index=self._lock_mode() == "all").start()
+                                 use_index=True, warm_up="studypack.environment.capture"
+                                 ).start()
 
     # ------------------------------------------------------------------ step 3
     def capture_environment(self, build_image: bool | None = None,
@@ -222,7 +228,7 @@ class CreateSession:
             report=report, cancel=cancel)
         self.environment = EnvironmentPart(capture.metadata, capture.files_dir,
                                            capture.image_tar, list(capture.messages),
-                                           capture.dockerfile)
+                                           capture.dockerfile, list(capture.details))
         self.layout = None
         return self.environment
 
@@ -234,7 +240,10 @@ class CreateSession:
         traced = self.traced
         started = traced.runs[0].started_at if traced else None
         failed = bool(traced) and any(r.exit_code != 0 for r in traced.runs)
-        self.review = review_study(self.spec, outputs_expected=not failed)
+        if traced is None and self.reviewed is not None:
+            self.review = self.reviewed   # nothing ran since the plan's walk
+        else:   # the run wrote its outputs since: walk again to see them
+            self.review = review_study(self.spec, outputs_expected=not failed)
         self.layout, self.warnings = plan_bundle(self.spec, traced, environment,
                                                  self.scrubber, started=started,
                                                  review=self.review)
@@ -260,7 +269,8 @@ class CreateSession:
                             written.payload_bytes, self.messages(),
                             sorted(self.scrubber.dropped), list(self.warnings),
                             environment.metadata,
-                            self.left_out(), environment.dockerfile)
+                            self.left_out(), environment.dockerfile,
+                            list(environment.details))
 
     # ---------------------------------------------------------------- together
     def run(self, report: Reporter | None = None,

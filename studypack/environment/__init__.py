@@ -10,10 +10,19 @@
 - :mod:`.baseimage` — a Debian base image made here when none can be pulled.
 """
 
-from .capture import (EnvironmentCapture, bundle_build_context, capture_environment,
-                      default_base_image, detect_python)
-from .preview import EnvironmentPreview, preview_environment
+# Loaded on first use (PEP 562): the plan step of ``create`` needs the planning modules
+# only, not the container engine (the docker SDK) that capture imports.
+_EXPORTS = {"EnvironmentCapture": "capture", "bundle_build_context": "capture",
+            "capture_environment": "capture", "default_base_image": "capture",
+            "detect_python": "capture", "EnvironmentPreview": "preview",
+            "preview_environment": "preview"}
 
-__all__ = ["EnvironmentCapture", "EnvironmentPreview", "bundle_build_context",
-           "capture_environment", "default_base_image", "detect_python",
-           "preview_environment"]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

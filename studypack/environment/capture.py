@@ -21,7 +21,7 @@ from ..progress import Progress, reporter, token
 from . import baseimage
 from .detect import NotPythonError, PythonEnvironment, detect_environment, find_interpreter
 from .dockerfile import DockerfileInputs, image_tag, render_dockerfile
-from .kinds import PYTHON_KINDS, CaptureContext, Layer, StudyFacts, applicable, kind_named
+from .kinds import CaptureContext, Layer, StudyFacts, applicable, kind_named
 
 DEFAULT_PLAIN_BASE = "debian:bookworm-slim"   # a study that runs no Python
 
@@ -33,6 +33,7 @@ class EnvironmentCapture:
     image_tar: Path | None = None       # packed as data/image/image.tar
     messages: list[str] = field(default_factory=list)
     dockerfile: str | None = None       # the rendered text, to show before/after a build
+    details: list[str] = field(default_factory=list)   # item by item (create -v)
 
 
 def default_base_image(env: PythonEnvironment | None) -> str:
@@ -163,9 +164,11 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
             layers[kind.name] = kind.lock(ctx)
             cancel.check()
     ordered = [layers[k.name] for k in kinds]
+    details: list[str] = []
     for layer in ordered:
         messages.extend(layer.messages)
-        if layer.kind in PYTHON_KINDS:
+        details.extend(layer.details)
+        if kind_named(layer.kind).interpreter:
             metadata.update(layer.metadata)
         else:
             metadata[layer.kind] = layer.metadata
@@ -173,7 +176,8 @@ def _capture(executable, spec, *, files_dir, stage_dir, engine, base_image, buil
         "ref": pinned.ref, "pinned": pinned.pinned, "digest": pinned.digest,
         "source": pinned.source}
     metadata["image"] = {"built": False}
-    capture = EnvironmentCapture(metadata=metadata, files_dir=files_dir, messages=messages)
+    capture = EnvironmentCapture(metadata=metadata, files_dir=files_dir, messages=messages,
+                                 details=details)
     if pinned is None:
         metadata["dockerfile"] = None
         return capture
@@ -252,7 +256,7 @@ def _finish(capture, spec, engine, pinned, layers, python, will_build, build_ima
                          cancel=cancel)
     image = {"built": True, "id": built.id, "tag": tag, "engine": engine.name,
              "network": "none"}
-    if python is not None and python.kind in ("venv", "system"):
+    if python is not None and kind_named(python.kind).image_python:
         # By id from here on: another create of the same study may retag meanwhile.
         image["python_version"] = _image_python(engine, built.id, cancel)
         if image["python_version"] and image["python_version"] != python.python_version:

@@ -84,29 +84,49 @@ class DebianLock:
                 "notes": list(self.notes)}
 
     def summary(self) -> list[str]:
-        """Lines for the review: vendored / came with the base / not vendored and why."""
+        """A few lines for a log: one per category with its count, the packages not
+        vendored grouped by reason. Each package is listed by :meth:`details`
+        (``create -v``) and in studypack.json."""
         if not self.covered:
             return list(self.notes)
         lines = []
         vendored = self.vendored
         if vendored:
-            rebuilt = [p.name for p in vendored if p.source == "rebuilt"]
-            lines.append(f"Debian packages vendored ({len(vendored)}, .deb with sha256): "
-                         + ", ".join(p.label for p in vendored)
-                         + (f"; rebuilt from the installed files (dpkg-repack): "
-                            f"{', '.join(rebuilt)}" if rebuilt else ""))
+            rebuilt = sum(p.source == "rebuilt" for p in vendored)
+            lines.append(f"Debian packages vendored: {len(vendored)} (.deb with sha256"
+                         + (f"; {rebuilt} rebuilt from the installed files by dpkg-repack"
+                            if rebuilt else "") + ")")
         base = self.with_status("in base image")
         if base:
-            lines.append(f"Debian packages that came with the base image at the same version "
-                         f"({len(base)}): " + ", ".join(p.name for p in base))
+            lines.append(f"Debian packages that came with the base image at the same "
+                         f"version: {len(base)}")
         other = self.with_status("base has another version")
         if other:
             lines.append(f"Debian packages the base image has at another version, kept as "
-                         f"the base has them ({len(other)}): "
-                         + ", ".join(f"{p.name} (run {p.version})" for p in other))
+                         f"the base has them: {len(other)}")
+        groups: dict[str, int] = {}
         for p in self.with_status("not vendored"):
-            lines.append(f"Debian package not vendored: {p.label} ({p.reason})")
+            groups[reason_group(p.reason)] = groups.get(reason_group(p.reason), 0) + 1
+        for reason, count in sorted(groups.items(), key=lambda item: -item[1]):
+            lines.append(f"Debian packages not vendored: {count} ({reason})")
+        if lines:
+            lines.append(f"{len(self.packages)} Debian package(s) in all, each listed in "
+                         f"studypack.json and {LOCK_NAME} (create -v prints them)")
         return lines + list(self.notes)
+
+    def details(self) -> list[str]:
+        """One line per package: its status, and why when it was not vendored."""
+        return [f"Debian package {p.status or 'planned'}: {p.label}"
+                + (f" ({p.source})" if p.source else "")
+                + (f" ({p.reason})" if p.reason else "") for p in self.packages]
+
+
+def reason_group(reason: str) -> str:
+    """The reason a package was not vendored, without what is particular to it (the
+    configuration files it read), so that packages group by reason."""
+    if reason.startswith("the run only read its configuration"):
+        return "the run only read their configuration, which is in the traced files"
+    return reason or "no reason was recorded"
 
 
 # ------------------------------------------------------------------ what is installed

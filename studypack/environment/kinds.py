@@ -52,6 +52,7 @@ class Layer:
     metadata: dict = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)   # item by item (create -v)
 
 
 @dataclass
@@ -83,6 +84,16 @@ class EnvironmentKind:
     name: ClassVar[str]
     title: ClassVar[str]
     needs_base_image: ClassVar[bool] = False   # locks against what the base already has
+    interpreter: ClassVar[bool] = False        # the run's Python: its metadata is the
+    #                                            environment's top level (at most one)
+    plans_wheels: ClassVar[bool] = False       # create's plan vendors its wheels early
+    image_python: ClassVar[bool] = False       # the built image's Python is checked
+    pip_skips_system_installs: ClassVar[bool] = False   # leave apt/conda's packages to them
+
+    def previews_untraced(self, facts: StudyFacts, reason: str) -> bool:
+        """Show a preview section before the traced run although :meth:`applies` said
+        ``reason`` (the run has to say what it uses first)."""
+        return False
 
     def applies(self, facts: StudyFacts) -> str | None:
         """None when this kind applies to the study, else the reason it does not."""
@@ -100,6 +111,10 @@ class EnvironmentKind:
 
 class _PipKind(EnvironmentKind):
     """A Python environment locked by pip (a virtualenv, or the system Python)."""
+
+    interpreter = True
+    plans_wheels = True
+    image_python = True
 
     def applies(self, facts: StudyFacts) -> str | None:
         if facts.python is None:
@@ -173,11 +188,14 @@ class VenvKind(_PipKind):
 class SystemPythonKind(_PipKind):
     name = "system"
     title = "the system Python (its pip-installed packages, hash-pinned)"
+    pip_skips_system_installs = True
 
 
 class CondaKind(EnvironmentKind):
     name = "conda"
     title = "a conda environment (conda-lock, packages vendored as a local channel)"
+    interpreter = True
+    pip_skips_system_installs = True
 
     def default_base_image(self, env: PythonEnvironment) -> str:
         return "mambaorg/micromamba:latest"
@@ -185,7 +203,7 @@ class CondaKind(EnvironmentKind):
     def applies(self, facts: StudyFacts) -> str | None:
         if facts.python is None:
             return "the run did not use a conda environment's Python"
-        if facts.python.kind != "conda":
+        if facts.python.kind != self.name:
             return f"the run's Python is {facts.python.describe()}"
         return None
 
@@ -229,6 +247,9 @@ class DebianKind(EnvironmentKind):
     title = "Debian packages (.deb files at their exact versions)"
     needs_base_image = True
 
+    def previews_untraced(self, facts: StudyFacts, reason: str) -> bool:
+        return not facts.traced and debian.dpkg_available()
+
     def applies(self, facts: StudyFacts) -> str | None:
         if not debian.dpkg_available():
             return ("this machine has no dpkg: only Debian and Ubuntu packages are vendored; "
@@ -256,7 +277,8 @@ class DebianKind(EnvironmentKind):
                     package.status = "not vendored"
                     package.reason = "no base image was pinned, so there is no Dockerfile"
             debian.write_lock(lock, ctx.files_dir / debian.LOCK_NAME)
-            return Layer(self.name, lock.to_metadata(), lock.summary())
+            return Layer(self.name, lock.to_metadata(), lock.summary(),
+                         details=lock.details())
         base, base_release = debian.base_image_packages(ctx.engine, ctx.base_image,
                                                         ctx.cancel)
         host = debian.host_release()
@@ -272,12 +294,13 @@ class DebianKind(EnvironmentKind):
             for package in lock.packages:
                 package.status, package.reason = "not vendored", why
             debian.write_lock(lock, ctx.files_dir / debian.LOCK_NAME)
-            return Layer(self.name, lock.to_metadata(), lock.summary())
+            return Layer(self.name, lock.to_metadata(), lock.summary(),
+                         details=lock.details())
         lock = debian.plan_debian_packages(ctx.facts.packages, base=base)
         debian.vendor_debian_packages(lock, ctx.files_dir, report=ctx.report,
                                       cancel=ctx.cancel)
         return Layer(self.name, lock.to_metadata(), lock.summary(),
-                     debian.install_steps(lock, ENV_DIR))
+                     debian.install_steps(lock, ENV_DIR), lock.details())
 
 
 class RKind(EnvironmentKind):
@@ -311,7 +334,7 @@ class RKind(EnvironmentKind):
 # The order of the Dockerfile: the system first, then the Python environment, then R's.
 KINDS: list[EnvironmentKind] = [DebianKind(), CondaKind(), VenvKind(), SystemPythonKind(),
                                 RKind()]
-PYTHON_KINDS = ("conda", "venv", "system")
+PYTHON_KINDS = tuple(k.name for k in KINDS if k.interpreter)
 
 
 def kind_named(name: str) -> EnvironmentKind:

@@ -158,12 +158,15 @@ def list_distributions(env: PythonEnvironment, *, timeout: float = 120) -> list[
 def choose_distributions(env: PythonEnvironment, dists: list[Distribution]
                          ) -> tuple[list[Distribution], dict[str, str]]:
     """Split into what is locked and what is left out, with the reason."""
+    from .kinds import kind_named
+
+    skips_system = kind_named(env.kind).pip_skips_system_installs
     locked, skipped = [], {}
     for dist in dists:
         source = dist.local_source()
         if source:
             skipped[dist.name] = f"{source}; the study's own code is packed with the study"
-        elif env.kind in ("system", "conda") and dist.installer.lower() in _SYSTEM_INSTALLERS:
+        elif skips_system and dist.installer.lower() in _SYSTEM_INSTALLERS:
             who = dist.installer or "the operating system"
             skipped[dist.name] = f"installed by {who}, not by pip"
         else:
@@ -249,6 +252,24 @@ def pip_command() -> list[str]:
     return [sys.executable, "-m", "pip"]
 
 
+class Prefetched(dict):
+    """key -> (wheel file, source) of the wheels a prefetch gathered while the study ran,
+    and what the package index answered then: the (key, version) it was asked about (a
+    wheel, or a definite "no wheel" in ``index_why``) and, when it could not be asked at
+    all, why (``index_problem``)."""
+
+    def __init__(self, *args, asked: set[tuple[str, str]] | None = None, index_problem: str = "",
+                 index_why: dict[str, str] | None = None):
+        super().__init__(*args)
+        self.asked = set(asked or ())
+        self.index_problem = index_problem
+        self.index_why = dict(index_why or {})
+
+    @property
+    def index_down(self) -> bool:
+        return self.index_problem == NO_NETWORK
+
+
 def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse: Path, *,
                   find_links: list[str] | None = None, report=None, cancel=None,
                   index_options: list[str] | None = None,
@@ -295,9 +316,17 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
     scratch.cleanup()
     offline = ""
     if remaining and use_index:
-        offline, index_reasons = download_from_index(remaining, env, wheelhouse, report,
-                                                     cancel, len(sources), len(dists),
-                                                     index_options)
+        # What the index already answered while the run ran is not asked twice.
+        asked = prefetched if isinstance(prefetched, Prefetched) else Prefetched()
+        offline = asked.index_problem
+        index_reasons = {d.key: asked.index_why[d.key] for d in remaining
+                         if (d.key, d.version) in asked.asked and d.key in asked.index_why}
+        ask = [] if asked.index_down else [d for d in remaining
+                                           if (d.key, d.version) not in asked.asked]
+        if ask:
+            offline, more = download_from_index(ask, env, wheelhouse, report, cancel,
+                                                len(sources), len(dists), index_options)
+            index_reasons.update(more)
         present = _wheels_by_key(wheelhouse)
         for dist in remaining:
             if (dist.key, dist.version) in present:
@@ -345,6 +374,7 @@ def _wheels_by_key(wheelhouse: Path) -> set[tuple[str, str]]:
     return found
 
 
+NO_NETWORK = "no network: the package index cannot be reached"
 # pip's words when the index cannot be reached at all.
 _NETWORK_DOWN = re.compile(r"NewConnectionError|Failed to establish a new connection|"
                            r"Temporary failure in name resolution|Network is unreachable|"
@@ -368,7 +398,7 @@ def download_from_index(dists, env, wheelhouse, report, cancel, done_before, tot
         name, tail = failed
         text = "\n".join(tail)
         if _NETWORK_DOWN.search(text):
-            return "no network: the package index cannot be reached", why
+            return NO_NETWORK, why
         culprit = next((d for d in remaining if d.key == canonical_name(name)), None)
         if culprit is None:
             return "pip download failed: " + (tail[-1] if tail else "no output"), why

@@ -9,6 +9,7 @@ the run takes the wheels from there (issue #17: the waits overlap).
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import tempfile
 import threading
@@ -18,11 +19,13 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from ..errors import Cancelled, EnvironmentCaptureError
-from ..progress import CancelToken
+from ..progress import CancelToken, reporter
 from . import wheels
+from .kinds import kind_named
 from .detect import NotPythonError, PythonEnvironment, detect_environment, find_interpreter
-from .piplock import (LINUX_X86_64_PLATFORMS, Distribution, choose_distributions,
-                      list_distributions, vendor_wheels)
+from .piplock import (LINUX_X86_64_PLATFORMS, Distribution, Prefetched,
+                      choose_distributions, download_from_index, list_distributions,
+                      vendor_wheels)
 
 
 @dataclass
@@ -53,7 +56,7 @@ def plan_environment(executable: str | None, spec, find_links: list[str]) -> Env
                 "only if the traced run starts one"])
         env = detect_environment(find_interpreter(None, spec))
     plan = EnvironmentPlan(env)
-    if env.kind == "conda" or not env.python_version:
+    if not kind_named(env.kind).plans_wheels or not env.python_version:
         plan.messages.append(f"environment: {env.describe()} (locked after the run)")
         return plan
     plan.locked, plan.skipped = choose_distributions(env, list_distributions(env))
@@ -84,15 +87,25 @@ def plan_environment(executable: str | None, spec, find_links: list[str]) -> Env
 
 
 class Prefetch:
-    """Vendor the planned distributions' wheels in a thread while the study runs."""
+    """Vendor the planned distributions' wheels in a thread while the study runs.
+
+    Wheels at hand come first; then one ``pip download`` (no dependency resolution:
+    exact pins, ``--no-deps``) asks the index for the others into the prefetch folder,
+    speculatively: the environment step after the run keeps only those its lock needs.
+    With ``use_index=False`` nothing is downloaded. Nothing here reports or fails:
+    with no network the environment step after the run says so, as it would have."""
 
     def __init__(self, plan: EnvironmentPlan, folder: Path, find_links: list[str],
-                 use_index: bool):
+                 use_index: bool, warm_up: str | None = None):
         self.plan = plan
+        self.warm_up = warm_up   # a module the step after the run imports: load it now
         self.folder = folder
         self.find_links = find_links
         self.use_index = use_index
         self.sources: dict[str, str] = {}
+        self.asked: set[tuple[str, str]] = set()   # (key, version) the index answered
+        self.index_problem = ""
+        self.index_why: dict[str, str] = {}
         self._cancel = CancelToken()
         self._thread = threading.Thread(target=self._run, name="studypack-prefetch",
                                         daemon=True)
@@ -104,18 +117,35 @@ class Prefetch:
 
     def _run(self) -> None:
         try:
-            # The index only when everything is locked anyway: what the run does not use
-            # should cost no download. Rebuilds wait until the index had its chance.
+            if self.warm_up:
+                importlib.import_module(self.warm_up)
+            # Rebuilds wait until the index had its chance (after the run).
             self.sources, _ = vendor_wheels(self.plan.locked, self.plan.env, self.folder,
                                             find_links=self.find_links, cancel=self._cancel,
-                                            use_index=self.use_index, rebuild=False)
-        except (Cancelled, EnvironmentCaptureError, OSError):
+                                            use_index=False, rebuild=False)
+            missing = [d for d in self.plan.locked if d.key not in self.sources]
+            if self.use_index and missing:
+                problem, why = download_from_index(missing, self.plan.env, self.folder,
+                                                   reporter(None), self._cancel, 0,
+                                                   len(missing),
+                                                   None)
+                present = {canonicalize_name(w.name.split("-")[0])
+                           for w in self.folder.glob("*.whl")}
+                for dist in missing:
+                    if dist.key in present:
+                        self.sources[dist.key] = wheels.FROM_INDEX
+                self.asked = {(d.key, d.version) for d in missing
+                              if d.key in present or d.key in why}
+                self.index_problem, self.index_why = problem, why
+        except (Cancelled, EnvironmentCaptureError, OSError, ImportError):
             pass   # the environment step after the run tries again, and says what fails
 
-    def result(self) -> dict[str, tuple[Path, str]]:
-        """Wait for the thread; key -> (wheel file, source) for every wheel it found."""
+    def result(self) -> Prefetched:
+        """Wait for the thread; key -> (wheel file, source) for every wheel it found,
+        with what the index answered (see :class:`Prefetched`)."""
         self._thread.join()
-        found: dict[str, tuple[Path, str]] = {}
+        found = Prefetched(asked=self.asked, index_problem=self.index_problem,
+                           index_why=self.index_why)
         for wheel in self.folder.glob("*.whl"):
             key = canonicalize_name(wheel.name.split("-")[0])
             if key in self.sources:

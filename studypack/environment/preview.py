@@ -62,8 +62,7 @@ def preview_environment(spec, traced=None,
         if only is not None and kind.name not in only:
             continue
         reason = kind.applies(facts)
-        if reason is None or (kind.name == "debian" and not facts.traced
-                              and "no dpkg" not in reason):
+        if reason is None or kind.previews_untraced(facts, reason):
             result.sections.append(kind.preview(facts))
         else:
             result.not_applying[kind.name] = reason

@@ -91,7 +91,11 @@ def uses_r(executables: list[str], files: list[Path]) -> bool:
     """Did the run start R (Rscript, R, or R inside a pipeline)?"""
     if any(Path(e or "").name in R_PROGRAMS for e in executables):
         return True
-    return any(p.name == "libR.so" or p.as_posix().endswith("/bin/exec/R") for p in files)
+    if any(p.as_posix().endswith("/bin/exec/R") for p in files):
+        return True
+    # libR.so alone (a library that links it, opened by a Python run) is not a use of R:
+    # only when the run also loaded an R package.
+    return any(p.name == "libR.so" for p in files) and bool(loaded_packages(files))
 
 
 def loaded_packages(files: list[Path]) -> list[Path]:

@@ -19,7 +19,8 @@ from pathlib import Path, PurePosixPath
 from . import envdiff
 from ..bundle import format as fmt
 from .causes import assign_causes, needs_repeat
-from .compare import OutputResult, all_reproduced, compare_outputs, list_outputs, rule_warnings
+from .compare import (OutputResult, all_reproduced, compare_outputs, list_outputs,
+                      rule_warnings, snapshot_outputs)
 from ..errors import Cancelled, RunFailedError, StudypackError, UsageError, write_error
 from ..fsutil import make_work_dir
 from ..progress import CancelToken, Progress, Reporter, reporter, token
@@ -122,6 +123,7 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         if inputs:
             notes += apply_inputs(layout, study_dir, inputs)
         plans = _plans(layout, study_dir, args_override)
+        before = snapshot_outputs(study_dir, layout.output_paths)
         if args_override:
             notes.append("arguments changed: " + " | ".join(
                 " ".join(p.argv) for p in plans))
@@ -137,7 +139,7 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
             if reuse:
                 result.outputs = list_outputs(study_dir, layout.output_paths)
             else:
-                result.outputs = _compare(layout, layout.outputs, study_dir)
+                result.outputs = _compare(layout, layout.outputs, study_dir, before)
                 result.pictures = difference_pictures(result.outputs, layout.outputs, study_dir)
                 result.notes += rule_warnings(_rules(layout), result.outputs, layout.outputs,
                                               study_dir)
@@ -178,11 +180,12 @@ def _rules(layout: BagLayout):
     return layout.spec.compare_rules if layout.spec else ()
 
 
-def _compare(layout: BagLayout, expected: Path, actual: Path) -> list[OutputResult]:
+def _compare(layout: BagLayout, expected: Path, actual: Path,
+             before: dict[str, str] | None = None) -> list[OutputResult]:
     spec = layout.spec
     return compare_outputs(expected, actual, layout.output_paths, rules=_rules(layout),
                            rel_tol=spec.compare_rel_tol if spec else None,
-                           abs_tol=spec.compare_abs_tol if spec else None)
+                           abs_tol=spec.compare_abs_tol if spec else None, before=before)
 
 
 def _repeat(runner: Runner, layout: BagLayout, first: Path, work: Path, result: ReplayResult,

@@ -149,9 +149,14 @@ def tolerance_for(path: str, rules, rel_tol: float | None, abs_tol: float | None
 
 def compare_outputs(expected_dir: Path, actual_dir: Path, output_paths: Sequence[str],
                     rules=(), rel_tol: float | None = None,
-                    abs_tol: float | None = None) -> list[OutputResult]:
+                    abs_tol: float | None = None,
+                    before: dict[str, str] | None = None) -> list[OutputResult]:
     """Compare every output file of the original run (``expected_dir``) with the
-    replay's (``actual_dir``); both folders are laid out like the study root."""
+    replay's (``actual_dir``); both folders are laid out like the study root.
+
+    ``before`` (:func:`snapshot_outputs` of the study folder before the replay ran): a
+    file the study already had under its output paths, which the original run did not
+    write and the replay left as it was, is not an output of either run, so not new."""
     expected_dir, actual_dir = Path(expected_dir), Path(actual_dir)
     expected = set(select_outputs(expected_dir, output_paths))
     actual = set(select_outputs(actual_dir, output_paths))
@@ -164,6 +169,8 @@ def compare_outputs(expected_dir: Path, actual_dir: Path, output_paths: Sequence
             result.expected_size, result.expected_sha256 = _size_and_digest(e_file)
         if path in actual:
             result.actual_size, result.actual_sha256 = _size_and_digest(a_file)
+            if path not in expected and before and before.get(path) == result.actual_sha256:
+                continue   # there before the replay ran, and left untouched
         if ignored:
             result.status = IGNORED
             result.details = ["ignored by a [[compare.rules]] rule"]
@@ -177,6 +184,12 @@ def compare_outputs(expected_dir: Path, actual_dir: Path, output_paths: Sequence
             compare_files(e_file, a_file, tolerance, result)
         results.append(result)
     return results
+
+
+def snapshot_outputs(study_dir: Path, output_paths: Sequence[str]) -> dict[str, str]:
+    """path -> sha256 of the files under the output paths, before the replay runs."""
+    return {path: _size_and_digest(Path(study_dir) / path)[1]
+            for path in select_outputs(Path(study_dir), output_paths)}
 
 
 def list_outputs(actual_dir: Path, output_paths: Sequence[str]) -> list[OutputResult]:

@@ -67,11 +67,14 @@ def jq_bundle(tmp_path_factory, base_image, docker_engine) -> Path:
         "sh", "-c", "mkdir -p results && jq '.values|add' data/in.json > results/sum.txt"],
         {"data/in.json": '{"values": [3, 1, 4, 1, 5, 9, 2, 6]}\n'})
     out = root / "jq-sum.studypack"
-    made = run_cli("create", study, "-o", out, "--base-image", base_image)
+    made = run_cli("create", study, "-o", out, "--base-image", base_image, "-v")
     assert made.returncode == 0, made.stderr[-4000:]
-    # The review names what was vendored, what came with the base, and why not.
-    assert "Debian packages vendored (3, .deb with sha256): jq=" in made.stderr
-    assert "came with the base image at the same version" in made.stderr
+    # The review counts what was vendored, what came with the base, and why not;
+    # -v lists each package.
+    assert "Debian packages vendored: 3 (.deb with sha256" in made.stderr
+    assert "Debian package(s) in all" in made.stderr
+    assert "came with the base image at the same version: " in made.stderr
+    assert "Debian package vendored: jq=" in made.stderr
     assert "no Python environment is locked" in made.stderr
     return out
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from studypack.replay.compare import compare_outputs, list_outputs, select_outputs
+from studypack.replay.compare import (compare_outputs, list_outputs, select_outputs,
+                                      snapshot_outputs)
 from studypack.spec import CompareRule
 
 
@@ -126,6 +127,23 @@ def test_missing_and_new_outputs(dirs):
     results = compare_outputs(expected, actual, ["results/"])
     assert {r.path: r.status for r in results} == {
         "results/gone.csv": "missing", "results/extra.csv": "new"}
+
+
+def test_a_file_the_study_had_before_the_replay_is_not_new(tmp_path):
+    """A file under [outputs] the original run did not write (packed with the study) is
+    not counted as new when the replay leaves it as it was; one it rewrites is."""
+    expected, actual = tmp_path / "expected", tmp_path / "actual"
+    write(expected, "results/sum.txt", "3\n")
+    write(actual, "results/last-year.txt", "old\n")
+    write(actual, "results/rewritten.txt", "old\n")
+    before = snapshot_outputs(actual, ["results/"])
+    write(actual, "results/sum.txt", "3\n")            # the replay's outputs
+    write(actual, "results/rewritten.txt", "new\n")
+    write(actual, "results/extra.txt", "1\n")
+    results = compare_outputs(expected, actual, ["results/"], before=before)
+    assert {r.path: r.status for r in results} == {
+        "results/sum.txt": "reproduced", "results/rewritten.txt": "new",
+        "results/extra.txt": "new"}
 
 
 def test_png_with_other_metadata_but_same_pixels_is_reproduced(dirs):

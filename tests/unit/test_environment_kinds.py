@@ -54,7 +54,58 @@ def test_the_plan_keeps_what_the_base_has_and_skips_configuration_only_packages(
     assert "only read its configuration" in next(
         p.reason for p in lock.packages if p.name == "locales")
     lines = "\n".join(lock.summary())
-    assert "libc6 (run 2.36-9)" in lines and "came with the base image" in lines
+    assert "came with the base image at the same version: 2" in lines
+    assert "base image has at another version, kept as the base has them: 1" in lines
+    assert "libc6" not in lines   # one line per category: each package only in details
+    assert ("Debian package base has another version: libc6=2.36-9 (the base image has "
+            "2.36-10; the run used 2.36-9)") in lock.details()
+
+
+def test_the_debian_summary_counts_each_category_and_groups_reasons():
+    def package(name, status, reason="", source=""):
+        return debian.DebPackage(name, "1.0", "amd64", "used by the run", status=status,
+                                 reason=reason, source=source)
+
+    lock = debian.DebianLock(
+        [package(f"lib{i}", "not vendored", "no base image was pinned, so there is no "
+                 "Dockerfile") for i in range(190)]
+        + [package("locales", "not vendored",
+                   "the run only read its configuration (/etc/locale.alias), which is in "
+                   "the traced files"),
+           package("tzdata", "not vendored", "the run only read its configuration "
+                   "(/etc/timezone), which is in the traced files"),
+           package("jq", "vendored", source="mirror"),
+           package("oniguruma", "vendored", source="rebuilt"),
+           package("libc6", "in base image")])
+    assert lock.summary() == [
+        "Debian packages vendored: 2 (.deb with sha256; 1 rebuilt from the installed files "
+        "by dpkg-repack)",
+        "Debian packages that came with the base image at the same version: 1",
+        "Debian packages not vendored: 190 (no base image was pinned, so there is no "
+        "Dockerfile)",
+        "Debian packages not vendored: 2 (the run only read their configuration, which is "
+        "in the traced files)",
+        "195 Debian package(s) in all, each listed in studypack.json and "
+        "debian-packages.lock (create -v prints them)"]
+    assert len(lock.details()) == 195
+    assert "Debian package vendored: jq=1.0 (mirror)" in lock.details()
+
+
+def test_no_kind_is_named_outside_its_class():
+    """Issue #16: the behaviour of each kind lives in its class, not in branches."""
+    import re
+    from pathlib import Path
+
+    core = Path(kinds.__file__).parents[1]
+    branch = re.compile(r"""(kind|\.name)\s*(==|!=|in|not in)\s*\(?["'](conda|venv|system|"""
+                        r"""debian|r)["']""")
+    found = [f"{path.relative_to(core)}:{number}"
+             for path in core.rglob("*.py")
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if branch.search(line)]
+    assert found == []
+    assert kinds.PYTHON_KINDS == ("conda", "venv", "system")
+    assert [k.name for k in kinds.KINDS if k.plans_wheels] == ["venv", "system"]
 
 
 def test_deb_files_are_named_the_debian_way():
@@ -110,6 +161,8 @@ def test_r_is_detected_from_the_program_or_a_pipeline():
     assert rlang.uses_r(["/usr/bin/Rscript"], [])
     assert rlang.uses_r(["/usr/bin/make"], [Path("/usr/lib/R/bin/exec/R")])
     assert not rlang.uses_r(["/usr/bin/python3"], [Path("/usr/lib/libc.so.6")])
+    # a Python run that only opened libR.so (no R package loaded): no R line
+    assert not rlang.uses_r(["/usr/bin/python3"], [Path("/usr/lib/R/lib/libR.so")])
 
 
 def test_the_registry_is_ordered_and_each_kind_says_why_it_does_not_apply():

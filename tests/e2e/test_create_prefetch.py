@@ -1,0 +1,94 @@
+"""The index download of ``create`` starts while the study runs (issue #17): a real
+venv, real pip downloading from a package index on loopback, a real rebuild."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from studypack.environment import wheels
+from studypack.environment.detect import detect_environment
+from studypack.environment.piplock import (NO_NETWORK, Prefetched, choose_distributions,
+                                           list_distributions, vendor_wheels)
+from studypack.environment.plan import EnvironmentPlan, Prefetch
+from tests.support.wheel_index import WheelIndex
+
+
+@pytest.fixture(scope="module")
+def venv_and_wheels(tmp_path_factory):
+    """A venv with six and idna installed, and a folder with their wheels (the index)."""
+    base = tmp_path_factory.mktemp("prefetch")
+    files = base / "files"
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "six",
+                    "idna", "-d", str(files)], check=True)
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    with WheelIndex(files) as index:   # installed from an index, as a researcher does
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                        "--ignore-installed", "--no-cache-dir", "--index-url", index.url,
+                        "--prefix", str(venv), "six", "idna"], check=True,
+                       env={**os.environ, "PIP_CONFIG_FILE": os.devnull,
+                            "PIP_FIND_LINKS": "", "PIP_TRUSTED_HOST": "127.0.0.1"})
+    env = detect_environment(str(venv / "bin" / "python"))
+    locked, _ = choose_distributions(env, list_distributions(env))
+    assert {d.key for d in locked} == {"six", "idna"}
+    return env, locked, files
+
+
+@pytest.fixture
+def empty_pip(monkeypatch, tmp_path):
+    """No pip configuration, no pip cache, no wheel at hand but what the test serves."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_TRUSTED_HOST", "127.0.0.1")
+
+
+def test_prefetch_downloads_every_planned_wheel_from_the_index(venv_and_wheels, empty_pip,
+                                                               monkeypatch, tmp_path):
+    env, locked, files = venv_and_wheels
+    with WheelIndex(files) as index:
+        monkeypatch.setenv("PIP_INDEX_URL", index.url)
+        prefetch = Prefetch(EnvironmentPlan(env, locked=locked), tmp_path / "prefetch", [],
+                            use_index=True).start()
+        found = prefetch.result()
+    assert set(found) == {"six", "idna"}
+    assert {source for _, source in found.values()} == {wheels.FROM_INDEX}
+    assert found.asked == {(d.key, d.version) for d in locked}
+    assert found.index_problem == ""
+
+    # After the run: the lock keeps only what it needs (six), copied, not downloaded
+    # again (the index is gone now).
+    six = [d for d in locked if d.key == "six"]
+    house = tmp_path / "wheelhouse"
+    house.mkdir()
+    sources, problem = vendor_wheels(six, env, house, prefetched=found)
+    assert sources == {"six": wheels.FROM_INDEX} and problem == ""
+    assert [w.name.split("-")[0] for w in house.glob("*.whl")] == ["six"]
+
+
+def test_without_the_index_nothing_is_downloaded(venv_and_wheels, empty_pip, monkeypatch,
+                                                 tmp_path):
+    env, locked, _files = venv_and_wheels
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")   # refused
+    prefetch = Prefetch(EnvironmentPlan(env, locked=locked), tmp_path / "prefetch", [],
+                        use_index=False).start()
+    found = prefetch.result()
+    assert dict(found) == {} and found.asked == set()
+
+
+def test_an_index_found_down_during_the_run_is_not_asked_again(venv_and_wheels, empty_pip,
+                                                                monkeypatch, tmp_path):
+    env, locked, files = venv_and_wheels
+    six = [d for d in locked if d.key == "six"]
+    with WheelIndex(files) as index:   # the index answers now, but the run found it down
+        monkeypatch.setenv("PIP_INDEX_URL", index.url)
+        house = tmp_path / "wheelhouse"
+        house.mkdir()
+        sources, problem = vendor_wheels(six, env, house,
+                                         prefetched=Prefetched(index_problem=NO_NETWORK))
+    assert problem == NO_NETWORK
+    assert sources == {"six": wheels.REBUILT}   # not downloaded: the index was not asked
