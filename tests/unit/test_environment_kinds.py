@@ -213,3 +213,4 @@ def test_the_wizards_environment_view_shows_the_r_section(tmp_path):
     spec.path = tmp_path / "studypack.toml"
     view = backend.detect_environment(spec)
     assert "# R and the R packages the run loaded: r-packages.lock" in view.lock_text
+    assert view.lock_name.startswith("requirements.lock")   # the Python's, from its kind
