@@ -211,15 +211,17 @@ def author_label(author: Author) -> str:
     return f"{family}, {given}" if given else family
 
 
-def author_from(label: str, orcid: str, affiliation: str) -> Author:
+def author_from(label: str, orcid: str, affiliation: str, affiliation_url: str = "") -> Author:
     """The table's "Family, Given" back into given and family names (not guessed when
     there is no comma: then the name stays whole, and a note asks)."""
     from studypack.citation import split_name
     parts = split_name(label)
     if parts is None:
-        return Author(name=label.strip(), orcid=orcid, affiliation=affiliation)
+        return Author(name=label.strip(), orcid=orcid, affiliation=affiliation,
+                      affiliation_url=affiliation_url)
     family, given = parts
-    return Author(given=given, family=family, orcid=orcid, affiliation=affiliation)
+    return Author(given=given, family=family, orcid=orcid, affiliation=affiliation,
+                  affiliation_url=affiliation_url)
 
 
 def name_notes(authors: list[Author]) -> list[str]:
@@ -311,6 +313,17 @@ class EnvironmentView:
     lock_name: str = ""
     lock_text: str = ""
     notes: list[str] = field(default_factory=list)
+    sections: list["EnvironmentSection"] = field(default_factory=list)   # Debian, R
+
+
+@dataclass
+class EnvironmentSection:
+    """One more kind of environment (the core's preview): its own tab on the page."""
+    kind: str                 # debian | r
+    title: str                # "Debian packages"
+    lock_name: str            # the lock file it becomes, or ""
+    lines: list[str]          # what will be locked; empty when it does not apply
+    absent: str = ""          # why it does not apply to this study, or ""
 
 
 def detect_environment(spec: StudySpec, report=None, cancel=None) -> EnvironmentView:
@@ -325,9 +338,16 @@ def detect_environment(spec: StudySpec, report=None, cancel=None) -> Environment
     section = kind_named(env.kind).preview(StudyFacts(spec=spec, python=env))
     view.lock_name, view.lock_text = section.lock_name, "\n".join(section.lines)
     from studypack.environment import preview_environment   # Debian packages, R
-    for section in preview_environment(spec, only=("debian", "r")).sections:
-        view.lock_text += (f"\n\n# {section.title}: {section.lock_name}\n"
-                           + "\n".join(section.lines))
+    preview = preview_environment(spec, only=("debian", "r"))
+    for kind, title in (("debian", "Debian packages"), ("r", "R packages")):
+        section = preview.section(kind)
+        if section is not None:
+            view.sections.append(EnvironmentSection(kind, section.title, section.lock_name,
+                                                    list(section.lines)))
+        else:
+            view.sections.append(EnvironmentSection(
+                kind, title, "", [], gui_wording(preview.not_applying.get(kind, "")) or
+                "does not apply to this study"))
     return view
 
 
@@ -469,6 +489,18 @@ class CreateSession:
         run_dir = self.core.run_dir(index)
         return run_dir / "stdout.txt", run_dir / "stderr.txt"
 
+    def plan(self, report=None, cancel=None) -> list[str]:
+        """The core's plan step: every check that needs no run (files, the environment and
+        where its packages come from), in seconds. Its findings, in the app's words. The
+        bundle file is chosen on the last page, which checks it then."""
+        self.core.options.overwrite = True
+        self.core.out = None
+        try:
+            planned = self.core.plan(report, cancel)
+        finally:
+            self.core.options.overwrite = False
+        return [gui_wording(m) for m in planned.messages]
+
     def trace(self, report=None, cancel=None) -> TraceView:
         traced = self.core.trace(report, cancel)
         run = traced.runs[0]
@@ -534,12 +566,64 @@ def default_bundle_path(spec: StudySpec) -> Path:
 
 # ---------------------------------------------------------------- deposit
 
-def plan_deposit(bundle: Path, base_url: str, publish: bool):
+def upload_types() -> tuple[str, ...]:
+    from studypack.citation import UPLOAD_TYPES
+    return UPLOAD_TYPES
+
+
+@dataclass
+class DepositChoices:
+    """What the deposit page adds to the bundle's study description."""
+    upload_type: str = ""                 # "" = dataset
+    communities: list[str] = field(default_factory=list)
+    paper_doi: str = ""                   # [study] related, relation isSupplementTo
+    new_version_of: str = ""              # the study's DOI, to add a version to its record
+    discard_pending: bool = False
+
+
+def deposit_study(bundle: Path, choices: DepositChoices) -> tuple[dict, Optional[dict]]:
+    """(the bundle's study description with the page's choices over it, which is what is
+    sent; the git facts of its run)."""
+    from studypack.deposit.workflow import _bundle_facts
+    study, _version, git = _bundle_facts(Path(bundle))
+    if choices.upload_type:
+        study["upload_type"] = choices.upload_type
+    if choices.communities:
+        study["communities"] = list(choices.communities)
+    if choices.paper_doi.strip():
+        related = [r for r in study.get("related") or [] if isinstance(r, dict)
+                   and r.get("identifier") != choices.paper_doi.strip()]
+        study["related"] = related + [{"identifier": choices.paper_doi.strip(),
+                                       "relation": "isSupplementTo"}]
+    return study, git
+
+
+def deposit_problems(study: dict) -> list[str]:
+    """The local checks of the study description: what Zenodo would refuse or cite
+    wrongly, found before anything is sent."""
+    from studypack.deposit.metadata import check_study
+    return [gui_wording(p) for p in check_study(study)]
+
+
+def plan_deposit(bundle: Path, base_url: str, publish: bool,
+                 choices: Optional[DepositChoices] = None):
     """(plan, metadata text shown before anything is sent)."""
     from studypack.deposit import plan_deposit as plan
     from studypack.deposit.metadata import render
-    made = plan(bundle, base_url=base_url, publish=publish)
+    from studypack.deposit.refs import other_site_of
+    choices = choices or DepositChoices()
+    study, git = deposit_study(bundle, choices)
+    made = plan(bundle, base_url=base_url, publish=publish, study=study, git=git,
+                new_version_of=choices.new_version_of or None,
+                discard_pending=choices.discard_pending and bool(choices.new_version_of),
+                other_site=other_site_of(base_url))
     return made, render(made.metadata)
+
+
+def is_pending_version(exc: BaseException) -> bool:
+    """A new version of the record is already open on Zenodo (it can be discarded)."""
+    from studypack.deposit.errors import PendingVersionError
+    return isinstance(exc, PendingVersionError)
 
 
 def run_deposit(plan, typed_token: str, report=None, cancel=None):

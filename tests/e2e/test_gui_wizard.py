@@ -460,3 +460,117 @@ def test_every_page_fits_a_1024_by_600_screen(qtbot, immediate_tasks, example_st
             corner = button.mapTo(wizard, button.rect().bottomRight())
             assert wizard.rect().contains(corner), (type(wizard.currentPage()).__name__, corner)
         wizard.next()
+
+
+def test_deposit_choices_are_checked_locally_sent_and_a_pending_version_can_be_discarded(
+        qtbot, tmp_path, immediate_tasks, monkeypatch):
+    """Upload type, communities and the paper's DOI from the page; a bad community is
+    refused before anything is sent; a new version blocked by a draft open on Zenodo is
+    deposited once the user ticks "discard the pending draft"."""
+    from tests.support.deposit_bundles import make_bundle
+    from studypack.spec import detect_spec, write_spec
+    from studypack_gui.backend import BundleWritten
+    from studypack_gui.wizard import WizardState, export_page
+    from tests.support.zenodo_server import FakeZenodo
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    v1 = make_bundle(tmp_path / "v1", payload_bytes=2000)
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "analysis.py").write_text("print(1)\n")
+    state = WizardState(folder=study)
+    state.spec = detect_spec(study)
+    write_spec(state.spec, study / "studypack.toml")
+    page = export_page.ExportPage(state)
+    qtbot.addWidget(page)
+    state.result = BundleWritten(path=v1, sha256="", size=0, files=0)
+    page.deposit_ready()
+    monkeypatch.setattr(export_page, "confirm_publish", lambda question, metadata: True)
+    with FakeZenodo() as server:
+        server.add_token("gui-token-123456")
+        page.site.addItem("test server", server.url)
+        page.site.setCurrentIndex(page.site.count() - 1)
+        page.token.setText("gui-token-123456")
+        page.publish.setChecked(True)
+        assert not page.new_version.isVisible() and not page.discard_pending.isVisible()
+        # a local check, before upload
+        page.communities.setText("Bad Community!")
+        assert page.checks.state == "bad" and "'Bad Community!'" in page.checks.text()
+        page.start_deposit()
+        assert not server.depositions and "Nothing was sent" in page.deposit_verdict.text()
+        # the choices go out, and into studypack.toml
+        page.communities.setText("my-lab")
+        page.upload_type.setCurrentIndex(page.upload_type.findData("software"))
+        page.paper_doi.setText("10.1234/journal.paper.42")
+        assert page.checks.state == "ok"
+        page.start_deposit()
+        assert page.deposit_verdict.state == "ok", page.deposit_verdict.text()
+        first = next(iter(server.depositions.values()))
+        sent = str(first.metadata)
+        assert "software" in sent and "my-lab" in sent and "10.1234/journal.paper.42" in sent
+        saved = load_spec(study / "studypack.toml").study
+        assert saved.upload_type == "software" and saved.communities == ["my-lab"]
+        assert saved.related[0]["identifier"] == "10.1234/journal.paper.42"
+        assert saved.doi == first.doi
+        # a new version, while one with other files is open on the website
+        pending = server.open_new_version(first.id)
+        server.add_draft_file(pending.id, "notes.txt", b"added on the website")
+        state.result = BundleWritten(path=make_bundle(tmp_path / "v2", payload_bytes=2000,
+                                                      version="2.0"), sha256="", size=0, files=0)
+        page.deposit_ready()
+        assert page.new_version.isVisibleTo(page) and first.doi in page.new_version.text()
+        page.new_version.setChecked(True)
+        page.start_deposit()
+        assert page.deposit_verdict.state == "bad" and "Discard the pending" in \
+            page.deposit_verdict.text()
+        assert page.discard_pending.isVisibleTo(page) and pending.id in server.depositions
+        page.discard_pending.setChecked(True)
+        page.start_deposit()
+        assert page.deposit_verdict.state == "ok", page.deposit_verdict.text()
+        assert pending.id not in server.depositions
+
+
+def test_the_authors_table_keeps_an_affiliations_web_page(qtbot):
+    """Not a column, but editing a row must not drop it (RO-Crate names it)."""
+    from studypack_gui.backend import Author
+    from studypack_gui.wizard.study_page import AuthorsTable
+    table = AuthorsTable(lambda: None)
+    qtbot.addWidget(table)
+    table.set_authors([Author(given="Ada", family="Lovelace", affiliation="Engine Society",
+                              affiliation_url="https://engine.example.org/")])
+    table.table.item(0, 2).setText("Analytical Engine Society")
+    author, = table.authors()
+    assert (author.family, author.affiliation, author.affiliation_url) == (
+        "Lovelace", "Analytical Engine Society", "https://engine.example.org/")
+
+
+def test_the_environment_page_plans_before_the_run_and_can_lock_everything(
+        bare_wizard, qtbot, study_python):
+    """The create session's plan step runs on the page (seconds, no traced run): what it
+    finds is shown, a missing wheelhouse is found before the run; the lock switch maps to
+    [environment] lock; Debian and R packages have tabs of their own."""
+    wizard = bare_wizard
+    _next(wizard, qtbot, "DataPage")
+    _next(wizard, qtbot, "EnvironmentPage")
+    env = wizard.currentPage()
+    env.python.setText(str(study_python))
+    env._detect()
+    assert env.checks.state == "ok", env.checks.text()
+    assert "Checked before the run" in env.checks.text() and "data files to pack" in \
+        env.checks.text()
+    assert wizard.state.session is not None and wizard.state.session.core.planned is not None
+    assert not wizard.state.session.traced, "planned, not run"
+    tabs = [env.tabs.tabText(i).replace("&", "") for i in range(env.tabs.count())]
+    assert tabs == ["Python packages", "Debian packages", "R packages"]
+    assert "Not part of this study" in env.sections["r"].toPlainText()
+    assert env.sections["debian"].toPlainText().strip()
+    assert wizard.state.spec.environment.lock == "used"
+    env.lock_all.setChecked(True)   # detects and plans again
+    assert wizard.state.spec.environment.lock == "all"
+    assert env.checks.state == "ok", env.checks.text()
+    # a wheelhouse that is not there costs seconds, not a run
+    wizard.state.spec.environment.find_links = ["no-such-wheelhouse"]
+    env._detect()
+    assert env.checks.state == "bad" and "no-such-wheelhouse" in env.checks.text()
+    assert not wizard.state.session.traced

@@ -212,5 +212,8 @@ def test_the_wizards_environment_view_shows_the_r_section(tmp_path):
                        "run": {"command": ["Rscript", "analysis.R"]}})
     spec.path = tmp_path / "studypack.toml"
     view = backend.detect_environment(spec)
-    assert "# R and the R packages the run loaded: r-packages.lock" in view.lock_text
+    r = next(s for s in view.sections if s.kind == "r")   # its own tab on the page
+    assert (r.title, r.lock_name, r.absent) == (
+        "R and the R packages the run loaded", "r-packages.lock", "")
+    assert r.lines[0].startswith("# R ")
     assert view.lock_name.startswith("requirements.lock")   # the Python's, from its kind

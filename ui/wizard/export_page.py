@@ -109,8 +109,14 @@ class ExportPage(WizardPage):
         self.panel.finish("")
         # the bundle is written: Close is the only way on; Cancel would mean nothing
         self.wizard().setOption(self.wizard().WizardOption.NoCancelButton, True)
-        self.deposit_box.setEnabled(True)
+        self.deposit_ready()
         self.completeChanged.emit()
+
+    def deposit_ready(self) -> None:
+        """A bundle is written: the deposit box opens, filled from [study]."""
+        self.deposit_box.setEnabled(True)
+        self._fill_deposit_fields()
+        self.check_metadata()
 
     def _show_in_folder(self) -> None:
         if self.state.result is not None:
@@ -131,6 +137,25 @@ class ExportPage(WizardPage):
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("leave empty to use ZENODO_TOKEN or the system keyring")
+        self.upload_type = QComboBox()
+        for name in backend.upload_types():
+            self.upload_type.addItem(name, name)
+        self.upload_type.setToolTip("What Zenodo lists the record as (a study bundle is "
+                                    "usually a dataset).")
+        self.communities = QLineEdit()
+        self.communities.setPlaceholderText("Zenodo community ids, comma-separated (optional)")
+        self.paper_doi = QLineEdit()
+        self.paper_doi.setPlaceholderText("the DOI of the paper this study supports (optional)")
+        self.new_version = QCheckBox()
+        self.new_version.setToolTip("Add this bundle as a new version of the study's "
+                                    "record instead of making a separate record.")
+        self.discard_pending = QCheckBox("Discard the pending &new version draft on Zenodo "
+                                         "(its files and edits are lost)")
+        self.discard_pending.hide()   # offered when Zenodo has one open
+        self.checks = StatusLabel()
+        for edit in (self.communities, self.paper_doi):
+            edit.textChanged.connect(self.check_metadata)
+        self.upload_type.currentIndexChanged.connect(self.check_metadata)
         self.publish = QCheckBox("&Publish now (mints the DOI)")
         self.publish.setToolTip("Once published, the files can never change. Otherwise the "
                                 "deposit stays a draft that you review on Zenodo.")
@@ -141,7 +166,13 @@ class ExportPage(WizardPage):
         form = QFormLayout(box)
         form.addRow("&Site:", self.site)
         form.addRow("&Token:", self.token)
+        form.addRow(buddy_label("&Upload type:", self.upload_type), self.upload_type)
+        form.addRow(buddy_label("Co&mmunities:", self.communities), self.communities)
+        form.addRow(buddy_label("Paper's &DOI:", self.paper_doi), self.paper_doi)
+        form.addRow("", self.new_version)
+        form.addRow("", self.discard_pending)
         form.addRow("", self.publish)
+        form.addRow(self.checks)
         row = QHBoxLayout()
         row.addWidget(self.deposit_button)
         row.addWidget(self.deposit_panel, 1)
@@ -154,19 +185,80 @@ class ExportPage(WizardPage):
     def base_url(self) -> str:
         return self.site.currentData()
 
+    def _fill_deposit_fields(self) -> None:
+        """From [study] of studypack.toml (what the last deposit chose is kept there)."""
+        study = self.state.spec.study
+        index = self.upload_type.findData(study.upload_type or "dataset")
+        self.upload_type.setCurrentIndex(max(index, 0))
+        self.communities.setText(", ".join(study.communities))
+        paper = next((r.get("identifier", "") for r in study.related
+                      if r.get("relation", "isSupplementTo") == "isSupplementTo"), "")
+        self.paper_doi.setText(paper)
+        self.new_version.setText(f"Add it as a new &version of {study.doi}" if study.doi else "")
+        self.new_version.setVisible(bool(study.doi))
+
+    def choices(self) -> backend.DepositChoices:
+        communities = [c.strip() for c in self.communities.text().split(",") if c.strip()]
+        study = self.state.spec.study
+        return backend.DepositChoices(
+            upload_type=self.upload_type.currentData() or "", communities=communities,
+            paper_doi=self.paper_doi.text().strip(),
+            new_version_of=study.doi if study.doi and self.new_version.isChecked() else "",
+            discard_pending=not self.discard_pending.isHidden() and self.discard_pending.isChecked())
+
+    def metadata_problems(self) -> list[str]:
+        if self.state.result is None:
+            return []
+        return backend.deposit_problems(
+            backend.deposit_study(Path(self.state.result.path), self.choices())[0])
+
+    def check_metadata(self) -> bool:
+        """The local checks, shown before anything is sent; True when there is none."""
+        try:
+            problems = self.metadata_problems()
+        except StudypackError as exc:
+            problems = [backend.message_of(exc)]
+        if problems:
+            self.checks.set_status("bad", "Zenodo would refuse this or cite it wrongly; fix "
+                                   "it first (the study's own fields: on the Study page, then "
+                                   "create the bundle again):\n" +
+                                   "\n".join(f"\u2022 {p}" for p in problems))
+        else:
+            self.checks.set_status("ok" if self.state.result else "info",
+                                   "The description passes Zenodo's checks." if
+                                   self.state.result else "")
+        return not problems
+
+    def _keep_choices(self) -> None:
+        """The choices go into [study] of studypack.toml: the next bundle carries them."""
+        choices, study = self.choices(), self.state.spec.study
+        study.upload_type = "" if choices.upload_type == "dataset" else choices.upload_type
+        study.communities = choices.communities
+        others = [r for r in study.related if r.get("relation", "isSupplementTo")
+                  != "isSupplementTo"]
+        study.related = others + ([{"identifier": choices.paper_doi,
+                                    "relation": "isSupplementTo"}] if choices.paper_doi else [])
+        if self.state.folder is not None:
+            self.state.save()
+
     def start_deposit(self) -> None:
+        if not self.check_metadata():
+            self.deposit_verdict.set_status("bad", "Nothing was sent: fix the problems above.")
+            return
         bundle = Path(self.state.result.path)
         publish = self.publish.isChecked()
         base_url = self.base_url()
+        choices = self.choices()
+        self._keep_choices()
         self.deposit_button.setEnabled(False)
         self.deposit_panel.start(
-            lambda report, cancel: backend.plan_deposit(bundle, base_url, publish),
+            lambda report, cancel: backend.plan_deposit(bundle, base_url, publish, choices),
             lambda planned: self._confirm(*planned),
             on_error=self._deposit_failed)
 
     def _confirm(self, plan, metadata_text: str) -> None:
         question = (f"Send {len(plan.files)} files ({human_size(plan.total_size)}) to "
-                    f"{plan.base_url}?\n\n" + "\n".join(plan.notes))
+                    f"{plan.base_url}?\n\n" + "\n".join(backend.gui_wording(n) for n in plan.notes))
         if confirm_publish is not None:
             ok = confirm_publish(question, metadata_text)
         else:
@@ -192,6 +284,13 @@ class ExportPage(WizardPage):
             self.deposit_verdict.set_status("warn", "Cancelled; run it again to resume the draft.")
             return
         self.deposit_verdict.set_status("bad", backend.message_of(exc))
+        if backend.is_pending_version(exc):
+            # Zenodo has a new version open: offer to discard it, then deposit again
+            self.discard_pending.show()
+            self.deposit_verdict.set_status(
+                "bad", backend.message_of(exc) + " Tick \u201cDiscard the pending new "
+                "version draft\u201d and deposit again, or finish that draft on Zenodo.")
+            return
         self.fail(exc, details)
 
     def _deposited(self, result) -> None:

@@ -5,6 +5,7 @@ These become the bundle's metadata, its RO-Crate, and a Zenodo deposit's record.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout,
                                QHeaderView, QLineEdit, QPlainTextEdit, QPushButton,
@@ -13,6 +14,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxL
 from .. import backend
 from ..backend import COMMON_LICENSES, Author, UsageError, slugify
 from .base import WizardPage, note
+
+AFFILIATION_URL = Qt.ItemDataRole.UserRole
 
 NAME, ORCID, AFFILIATION = range(3)
 
@@ -78,6 +81,8 @@ class AuthorsTable(QWidget):
         for col, value in enumerate((backend.author_label(author), author.orcid,
                                      author.affiliation)):
             self.table.setItem(row, col, QTableWidgetItem(value))
+        # not a column, but not lost either: the affiliation's web page (RO-Crate)
+        self.table.item(row, NAME).setData(AFFILIATION_URL, author.affiliation_url)
         self.table.blockSignals(False)
         self._changed()
         if edit:
@@ -101,7 +106,8 @@ class AuthorsTable(QWidget):
             name = self._text(row, NAME)
             if name:
                 orcid, _problem = backend.parse_orcid(self._text(row, ORCID))
-                out.append(backend.author_from(name, orcid, self._text(row, AFFILIATION)))
+                url = self.table.item(row, NAME).data(AFFILIATION_URL) or ""
+                out.append(backend.author_from(name, orcid, self._text(row, AFFILIATION), url))
         return out
 
     def problems(self) -> list[str]:
