@@ -10,4 +10,5 @@ CORE = find_namespace_packages(include=["studypack", "studypack.*"], exclude=SKI
 GUI = ["studypack_gui"] + [f"studypack_gui.{name}"
                            for name in find_namespace_packages("ui", exclude=SKIP)]
 
-setup(packages=CORE + GUI)
+# resources/examples installs as studypack.examples (package-dir in pyproject.toml)
+setup(packages=CORE + ["studypack.examples"] + GUI)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 MB = 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "studypack" / "examples" / "heat-diffusion"
+EXAMPLE = REPO / "resources" / "examples" / "heat-diffusion"
 SMALL_FILES = 2000
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi "
          "omicron pi rho sigma tau upsilon phi chi psi omega rod heat flux sample "

@@ -145,8 +145,10 @@ def open_for_writing(root: Path) -> dict[str, str]:
                 continue
             if flags & (os.O_WRONLY | os.O_RDWR):
                 pid = int(entry.name)
-                found[target] = ("studypack itself" if pid == os.getpid()
-                                 else f"process {pid} ({_command_name(entry)})")
+                if pid == os.getpid():
+                    found[target] = "studypack itself"
+                else:   # a parent holding the same file (shell redirect) must not win by /proc order
+                    found.setdefault(target, f"process {pid} ({_command_name(entry)})")
     return found
 
 

@@ -6,7 +6,7 @@ Run under a real X server with a window manager (Xvfb + openbox is enough), the
 study's own virtualenv in place:
 
     Xvfb :95 -screen 0 1024x600x24 & DISPLAY=:95 openbox &
-    mkdir -p /tmp/demo && cp -r studypack/examples/heat-diffusion /tmp/demo/
+    mkdir -p /tmp/demo && cp -r resources/examples/heat-diffusion /tmp/demo/
     rm /tmp/demo/heat-diffusion/studypack.toml
     python -m venv /tmp/demo/heat-diffusion/.venv && /tmp/demo/heat-diffusion/.venv/bin/pip install numpy
     DISPLAY=:95 python docs/screenshots/take_screenshots.py /tmp/demo/heat-diffusion docs/screenshots \

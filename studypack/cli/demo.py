@@ -1,5 +1,5 @@
-"""studypack demo: the whole path on the example study shipped inside the package
-(studypack/examples/heat-diffusion, installed as package data).
+"""studypack demo: the whole path on the example study shipped with studypack
+(resources/examples/heat-diffusion in a checkout, studypack/examples in a wheel).
 
 Copies the example into a folder, gives it its own virtualenv with numpy, then creates a
 bundle, verifies it, shows what it holds, replays it and prints the reproduction report.
@@ -19,7 +19,17 @@ from pathlib import Path
 from ..errors import EXIT_NOT_REPRODUCED, UsageError
 from ._console import err_console, out_console
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "heat-diffusion"
+
+
+def example_study() -> Path:
+    """The example study: package data (studypack/examples) when installed from a wheel,
+    resources/examples in a source checkout or an editable install."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "examples" / "heat-diffusion"
+    return installed if installed.is_dir() else package.parent / "resources" / "examples" / "heat-diffusion"
+
+
+EXAMPLE = example_study()
 
 
 def register(sub) -> None:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "studypack" / "examples" / "heat-diffusion"
+EXAMPLE = REPO / "resources" / "examples" / "heat-diffusion"
 STUDIES = Path(__file__).resolve().parent / "studies"
 
 
