@@ -334,20 +334,9 @@ def detect_environment(spec: StudySpec, report=None, cancel=None) -> Environment
     env = detect(find_interpreter(explicit, spec))
     view = EnvironmentView(description=env.describe(), kind=env.kind,
                            python_version=env.python_version)
-    if env.kind == "conda":
-        from studypack.environment.condalock import read_conda_meta
-        records = read_conda_meta(env.prefix)
-        view.lock_name = "conda-lock.yml (preview: the packages that will be locked)"
-        view.lock_text = "\n".join(
-            f"{r.get('name')}={r.get('version')}={r.get('build', '')}" for r in records)
-    elif env.python_version:
-        from studypack.environment.piplock import choose_distributions, list_distributions
-        locked, skipped = choose_distributions(env, list_distributions(env))
-        view.lock_name = ("requirements.lock (preview: versions now; the sha256 of each "
-                          "wheel is added when the bundle is made)")
-        view.lock_text = "\n".join(
-            [f"# not locked: {name} ({why})" for name, why in sorted(skipped.items())]
-            + [f"{d.name}=={d.version}" for d in locked])
+    from studypack.environment.kinds import StudyFacts, kind_named   # the Python's lock
+    section = kind_named(env.kind).preview(StudyFacts(spec=spec, python=env))
+    view.lock_name, view.lock_text = section.lock_name, "\n".join(section.lines)
     from studypack.environment import preview_environment   # Debian packages, R
     preview = preview_environment(spec, only=("debian", "r"))
     for kind, title in (("debian", "Debian packages"), ("r", "R packages")):

@@ -2,13 +2,16 @@
 
 Each sub-command lives in a module of this package that defines ``register(sub)``
 (adds its parser, with ``set_defaults(func=run)``) and ``run(args) -> int``.
-Add a new command by adding its module name to ``COMMANDS``.
+Add a new command by adding its module name to ``COMMANDS``. A module may also define
+``json_failure(argv, message, hint, exit_code) -> dict``: with ``--json`` on the line,
+every failure of that command (bad arguments included) then prints that document.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import keyword
 import os
 import sys
@@ -54,11 +57,18 @@ A typical session:
 """
 
 
+class BadArguments(SystemExit):
+    """A command line argparse refused: ``main`` says so (usage, or JSON) and exits 2."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(EXIT_USAGE)
+        self.parser = parser
+        self.message = message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one sentence, exit 2, no usage dump wall
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"studypack: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
+        raise BadArguments(self, message)
 
 
 def _chosen_command(argv: list[str]) -> str | None:
@@ -94,8 +104,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(_chosen_command(argv))
-    args = parser.parse_args(argv)
+    command = _chosen_command(argv)
+    parser = build_parser(command)
+    json_failure = _json_failure(command, argv)
+    try:
+        args = parser.parse_args(argv)
+    except BadArguments as bad:
+        if json_failure:
+            json_failure(f"{bad.message}.", f"See `studypack {command} --help`.", EXIT_USAGE)
+        bad.parser.print_usage(sys.stderr)
+        sys.stderr.write(f"studypack: error: {printable(bad.message)}\n")
+        raise SystemExit(EXIT_USAGE) from None
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -108,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"  {printable(err.hint, keep_newlines=True)}\n")
         return err.exit_code
     except KeyboardInterrupt:
+        if json_failure:
+            json_failure("Cancelled.", None, EXIT_CANCELLED)
         sys.stderr.write("studypack: cancelled.\n")
         return EXIT_CANCELLED
     except BrokenPipeError:
@@ -115,12 +136,31 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # a bug: keep the details, say one sentence
         details = traceback.format_exc()
         path = _save_crash(details)
-        sys.stderr.write(
-            "studypack: an unexpected internal error happened (a bug in studypack). "
-            f"Details were written to {path}; please attach them to a bug report.\n")
+        message = ("An unexpected internal error happened (a bug in studypack). "
+                   f"Details were written to {path}; please attach them to a bug report.")
+        if json_failure:
+            json_failure(message, None, EXIT_INTERNAL)
+        sys.stderr.write(f"studypack: {message[0].lower()}{message[1:]}\n")
         if os.environ.get("STUDYPACK_DEBUG"):
             sys.stderr.write(details)
         return EXIT_INTERNAL
+
+
+def _json_failure(command: str | None, argv: list[str]):
+    """With ``--json`` on a command line whose command defines ``json_failure``: a
+    function that prints that command's failure document on stdout; else None."""
+    options = argv[:argv.index("--")] if "--" in argv else argv
+    if command is None or "--json" not in options:
+        return None
+    module = importlib.import_module(f".{module_name(command)}", __name__)
+    make = getattr(module, "json_failure", None)
+    if make is None:
+        return None
+
+    def emit(message: str, hint: str | None, exit_code: int) -> None:
+        print(json.dumps(make(options, message, hint, exit_code), indent=2,
+                         ensure_ascii=False))
+    return emit
 
 
 def _save_crash(details: str) -> str:

@@ -95,6 +95,30 @@ def looks_remote(ref: str) -> bool:
     return ref.startswith(("https://", "http://")) or bool(DOI_RE.match(ref))
 
 
+def json_failure(argv: list[str], message: str, hint: str | None, exit_code: int) -> dict:
+    """The JSON document of a replay that failed before it began (its arguments), or by
+    a bug: the command line is read as far as it can be."""
+    from ..errors import StudypackError
+    from ..replay.report import failure_dict
+
+    words = argv[argv.index("replay") + 1:] if "replay" in argv else argv
+    mode = next((w.split("=", 1)[1] for w in words if w.startswith("--mode=")), None)
+    if mode is None and "--mode" in words[:-1]:
+        mode = words[words.index("--mode") + 1]
+    takes_value = {"--mode", "--repeat", "--keep", "--input", "--arg", "--url", "--html"}
+    bundle, skip = None, False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in takes_value:
+            skip = True
+        elif not word.startswith("-"):
+            bundle = word
+            break
+    error = StudypackError(message, hint, exit_code=exit_code)
+    return failure_dict(error, mode=mode or "auto", bundle=bundle)
+
+
 def run(args) -> int:
     from ..errors import StudypackError
     from ..replay.report import failure_dict

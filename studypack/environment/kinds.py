@@ -129,6 +129,8 @@ class _PipKind(EnvironmentKind):
     def preview(self, facts: StudyFacts) -> Preview:
         from .piplock import choose_distributions, list_distributions
 
+        if not facts.python.python_version:   # the interpreter did not say: nothing to list
+            return Preview(self.name, self.title)
         locked, skipped = choose_distributions(facts.python, list_distributions(facts.python))
         return Preview(self.name, self.title,
                        "requirements.lock (preview: versions now; the sha256 of each wheel "

@@ -45,7 +45,14 @@ for line in read("/etc/os-release").splitlines():
         os_name = line.split("=", 1)[1].strip().strip('"')
 try:
     import _locale
-    here = _locale.setlocale(_locale.LC_ALL, "")
+    try:
+        here = _locale.setlocale(_locale.LC_ALL, "")
+    except _locale.Error as exc:
+        # The interpreter sets only LC_CTYPE at its start, so a traced run loads only that
+        # category's file: report the locale the study runs with, not every category's.
+        here = _locale.setlocale(_locale.LC_CTYPE)
+        if here in ("C", "POSIX"):
+            here = "C (" + str(exc) + ")"
 except Exception as exc:
     here = "C (" + str(exc) + ")"
 try:

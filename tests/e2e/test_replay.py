@@ -400,3 +400,32 @@ def test_replay_straight_from_a_record_url(random_bundle, tmp_path, monkeypatch,
     assert code == 3 and doc["mode"] == "directory"
     assert {o["path"]: o["status"] for o in doc["outputs"]} == {
         "results/draw.csv": "differs", "results/draw.json": "differs"}
+
+
+def test_a_base_image_bundle_with_no_package_to_install_builds_and_rebuilds(
+        tmp_path, plain_python, base_image, docker_engine):
+    """A virtualenv with zero packages and --base-image: the Dockerfile copies no
+    wheelhouse (there is none), the image builds, and a rebuild replay reproduces."""
+    study = tmp_path / "stdlib-only"
+    study.mkdir()
+    (study / "main.py").write_text("import os\nos.makedirs('results', exist_ok=True)\n"
+                                   "open('results/sum.txt', 'w').write(str(sum(range(10))))\n")
+    (study / "studypack.toml").write_text(
+        '[study]\nname = "stdlib-only"\ntitle = "stdlib only"\n[run]\n'
+        'command = ["python", "main.py"]\n[outputs]\npaths = ["results/"]\n'
+        f'[environment]\nkind = "venv"\npython = "{plain_python}"\n')
+    tag = f"studypack-test/stdlib-only:{os.getpid()}"
+    made = run_cli("create", study, "-o", tmp_path / "stdlib-only.studypack", "--base-image",
+                   base_image, "--tag", tag, "--json")
+    assert made.returncode == 0, made.stderr
+    from studypack.bundle.reader import read_info
+
+    info = read_info(tmp_path / "stdlib-only.studypack")
+    assert (info.metadata.get("environment") or {}).get("image", {}).get("tag") == tag
+    docker_engine.remove_image(tag)
+    result = replay_bundle(tmp_path / "stdlib-only.studypack", mode="rebuild",
+                           keep=tmp_path / "work", repeat=1)
+    dockerfile = (result.workdir / "bag" / "stdlib-only" / "data" / "env" / "Dockerfile")
+    assert "wheelhouse" not in dockerfile.read_text()
+    assert not (dockerfile.parent / "wheelhouse").exists()
+    assert result.reproduced, [(o.path, o.status, o.details) for o in result.outputs]

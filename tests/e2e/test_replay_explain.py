@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from studypack.replay import replay_bundle
+from studypack.replay.sandbox import bwrap_problem
 from tests.e2e.conftest import create
 from tests.support.docker_fixtures import make_venv
 from tests.support.helpers import REPO, run_cli
@@ -155,6 +156,27 @@ def test_sandbox_root_is_read_only_and_has_no_network(tmp_path, plain_python):
     assert run_record["source_date_epoch"] == str(result.source_date_epoch)
     assert (result.actual_dir / "results/epoch.txt").read_text() == str(result.source_date_epoch)
 
+
+
+def test_sandbox_runs_with_the_original_locale(tmp_path, plain_python):
+    """The traced run loaded only LC_CTYPE's locale file (the interpreter sets only that
+    category): the sandbox replay runs with the same locale, and its probe says so."""
+    _need_in_ci(bwrap_problem() is None, f"bubblewrap cannot run here: {bwrap_problem()}")
+    script = ("import locale, os, random\nos.makedirs('results', exist_ok=True)\n"
+              "open('results/locale.txt', 'w').write(locale.setlocale(locale.LC_CTYPE))\n"
+              "open('results/random.txt', 'w').write(str(random.random()))\n")
+    study = write_study(tmp_path / "localed", script, plain_python)
+    made = run_cli("create", study, "-o", tmp_path / "localed.studypack", "-q", "--no-image",
+                   env={"LANG": "C.UTF-8", "LC_ALL": "", "LC_CTYPE": ""})
+    assert made.returncode == 0, made.stderr
+    result = replay_bundle(tmp_path / "localed.studypack", mode="sandbox",
+                           keep=tmp_path / "work", repeat=1)
+    assert (result.actual_dir / "results/locale.txt").read_text() == "C.UTF-8"
+    assert next(o for o in result.outputs if o.path == "results/locale.txt").status == \
+        "reproduced"
+    # random.txt differs, so the replay examined its environment: the locale is the same
+    assert result.environment_diff is not None
+    assert [d for d in result.environment_diff if d["what"] == "locale"] == []
 
 # ------------------------------------------------------------------ network
 

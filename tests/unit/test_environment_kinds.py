@@ -216,3 +216,4 @@ def test_the_wizards_environment_view_shows_the_r_section(tmp_path):
     assert (r.title, r.lock_name, r.absent) == (
         "R and the R packages the run loaded", "r-packages.lock", "")
     assert r.lines[0].startswith("# R ")
+    assert view.lock_name.startswith("requirements.lock")   # the Python's, from its kind
