@@ -395,6 +395,30 @@ class EnvironmentOutcome:
     image_tar_bytes: Optional[int]
     image_bytes: Optional[int]
     messages: list[str]
+    debian_suite: str = ""   # the base image could not be pulled: a Debian base of this
+                             # release, made here, would do (make_base_image)
+
+
+_MAKE_BASE = re.compile(r"base-image --debian (\w+)")
+
+
+def base_image_suite(core_messages: list[str]) -> str:
+    """The Debian release the core suggests making a base image of ("" when none): it
+    says so when the default base image cannot be pulled and none was made here yet."""
+    return next((m.group(1) for m in map(_MAKE_BASE.search, core_messages) if m), "")
+
+
+def make_base_image(suite: str, ref: Optional[str] = None, report=None, cancel=None) -> str:
+    """A Debian ``suite`` base image with Python, made here from the Debian mirror with
+    debootstrap (or found, when made before): the core's ``make_base_image``. Its
+    reference (pinnable: it is in the local registry)."""
+    from studypack.engine import Engine
+    from studypack.environment.baseimage import make_base_image as make
+    engine = Engine.connect()
+    try:
+        return make(suite, engine=engine, ref=ref, report=report, cancel=cancel).ref
+    finally:
+        engine.close()
 
 
 @dataclass
@@ -523,7 +547,8 @@ class CreateSession:
             image_tar_bytes=tar_bytes,
             image_bytes=image_size(image.get("tag", "")) if built and not image.get("saved")
             else None,
-            messages=[gui_wording(m) for m in env.messages])
+            messages=[gui_wording(m) for m in env.messages],
+            debian_suite=base_image_suite(env.messages))
 
     def skip_environment(self) -> None:
         from studypack.create import EnvironmentPart
@@ -751,14 +776,22 @@ class ModeChoice:
     reason: str
 
 
-MODE_LABELS = {
-    "auto": "auto \u2014 the best mode this computer can run",
-    "image": "image \u2014 load the image saved in the bundle (exact, offline)",
-    "rebuild": "rebuild \u2014 rebuild the image from the bundle's recipe and packages",
-    "trace": "trace \u2014 an image made only of the files the original run used",
-    "sandbox": "sandbox \u2014 no root, no Docker: the traced files in a bubblewrap sandbox",
-    "directory": "directory \u2014 no container engine: run the traced files here (Linux)",
-}
+AUTO_LABEL = "auto \u2014 the best mode this computer can run"
+
+
+def mode_label(name: str) -> str:
+    """How the Mode list names a mode: the runner's own one-line summary (the registry
+    says what each does; the window does not repeat it)."""
+    if name == "auto":
+        return AUTO_LABEL
+    from studypack.replay.registry import runner_class
+    try:
+        summary = runner_class(name).summary
+    except UsageError:   # a name the registry does not know: shown as it is
+        return name
+    return f"{name} \u2014 {summary}" if summary else name
+
+
 MODE_USABLE = {"image": "Docker answers", "rebuild": "Docker answers", "trace": "Docker answers",
                "sandbox": "bubblewrap confines the run, no root needed",
                "directory": "needs no container engine"}

@@ -260,7 +260,7 @@ class BundleView(QWidget):
         self.mode.clear()
         for choice in choices:
             if choice.usable:
-                label = backend.MODE_LABELS.get(choice.name, choice.name)
+                label = backend.mode_label(choice.name)
                 if choice.name == "auto":
                     label += f" ({choice.reason})"
                 self.mode.addItem(label, choice.name)

@@ -444,3 +444,13 @@ def test_a_bundles_names_are_shown_with_control_characters_spelled_out(window,
     paths = [table.item(r, 0).text() for r in range(table.rowCount())]
     assert all(_no_control(p) for p in paths) and _no_control(view.log.toPlainText())
     assert window.replay_result is not None
+
+
+def test_the_mode_list_names_each_mode_with_its_runners_summary(window, example_bundle):
+    """The labels come from the replay registry (one place says what a mode does)."""
+    from studypack.replay.registry import runner_class
+    window.open_bundle(example_bundle)
+    view = window.view
+    directory = view.mode.itemText(view.mode.findData("directory"))
+    assert directory == f"directory \u2014 {runner_class('directory').summary}"
+    assert view.mode.itemText(0).startswith("auto \u2014 the best mode this computer can run")

@@ -574,3 +574,35 @@ def test_the_environment_page_plans_before_the_run_and_can_lock_everything(
     env._detect()
     assert env.checks.state == "bad" and "no-such-wheelhouse" in env.checks.text()
     assert not wizard.state.session.traced
+
+
+@pytest.mark.docker
+def test_the_image_page_builds_a_debian_base_image_when_none_can_be_pulled(
+        qtbot, immediate_tasks, base_image, tmp_path):
+    """The core's make_base_image, in a worker with progress: the offer appears when the
+    core says the default base image cannot be pulled; the image made (here: found
+    already made, the tests' shared one) becomes the page's base image."""
+    from studypack_gui import backend
+    from studypack_gui.wizard import WizardState
+    from studypack_gui.wizard.image_page import ImagePage
+    from studypack.spec import detect_spec
+    (tmp_path / "analysis.py").write_text("print(1)\n")
+    state = WizardState(folder=tmp_path)
+    state.spec = detect_spec(tmp_path)
+    page = ImagePage(state)
+    qtbot.addWidget(page)
+    said = ("The base image python:3.11-slim is not on this machine and cannot be pulled "
+            "(no network). The bundle has no Dockerfile and no image. Make a base image from "
+            "the Debian mirror with `studypack base-image --debian bookworm` (Python 3.11), "
+            "then create again")
+    assert backend.base_image_suite([said]) == "bookworm"
+    assert backend.base_image_suite(["the image was built"]) == ""
+    page.offer_base_image("")
+    assert page.make_base.isHidden()
+    page.offer_base_image("bookworm")
+    assert not page.make_base.isHidden() and "bookworm" in page.make_base.text()
+    page.base_image_ref = base_image
+    page.make_base.click()
+    assert page.verdict.state == "ok", page.verdict.text()
+    assert page.base_image.text() == base_image == state.spec.environment.base_image
+    assert page.make_base.isHidden() and page.prepare.isEnabled()

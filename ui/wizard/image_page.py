@@ -45,6 +45,16 @@ class ImagePage(WizardPage):
                                            "is prepared.")
         self.messages = note()
         self.panel = self.task_panel(work="preparing the environment")
+        # offered when the base image cannot be pulled: make one here (debootstrap)
+        self.make_base = QPushButton("Build a &Debian base image here")
+        self.make_base.setToolTip("From the Debian mirror, with debootstrap (needs root); "
+                                  "takes a few minutes; then prepare the environment again.")
+        self.make_base.clicked.connect(self.start_base_image)
+        self.make_base.hide()
+        self.base_panel = self.task_panel(work="building the base image")
+        self.base_panel.hide()
+        self.base_suite = ""
+        self.base_image_ref = None   # where the image goes (None: the core's default)
         row = QHBoxLayout()
         row.addWidget(self.prepare)
         row.addWidget(self.panel, 1)
@@ -57,6 +67,10 @@ class ImagePage(WizardPage):
         layout.addWidget(self.save)
         layout.addLayout(row)
         layout.addWidget(self.verdict)
+        base_row = QHBoxLayout()
+        base_row.addWidget(self.make_base)
+        base_row.addWidget(self.base_panel, 1)
+        layout.addLayout(base_row)
         layout.addWidget(self.skip)
         layout.addWidget(QLabel("Dockerfile:"))
         layout.addWidget(self.dockerfile, 1)
@@ -148,8 +162,49 @@ class ImagePage(WizardPage):
                               "more before compression; replays need no build)")
         self.verdict.set_status("ok", " ".join(parts))
         self.messages.setText("\n".join(env.messages))
+        self.offer_base_image(env.debian_suite)
         self.panel.finish("Environment ready.")
         self.completeChanged.emit()
+
+    # ---------------------------------------------------------------- base image
+    def offer_base_image(self, suite: str) -> None:
+        """The base image could not be pulled: offer to make a Debian ``suite`` one."""
+        self.base_suite = suite
+        self.make_base.setText(f"Build a &Debian {suite} base image here" if suite else "")
+        self.make_base.setVisible(bool(suite))
+        self.make_base.setEnabled(bool(suite))
+
+    def start_base_image(self) -> None:
+        suite, ref = self.base_suite, self.base_image_ref
+        if not suite or self.base_panel.running:
+            return
+        self.make_base.setEnabled(False)
+        self.prepare.setEnabled(False)
+        self.base_panel.show()
+        self.verdict.set_status("info", f"Building a Debian {suite} base image from the "
+                                "Debian mirror (a few minutes)\u2026")
+        self.base_panel.start(
+            lambda report, cancel: backend.make_base_image(suite, ref, report, cancel),
+            self._base_made, on_error=self._base_failed)
+
+    def _base_made(self, ref: str) -> None:
+        self.base_panel.finish("")
+        self.prepare.setEnabled(True)
+        self.make_base.hide()
+        self.base_image.setText(ref)
+        self.apply()
+        self.verdict.set_status("ok", f"The base image {ref} is ready. Press Prepare the "
+                                "environment again to build on it.")
+        self.completeChanged.emit()
+
+    def _base_failed(self, exc, details) -> None:
+        self.prepare.setEnabled(True)
+        self.make_base.setEnabled(True)
+        if isinstance(exc, Cancelled):
+            self.verdict.set_status("warn", "Cancelled: no base image was made.")
+            return
+        self.verdict.set_status("bad", backend.message_of(exc))
+        self.fail(exc, details)
 
     def _skip_toggled(self, checked: bool) -> None:
         if checked and self.state.session is not None:
