@@ -26,6 +26,9 @@ from typing import ClassVar
 from . import debian, rlang
 from .detect import PythonEnvironment
 
+# a log line names this many packages the lock left out; studypack.json lists them all
+UNUSED_SHOWN = 8
+
 ENV_DIR = "/env"
 VENV_DIR = "/env/venv"
 CONDA_PREFIX = "/env/conda"
@@ -154,9 +157,12 @@ class _PipKind(EnvironmentKind):
                     f"{len(pip.wheels)} wheels vendored (linux x86_64, Python "
                     f"{env.python_version}): {pip.source_summary() or 'none needed'}"]
         if pip.unused:
-            messages.append(f"left out of the lock {len(pip.unused)} installed package(s) "
-                            "the run did not use: " + ", ".join(sorted(pip.unused))
-                            + " (lock = \"all\" under [environment] keeps them)")
+            names = sorted(pip.unused)
+            shown = ", ".join(names[:UNUSED_SHOWN]) + (
+                f" and {len(names) - UNUSED_SHOWN} more" if len(names) > UNUSED_SHOWN else "")
+            messages.append(f"left out of the lock {len(names)} installed package(s) the run "
+                            f"did not use: {shown} (all listed in studypack.json; "
+                            "lock = \"all\" under [environment] keeps them)")
         if pip.rebuilt:
             messages.append("REBUILT from the installed files (no wheel was found in a "
                             "wheelhouse, pip's cache or the index"
