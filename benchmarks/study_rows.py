@@ -11,11 +11,14 @@ Debian + Python image).
   environment compressed + the traced files no package reproduces, compressed"
   (`tar | zstd -3` of data/env and of data/rootfs of the bag);
 - scisize: the same for a study using numpy, scipy, pandas and matplotlib from PyPI;
-- replay: each mode's latency against its floor measured in the same round — trace:
+- replay: each mode the replay registry says can run the bundle here (trace, directory,
+  sandbox, image, rebuild; the bundle is made with ``--save-image`` so that image mode
+  can), against its floor measured in the same round — trace, image and rebuild:
   `studypack verify` + `docker run --rm` of one container + the plain run of the
-  command; directory/sandbox: `studypack verify` + the plain run. The trace row is a
-  repeated replay (the image of the same traced files is reused); the first replay,
-  which imports it, is its own row;
+  command (image mode's `docker load` of the saved image and rebuild mode's cached build
+  are above that floor, not in it); directory and sandbox: `studypack verify` + the plain
+  run. The trace row is a repeated replay (the image of the same traced files is
+  reused); the first replay, which imports it, is its own row;
 - rebuild: studypack's image build of the bundle's Dockerfile and context with no
   cache against `docker build --no-cache` of the same Dockerfile and context.
 """
@@ -190,11 +193,17 @@ def timed(argv: list[str] | str, cwd: Path | None = None, env=None) -> float:
 
 
 def modes_here(bundle: Path) -> list[str]:
-    import re
-    out = subprocess.run(STUDYPACK + ["replay", "--help"], capture_output=True, text=True,
-                         env=ENV).stdout
-    choices = re.search(r"--mode \{([a-z,]+)\}", out)
-    known = choices.group(1).split(",") if choices else ["trace", "directory"]
+    """The replay modes that can run this bundle on this machine (the replay registry's
+    own check, from the bundle's metadata)."""
+    code = ("import json, sys\n"
+            "from studypack.bundle.reader import read_info\n"
+            "from studypack.replay.registry import BundleFacts, check_modes\n"
+            "facts = BundleFacts.from_metadata(read_info(sys.argv[1]).metadata)\n"
+            "print(json.dumps([c.mode for c in check_modes(facts) if c.possible]))\n")
+    out = subprocess.run([PY, "-c", code, str(bundle)], capture_output=True, text=True,
+                         env=ENV, check=True).stdout
+    import json
+    known = json.loads(out)
     return [m for m in ("trace", "directory", "sandbox", "image", "rebuild") if m in known]
 
 
