@@ -229,38 +229,51 @@ def test_a_data_file_can_be_kept_by_reference_with_its_checksum(bare_wizard, qtb
     assert ref.sha256 == hashlib.sha256(csv.read_bytes()).hexdigest()
 
 
-def test_deposit_from_the_export_page_publishes_and_writes_the_doi(qtbot, tmp_path,
-                                                                  immediate_tasks, monkeypatch):
-    """The Zenodo step, against the faithful fake Zenodo over loopback."""
+def _export_page(qtbot, tmp_path, monkeypatch, payload_bytes: int):
+    """(the Write page of a fresh study, with a written deposit bundle; the study folder)."""
     from tests.support.deposit_bundles import make_bundle
-    from studypack.spec import write_spec
+    from studypack.spec import detect_spec, write_spec
     from studypack_gui.backend import BundleWritten
     from studypack_gui.wizard import WizardState, export_page
-    from tests.support.zenodo_server import FakeZenodo
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    bundle = make_bundle(tmp_path / "out", payload_bytes=200_000)
+    bundle = make_bundle(tmp_path / "out", payload_bytes=payload_bytes)
     study = tmp_path / "study"
     study.mkdir()
     (study / "README.md").write_text("# Soil carbon\n")
     (study / "analysis.py").write_text("print(1)\n")   # init asks, never guesses, a command
     state = WizardState(folder=study)
-    from studypack.spec import detect_spec
     state.spec = detect_spec(study)
     write_spec(state.spec, study / "studypack.toml")
     state.result = BundleWritten(path=bundle, sha256="", size=0, files=0)
     page = export_page.ExportPage(state)
     qtbot.addWidget(page)
+    return page, study
+
+
+def _to_server(page, server) -> None:
+    """The page deposits, published, on the fake Zenodo with a token it accepts."""
+    server.add_token("gui-token-123456")
+    page.site.addItem("test server", server.url)
+    page.site.setCurrentIndex(page.site.count() - 1)
+    page.token.setText("gui-token-123456")
+    page.publish.setChecked(True)
+
+
+def test_deposit_from_the_export_page_publishes_and_writes_the_doi(qtbot, tmp_path,
+                                                                  immediate_tasks, monkeypatch):
+    """The Zenodo step, against the faithful fake Zenodo over loopback."""
+    from studypack_gui.wizard import export_page
+    from tests.support.zenodo_server import FakeZenodo
+
+    page, study = _export_page(qtbot, tmp_path, monkeypatch, payload_bytes=200_000)
+    bundle = page.state.result.path
     questions = []
     monkeypatch.setattr(export_page, "confirm_publish",
                         lambda question, metadata: questions.append((question, metadata)) or True)
     with FakeZenodo() as server:
-        server.add_token("gui-token-123456")
-        page.site.addItem("test server", server.url)
-        page.site.setCurrentIndex(page.site.count() - 1)
-        page.token.setText("gui-token-123456")
-        page.publish.setChecked(True)
+        _to_server(page, server)
         page.start_deposit()
         dep = next(iter(server.depositions.values()))
         assert dep.submitted and server.stored_bytes(dep.id, bundle.name) == bundle.read_bytes()
@@ -468,31 +481,16 @@ def test_deposit_choices_are_checked_locally_sent_and_a_pending_version_can_be_d
     refused before anything is sent; a new version blocked by a draft open on Zenodo is
     deposited once the user ticks "discard the pending draft"."""
     from tests.support.deposit_bundles import make_bundle
-    from studypack.spec import detect_spec, write_spec
     from studypack_gui.backend import BundleWritten
-    from studypack_gui.wizard import WizardState, export_page
+    from studypack_gui.wizard import export_page
     from tests.support.zenodo_server import FakeZenodo
 
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    v1 = make_bundle(tmp_path / "v1", payload_bytes=2000)
-    study = tmp_path / "study"
-    study.mkdir()
-    (study / "analysis.py").write_text("print(1)\n")
-    state = WizardState(folder=study)
-    state.spec = detect_spec(study)
-    write_spec(state.spec, study / "studypack.toml")
-    page = export_page.ExportPage(state)
-    qtbot.addWidget(page)
-    state.result = BundleWritten(path=v1, sha256="", size=0, files=0)
+    page, study = _export_page(qtbot, tmp_path, monkeypatch, payload_bytes=2000)
+    state = page.state
     page.deposit_ready()
     monkeypatch.setattr(export_page, "confirm_publish", lambda question, metadata: True)
     with FakeZenodo() as server:
-        server.add_token("gui-token-123456")
-        page.site.addItem("test server", server.url)
-        page.site.setCurrentIndex(page.site.count() - 1)
-        page.token.setText("gui-token-123456")
-        page.publish.setChecked(True)
+        _to_server(page, server)
         assert not page.new_version.isVisible() and not page.discard_pending.isVisible()
         # a local check, before upload
         page.communities.setText("Bad Community!")
