@@ -100,24 +100,28 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
     kept = bool(keep)
     try:
         cancel.check()
+        reuse_image = kept_rootfs = None
         if source.is_dir():
             bag_dir = find_bag(source)
         elif source.is_file():
             report(Progress("verify", 0, None, f"verifying and unpacking {source.name}"))
-            bag_dir, reuse_image = _unpack_for(mode, source, work, report, cancel)
+            bag_dir, reuse_image, kept_rootfs = _unpack_for(mode, source, work, report, cancel)
         else:
             raise UsageError(f"{source} does not exist.")
         layout = load_layout(bag_dir)
-        layout.trace_image = reuse_image if source.is_file() else None
+        layout.trace_image, layout.kept_rootfs = reuse_image, kept_rootfs
         chosen, reason = choose_mode(layout, mode)
         report(Progress("replay", 0, None, f"mode {chosen}: {reason}"))
         # Traced files stored once, in their package, for the modes that read them from
         # disk (and the study folder, made next, from those under the study root).
-        rebuild_files(layout.bag_dir, references_needed(layout.bag_dir, chosen,
-                                                        layout.original_root,
-                                                        bool(layout.trace_image)),
-                      layout.rootfs, report, cancel)
+        if kept_rootfs is None:
+            rebuild_files(layout.bag_dir, references_needed(layout.bag_dir, chosen,
+                                                            layout.original_root,
+                                                            bool(layout.trace_image)),
+                          layout.rootfs, report, cancel)
         notes = list(layout.notes) + fetch_references(layout, report, cancel)
+        if source.is_file():
+            notes += _keep_rootfs(layout, chosen, move=not kept)
         study_dir = make_study_dir(layout, work / "study", cancel)
         reuse = bool(inputs) or bool(args_override)
         if inputs:
@@ -335,24 +339,51 @@ def _plans(layout: BagLayout, study_dir: Path, args_override) -> list[RunPlan]:
 
 
 def _unpack_for(mode: str, source: Path, work: Path, report: Reporter,
-                cancel: CancelToken) -> tuple[Path, str | None]:
+                cancel: CancelToken) -> tuple[Path, str | None, Path | None]:
     """Unpack, verifying everything but writing only what ``mode`` reads: trace mode
     whose image was imported by an earlier replay of the same traced files writes
-    neither the traced files nor the packages. Returns the bag and that image."""
+    neither the traced files nor the packages, nor does the sandbox mode whose root an
+    earlier replay kept (:mod:`.rootfs_cache`). Returns the bag, that image, that root."""
     from ..bundle.reader import read_info, unpack
+    from . import rootfs_cache
     from .cache import check_claimed_digest, claimed_digest, unpack_skip
     from .runners import engine_available
     from .trace import TraceRunner
 
-    reuse_image = None
+    reuse_image = kept = None
     metadata = read_info(source).metadata if mode != "auto" else {}
-    if mode == "trace" and claimed_digest(metadata) and engine_available()[0]:
-        reuse_image = TraceRunner.image_for(claimed_digest(metadata))
-    skip = unpack_skip(mode, metadata, trace_image_here=reuse_image is not None)
+    digest = claimed_digest(metadata)
+    if mode == "trace" and digest and engine_available()[0]:
+        reuse_image = TraceRunner.image_for(digest)
+    if mode in rootfs_cache.CACHED_MODES and digest:
+        kept = rootfs_cache.lookup(digest)
+    skip = unpack_skip(mode, metadata, trace_image_here=reuse_image is not None,
+                       rootfs_kept=kept is not None)
     bag_dir = unpack(source, work / "bag", report=report, cancel=cancel, skip=skip).bag_dir
-    if reuse_image:
+    if reuse_image or kept:
         check_claimed_digest(bag_dir, metadata)
-    return bag_dir, reuse_image
+    return bag_dir, reuse_image, kept
+
+
+def _keep_rootfs(layout: BagLayout, mode: str, *, move: bool) -> list[str]:
+    """Notes on the traced files kept for the next replay (or reused from the last)."""
+    from . import rootfs_cache
+    from .cache import check_claimed_digest
+
+    if layout.kept_rootfs is not None:
+        return [f"{mode} mode reused the traced files kept in {layout.kept_rootfs.parent} "
+                "by an earlier replay of the same traced files (same digest); the bundle "
+                "was still verified"]
+    if mode not in rootfs_cache.CACHED_MODES or not layout.rootfs.is_dir():
+        return []
+    digest = check_claimed_digest(layout.bag_dir, layout.metadata)
+    kept = rootfs_cache.keep(layout.rootfs, digest, layout.original_root, move=move)
+    if kept is None:
+        return []
+    layout.kept_rootfs = kept
+    return [f"{mode} mode kept the traced files in {kept.parent}; a later replay of the "
+            "same traced files reuses them (the newest "
+            f"{rootfs_cache.KEEP} are kept there)"]
 
 
 def _runner(mode: str, layout: BagLayout, work: Path, *, network: bool) -> Runner:

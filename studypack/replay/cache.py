@@ -67,16 +67,20 @@ def trace_image_tag(digest: str, busybox: str | None) -> str:
     return f"{TRACE_IMAGE_REPOSITORY}:{sha.hexdigest()[:40]}"
 
 
-def unpack_skip(mode: str, metadata: dict, *,
-                trace_image_here: bool = False) -> Callable[[str], bool] | None:
+def unpack_skip(mode: str, metadata: dict, *, trace_image_here: bool = False,
+                rootfs_kept: bool = False) -> Callable[[str], bool] | None:
     """Members (names relative to the bag) that ``mode`` does not read, or None.
 
     ``trace`` with its image already imported does not read the traced files — but for
     those under the study folder, which the replay's study folder holds (a virtualenv
     inside the study; rebuilt from their packages when stored once); ``auto`` reads
-    everything, since the mode is chosen from what was unpacked."""
+    everything, since the mode is chosen from what was unpacked. With ``rootfs_kept``
+    (an earlier replay kept the finished traced files, :mod:`.rootfs_cache`) neither the
+    traced files nor the packages they are rebuilt from are written."""
     image = fmt.IMAGE_TAR
     rootfs = fmt.ROOTFS_DIR + "/"
+    if mode in ("directory", "sandbox") and rootfs_kept:
+        return lambda rel: rel == image or rel.startswith(rootfs) or is_package_member(rel)
     if mode in ("trace", "directory", "sandbox"):
         root = (metadata.get("traced_files") or {}).get("study_root")
         if mode == "trace" and trace_image_here and isinstance(root, str) and root.startswith("/"):

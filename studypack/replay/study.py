@@ -32,6 +32,7 @@ class BagLayout:
     original_root: str               # absolute path of the study root when traced
     notes: list[str] = field(default_factory=list)
     trace_image: str | None = None   # an image of these traced files already imported
+    kept_rootfs: Path | None = None  # the traced files kept by an earlier replay (cache)
 
     @property
     def data(self) -> Path:
@@ -47,7 +48,7 @@ class BagLayout:
 
     @property
     def rootfs(self) -> Path:
-        return self.bag_dir / fmt.ROOTFS_DIR
+        return self.kept_rootfs or self.bag_dir / fmt.ROOTFS_DIR
 
     @property
     def image_tar(self) -> Path:

@@ -1,0 +1,159 @@
+"""The traced files of a sandbox replay, kept for the next replay of the same files.
+
+A sandbox replay needs the traced files unpacked and those stored once rebuilt from
+their packages: most of its time. The finished root is kept in the user's cache
+(``$XDG_CACHE_HOME/studypack/rootfs/<digest>``, ``~/.cache`` by default), keyed by the
+digest of the traced files (:func:`studypack.replay.cache.bag_traced_digest`: every
+file's sha256 from the bundle's verified manifest and listing, and the links). A later
+replay whose bundle has the same digest mounts that root and writes none of the traced
+files; the whole bundle is still verified.
+
+An entry is used only when its marker, written last, names the same digest and the
+files, links and folders on disk still match the listing the marker records (names,
+types, sizes, modification times, link targets): an entry that was cut short, or whose
+files were changed, replaced or removed since, is set aside and made anew. Only the
+newest :data:`KEEP` entries are kept.
+
+Only the sandbox mode uses it: there the root is mounted read-only. The directory mode
+runs the traced programs on this machine with write access to their files (a Python
+writes its bytecode beside its modules, say), so it keeps unpacking its own copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+KEEP = 3                           # entries kept, newest used first
+MARKER = "complete.json"           # written last
+RECIPE = 1                         # bump when what an entry holds changes
+CACHED_MODES = ("sandbox",)
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "studypack" / "rootfs"
+
+
+def _entry(digest: str) -> Path:
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("not a sha256 digest")
+    return cache_root() / digest
+
+
+def tree_listing(root: Path) -> str:
+    """The sha256 of what is under ``root``: each entry's name and type, a file's
+    size and modification time, a link's target."""
+    sha = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            path = base / name
+            rel = path.relative_to(root).as_posix()
+            st = path.lstat()
+            if path.is_symlink():
+                line = f"l\t{rel}\t{os.readlink(path)}"
+            elif path.is_dir():
+                line = f"d\t{rel}"
+            else:
+                line = f"f\t{rel}\t{st.st_size}\t{st.st_mtime_ns}\t{st.st_mode & 0o7777:o}"
+            sha.update(line.encode("utf-8", "surrogateescape") + b"\n")
+    return sha.hexdigest()
+
+
+def lookup(digest: str) -> Path | None:
+    """The kept root of traced files of this digest, when complete and unchanged."""
+    try:
+        entry = _entry(digest)
+        marker = entry / MARKER
+        root = entry / "rootfs"
+        if entry.is_symlink() or not marker.is_file() or root.is_symlink() or not root.is_dir():
+            return None
+        record = json.loads(marker.read_text("utf-8"))
+        if not isinstance(record, dict) or record.get("digest") != digest \
+                or record.get("recipe") != RECIPE \
+                or record.get("listing") != tree_listing(root):
+            _discard(entry)
+            return None
+        os.utime(marker)               # newest used: kept longest
+        return root
+    except (OSError, ValueError):
+        return None
+
+
+def keep(rootfs: Path, digest: str, original_root: str, *, move: bool) -> Path | None:
+    """Put the finished ``rootfs`` in the cache (moved when ``move`` and on the same
+    file system, else copied) and return where it now is; None when the cache cannot
+    be written (the replay then uses ``rootfs`` where it is)."""
+    try:
+        entry = _entry(digest)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=entry.parent))
+    except (OSError, ValueError):
+        return None
+    target, moved = staging / "rootfs", False
+    try:
+        try:
+            if not move:
+                raise OSError("copy asked for")
+            os.rename(rootfs, target)
+        except OSError:
+            shutil.copytree(rootfs, target, symlinks=True)
+        moved = not rootfs.exists()
+        _mount_points(target, original_root)
+        record = {"digest": digest, "recipe": RECIPE, "listing": tree_listing(target),
+                  "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (staging / MARKER).write_text(json.dumps(record), "utf-8")   # last
+        _discard(entry)
+        os.rename(staging, entry)
+        _prune(entry.parent)
+        return entry / "rootfs"
+    except OSError:
+        if moved and target.is_dir() and not rootfs.exists():
+            with contextlib.suppress(OSError):
+                os.rename(target, rootfs)      # the replay goes on with its own copy
+        shutil.rmtree(staging, ignore_errors=True)
+        return None
+
+
+def _mount_points(root: Path, original_root: str) -> None:
+    """The folders the sandbox mounts onto, made now: the kept root is never written
+    after its marker."""
+    from .sandbox import SANDBOX_TMP, _mount_point
+
+    for name in ("proc", "dev", "tmp", original_root.lstrip("/")):
+        _mount_point(root / name)
+    tmp = root / "tmp"
+    if tmp.is_dir() and not tmp.is_symlink() and any(tmp.iterdir()):
+        _mount_point(root / SANDBOX_TMP.lstrip("/"))
+
+
+def _discard(entry: Path) -> None:
+    if entry.is_symlink():
+        entry.unlink()
+    elif entry.exists():
+        aside = entry.with_name(f".old-{entry.name}-{os.getpid()}")
+        os.rename(entry, aside)        # out of the way at once, then removed
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _prune(folder: Path) -> None:
+    """Keep the newest KEEP entries (by last use); remove leftovers of killed replays."""
+    entries = []
+    for path in folder.iterdir():
+        if path.name.startswith((".new-", ".old-")):
+            if time.time() - path.lstat().st_mtime > 3600:
+                shutil.rmtree(path, ignore_errors=True)
+            continue
+        marker = path / MARKER
+        entries.append((marker.stat().st_mtime if marker.is_file() else 0, path))
+    for _, path in sorted(entries, reverse=True)[KEEP:]:
+        with contextlib.suppress(OSError):
+            _discard(path)

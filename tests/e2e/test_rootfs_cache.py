@@ -1,0 +1,83 @@
+"""The sandbox mode keeps the finished traced files for the next replay of the same
+traced files (studypack/replay/rootfs_cache.py): real replays of the example study
+under bubblewrap, with the cache in a folder of the test's own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from studypack.replay import find_bag, replay_bundle
+from studypack.replay import rootfs_cache
+from studypack.replay.cache import claimed_digest
+from studypack.replay.sandbox import bwrap_problem
+
+pytestmark = pytest.mark.skipif(bwrap_problem() is not None,
+                                reason=f"no sandbox here: {bwrap_problem()}")
+
+
+def _notes(result) -> str:
+    return "\n".join(result.notes)
+
+
+def _replay(bundle: Path, work: Path):
+    result = replay_bundle(bundle, mode="sandbox", keep=work, repeat=1)
+    assert result.mode == "sandbox" and result.reproduced, result.notes
+    return result
+
+
+def test_second_sandbox_replay_reuses_the_kept_traced_files(example_bundle, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from studypack.bundle.reader import read_info
+
+    digest = claimed_digest(read_info(example_bundle).metadata)
+    assert digest, "the example bundle records its traced files' digest"
+    entry = tmp_path / "cache" / "studypack" / "rootfs" / digest
+
+    first = _replay(example_bundle, tmp_path / "w1")
+    assert "kept the traced files" in _notes(first)
+    assert (entry / rootfs_cache.MARKER).is_file()
+    assert rootfs_cache.lookup(digest) == entry / "rootfs"
+
+    second = _replay(example_bundle, tmp_path / "w2")
+    assert "reused the traced files" in _notes(second)
+    # the traced files and the packages were checked, not written, this time
+    bag = find_bag(tmp_path / "w2" / "bag")
+    written = [p for p in (bag / "data" / "rootfs").rglob("*")
+               if p.is_file() and not p.is_symlink()]
+    assert written == []
+    assert not list((bag / "data" / "env").rglob("*.whl"))
+
+
+def test_tampered_or_incomplete_kept_files_are_not_used(example_bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from studypack.bundle.reader import read_info
+
+    digest = claimed_digest(read_info(example_bundle).metadata)
+    _replay(example_bundle, tmp_path / "w1")
+    root = rootfs_cache.lookup(digest)
+    assert root is not None
+
+    # a traced module changed after the entry was made
+    module = next(p for p in root.rglob("*.py") if p.is_file() and not p.is_symlink())
+    original = module.read_bytes()
+    module.write_bytes(original + b"\nraise SystemExit('tampered')\n")
+    assert rootfs_cache.lookup(digest) is None
+    again = _replay(example_bundle, tmp_path / "w2")
+    assert "reused" not in _notes(again) and "kept the traced files" in _notes(again)
+    assert (rootfs_cache.lookup(digest) / module.relative_to(root)).read_bytes() == original
+
+    # an entry whose marker was never written (a replay killed while keeping it)
+    (root.parent / rootfs_cache.MARKER).unlink()
+    assert rootfs_cache.lookup(digest) is None
+    third = _replay(example_bundle, tmp_path / "w3")
+    assert "reused" not in _notes(third)
+
+    # a marker naming other traced files
+    marker = root.parent / rootfs_cache.MARKER
+    record = json.loads(marker.read_text())
+    marker.write_text(json.dumps(dict(record, digest="0" * 64)))
+    assert rootfs_cache.lookup(digest) is None
