@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path, PurePosixPath
 
 from .. import elfinfo
+from ..bundle import format as fmt
 from ..errors import UsageError
 from ..progress import CancelToken, Progress, Reporter
 from .runners import Runner, RunOutcome, RunPlan, run_process
@@ -45,10 +46,13 @@ class DirectoryRunner(Runner):
 
     @classmethod
     def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
-        return cls(layout.rootfs, network=network)
+        return cls(layout.rootfs, network=network,
+                   trace_db=layout.bag_dir / fmt.TRACE_DIR / "trace.sqlite3")
 
-    def __init__(self, rootfs: Path, *, network: bool = False):
+    def __init__(self, rootfs: Path, *, network: bool = False, trace_db: Path | None = None):
         self.rootfs = rootfs
+        # (the traced files may be kept outside the bag: studypack/replay/rootfs_cache.py)
+        self.trace_db = trace_db or rootfs.parent / "trace" / "trace.sqlite3"
         self.network = network
         self.notes = []
         self._library_path: str | None = None
@@ -64,7 +68,7 @@ class DirectoryRunner(Runner):
             if path.is_file() and not path.is_symlink():
                 folders.add(str(path.parent))
         self._library_path = ":".join(sorted(folders))
-        others = started_programs(self.rootfs.parent / "trace" / "trace.sqlite3")
+        others = started_programs(self.trace_db)
         if others:
             self.notes.append("the recorded run started other programs ("
                               + ", ".join(others[:5]) + (", …" if len(others) > 5 else "")

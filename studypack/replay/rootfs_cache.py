@@ -1,6 +1,7 @@
-"""The traced files of a sandbox replay, kept for the next replay of the same files.
+"""The traced files of a sandbox or directory replay, kept for the next replay of the
+same files.
 
-A sandbox replay needs the traced files unpacked and those stored once rebuilt from
+Such a replay needs the traced files unpacked and those stored once rebuilt from
 their packages: most of its time. The finished root is kept in the user's cache
 (``$XDG_CACHE_HOME/studypack/rootfs/<digest>``, ``~/.cache`` by default), keyed by the
 digest of the traced files (:func:`studypack.replay.cache.bag_traced_digest`: every
@@ -14,9 +15,12 @@ types, sizes, modification times, link targets): an entry that was cut short, or
 files were changed, replaced or removed since, is set aside and made anew. Only the
 newest :data:`KEEP` entries are kept.
 
-Only the sandbox mode uses it: there the root is mounted read-only. The directory mode
-runs the traced programs on this machine with write access to their files (a Python
-writes its bytecode beside its modules, say), so it keeps unpacking its own copy.
+The sandbox mode mounts the kept root read-only. The directory mode runs the traced
+programs on this machine, unconfined, so a run could write into the kept root (a Python
+writing bytecode beside a module whose bytecode was not traced, say; the example study
+does not): the listing then no longer matches, and the next replay sets that entry aside
+and makes it anew from its bundle — a changed root is never reused. (Copy-on-write,
+which would keep such writes out of the root, is not available without privileges.)
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pathlib import Path
 KEEP = 3                           # entries kept, newest used first
 MARKER = "complete.json"           # written last
 RECIPE = 1                         # bump when what an entry holds changes
-CACHED_MODES = ("sandbox",)
+CACHED_MODES = ("sandbox", "directory")
 
 
 def cache_root() -> Path:
@@ -124,8 +128,8 @@ def keep(rootfs: Path, digest: str, original_root: str, *, move: bool) -> Path |
 
 
 def _mount_points(root: Path, original_root: str) -> None:
-    """The folders the sandbox mounts onto, made now: the kept root is never written
-    after its marker."""
+    """The folders the sandbox mounts onto, made now: studypack never writes into the
+    kept root after its marker."""
     from .sandbox import SANDBOX_TMP, _mount_point
 
     for name in ("proc", "dev", "tmp", original_root.lstrip("/")):

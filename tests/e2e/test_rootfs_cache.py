@@ -1,6 +1,6 @@
-"""The sandbox mode keeps the finished traced files for the next replay of the same
-traced files (studypack/replay/rootfs_cache.py): real replays of the example study
-under bubblewrap, with the cache in a folder of the test's own."""
+"""The sandbox and directory modes keep the finished traced files for the next replay
+of the same traced files (studypack/replay/rootfs_cache.py): real replays of the
+example study, with the cache in a folder of the test's own."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def _notes(result) -> str:
     return "\n".join(result.notes)
 
 
-def _replay(bundle: Path, work: Path):
-    result = replay_bundle(bundle, mode="sandbox", keep=work, repeat=1)
-    assert result.mode == "sandbox" and result.reproduced, result.notes
+def _replay(bundle: Path, work: Path, mode: str = "sandbox"):
+    result = replay_bundle(bundle, mode=mode, keep=work, repeat=1)
+    assert result.mode == mode and result.reproduced, result.notes
     return result
 
 
@@ -81,3 +81,15 @@ def test_tampered_or_incomplete_kept_files_are_not_used(example_bundle, tmp_path
     record = json.loads(marker.read_text())
     marker.write_text(json.dumps(dict(record, digest="0" * 64)))
     assert rootfs_cache.lookup(digest) is None
+
+
+def test_directory_replay_reuses_what_a_sandbox_replay_kept(example_bundle, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = _replay(example_bundle, tmp_path / "w1")
+    assert "kept the traced files" in _notes(first)
+    second = _replay(example_bundle, tmp_path / "w2", mode="directory")
+    assert "directory mode reused the traced files" in _notes(second)
+    assert second.runs[0].exit_code == 0 and "simulated 100 steps" in second.runs[0].stdout
+    third = _replay(example_bundle, tmp_path / "w3", mode="sandbox")
+    assert "reused the traced files" in _notes(third)     # the directory run left it as it was
