@@ -362,6 +362,12 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter,
     bag_dir = unpack(source, work / "bag", report=report, cancel=cancel, skip=skip).bag_dir
     if reuse_image or kept:
         check_claimed_digest(bag_dir, metadata)
+    if kept and rootfs_cache.sources_of(kept) != rootfs_cache.bag_sources(bag_dir):
+        # the same files, listed or packaged otherwise: unpack and rebuild (and check) them
+        kept = None
+        shutil.rmtree(work / "bag", ignore_errors=True)
+        bag_dir = unpack(source, work / "bag", report=report, cancel=cancel,
+                         skip=unpack_skip(mode, metadata)).bag_dir
     return bag_dir, reuse_image, kept
 
 
@@ -377,7 +383,8 @@ def _keep_rootfs(layout: BagLayout, mode: str, *, move: bool) -> list[str]:
     if mode not in rootfs_cache.CACHED_MODES or not layout.rootfs.is_dir():
         return []
     digest = check_claimed_digest(layout.bag_dir, layout.metadata)
-    kept = rootfs_cache.keep(layout.rootfs, digest, layout.original_root, move=move)
+    kept = rootfs_cache.keep(layout.rootfs, digest, layout.original_root, move=move,
+                             sources=rootfs_cache.bag_sources(layout.bag_dir))
     if kept is None:
         return []
     layout.kept_rootfs = kept

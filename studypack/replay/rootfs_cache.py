@@ -9,6 +9,12 @@ file's sha256 from the bundle's verified manifest and listing, and the links). A
 replay whose bundle has the same digest mounts that root and writes none of the traced
 files; the whole bundle is still verified.
 
+The digest covers the files, not where the stored-once ones were rebuilt from: the
+marker also records the sha256 of the bundle's list of such files and of the packages
+it names (:func:`bag_sources`), and a bundle whose list or packages differ (a changed
+wheel, a reference pointed at another member) is unpacked and rebuilt in full, so that
+the rebuild checks them.
+
 An entry is used only when its marker, written last, names the same digest and the
 files, links and folders on disk still match the listing the marker records (names,
 types, sizes, modification times, link targets): an entry that was cut short, or whose
@@ -72,6 +78,26 @@ def tree_listing(root: Path) -> str:
     return sha.hexdigest()
 
 
+def bag_sources(bag_dir: Path) -> str:
+    """The sha256 of the manifest lines of the store-once list and its packages."""
+    from ..bundle import format as fmt
+    from ..bundle.tagfiles import parse_manifest
+    from ..storeonce import LISTING, read_listing
+
+    manifest = parse_manifest((bag_dir / fmt.MANIFEST).read_bytes(), fmt.MANIFEST)
+    names = [LISTING, *sorted({ref.package for ref in read_listing(bag_dir)})]
+    return hashlib.sha256("".join(f"{manifest.get(n, '-')}  {n}\n" for n in names)
+                          .encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def sources_of(root: Path) -> str | None:
+    """What the kept ``root`` was rebuilt from (:func:`bag_sources`), as its marker says."""
+    try:
+        return json.loads((root.parent / MARKER).read_text("utf-8")).get("sources")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def lookup(digest: str) -> Path | None:
     """The kept root of traced files of this digest, when complete and unchanged."""
     try:
@@ -92,7 +118,8 @@ def lookup(digest: str) -> Path | None:
         return None
 
 
-def keep(rootfs: Path, digest: str, original_root: str, *, move: bool) -> Path | None:
+def keep(rootfs: Path, digest: str, original_root: str, *, move: bool,
+         sources: str = "") -> Path | None:
     """Put the finished ``rootfs`` in the cache (moved when ``move`` and on the same
     file system, else copied) and return where it now is; None when the cache cannot
     be written (the replay then uses ``rootfs`` where it is)."""
@@ -113,6 +140,7 @@ def keep(rootfs: Path, digest: str, original_root: str, *, move: bool) -> Path |
         moved = not rootfs.exists()
         _mount_points(target, original_root)
         record = {"digest": digest, "recipe": RECIPE, "listing": tree_listing(target),
+                  "sources": sources,
                   "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (staging / MARKER).write_text(json.dumps(record), "utf-8")   # last
         _discard(entry)

@@ -105,14 +105,18 @@ def test_shell_script_with_venv_inside_the_study_in_directory_mode(script_bundle
                for note in result.notes)
 
 
-def test_directory_mode_uses_the_traced_interpreter_not_this_machines(timestamp_bundle, tmp_path):
+def test_directory_mode_uses_the_traced_interpreter_not_this_machines(timestamp_bundle, tmp_path,
+                                                                     monkeypatch):
     work = tmp_path / "work"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # no kept traced files
     result = replay_bundle(timestamp_bundle, mode="directory", keep=work)
     first = result.runs[0].stdout
-    # sys.prefix of the replayed Python lies inside the unpacked traced files.
+    # sys.prefix of the replayed Python lies inside the traced files (unpacked, then kept
+    # for the next replay: studypack/replay/rootfs_cache.py).
     prefix = first.split(" from ", 1)[1].strip()
-    assert Path(prefix).resolve().is_relative_to(work.resolve()), first
-    assert "/data/rootfs/" in prefix
+    kept = tmp_path / "cache" / "studypack" / "rootfs"
+    assert Path(prefix).resolve().is_relative_to(kept.resolve()), first
+    assert "/rootfs/" in prefix
 
 
 def test_timestamp_outputs_reported_as_differing_in_a_pipeline(timestamp_bundle):

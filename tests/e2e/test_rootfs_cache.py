@@ -93,3 +93,23 @@ def test_directory_replay_reuses_what_a_sandbox_replay_kept(example_bundle, tmp_
     assert second.runs[0].exit_code == 0 and "simulated 100 steps" in second.runs[0].stdout
     third = _replay(example_bundle, tmp_path / "w3", mode="sandbox")
     assert "reused the traced files" in _notes(third)     # the directory run left it as it was
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "directory"])
+def test_kept_files_do_not_hide_a_changed_wheel_or_reference(example_bundle, tmp_path,
+                                                              monkeypatch, mode):
+    """Same traced-files digest, but the wheel (or the list of stored-once files) was
+    changed and the bundle re-bagged: the kept files are not used, the rebuild refuses."""
+    from studypack.errors import StudypackError
+    from tests.e2e.test_store_once import _tamper_reference, _tamper_wheel
+    from tests.support.rebag import rebag, unbag
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _replay(example_bundle, tmp_path / "w0")          # keeps the good files
+    for number, tamper in enumerate([_tamper_wheel, _tamper_reference]):
+        bag = unbag(example_bundle, tmp_path / f"unpacked{number}")
+        tamper(bag)
+        changed = rebag(bag, tmp_path / f"changed{number}.studypack")
+        with pytest.raises(StudypackError) as err:
+            replay_bundle(changed, mode=mode, repeat=1)
+        assert "is not what the run used" in err.value.message
