@@ -250,7 +250,8 @@ def _walk(root: Path, spec: StudySpec, review: StudyReview):
                                                    f"excluded by default: {rule}"))
                 continue
             this_link = link
-            if path.is_symlink():
+            is_link = path.is_symlink()
+            if is_link:
                 target = os.readlink(path)
                 if not path.exists():
                     raise UsageError(
@@ -263,7 +264,7 @@ def _walk(root: Path, spec: StudySpec, review: StudyReview):
             if path.is_dir():
                 yield from visit(path, rel, this_link)
             elif path.is_file():
-                yield text, path, (this_link if path.is_symlink() else None)
+                yield text, path, (this_link if is_link else None)
             else:
                 review.left_out.append(LeftOut(text, "not a regular file (a socket, fifo "
                                                      "or device)"))

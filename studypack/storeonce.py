@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from .bundle import format as fmt
 from .bundle.writer import Member
 from .errors import BundleError, write_error
-from .hashing import sha256_file
+from .hashing import sha256_file_keyed
 from .packages import open_package
 from .progress import CancelToken, Progress, Reporter, reporter, token
 
@@ -155,7 +155,9 @@ def plan_store_once(rootfs: list[Member], symlinks: bytes, packages: list[Member
     wanted: dict[str, dict[str, list[Member]]] = defaultdict(lambda: defaultdict(list))
     for member in rootfs:
         cancel.check()
-        digests[member.arcname] = sha256_file(member.source, cancel)
+        digests[member.arcname], key = sha256_file_keyed(member.source, cancel)
+        if key is not None:   # the writer need not hash it again, if unchanged by then
+            member.known_sha256 = (digests[member.arcname], key)
         path = member.arcname.removeprefix(fmt.ROOTFS_DIR + "/")
         best = None
         for package, name in index.get((PurePosixPath(path).name, member.size), ()):

@@ -18,6 +18,7 @@ import zstandard
 
 from ..errors import UsageError, WriteError
 from ..fsutil import atomic_output, atomic_write_text, utc_now_iso
+from ..hashing import file_key
 from ..progress import CancelToken, Progress, Reporter, reporter, token
 from . import format as fmt
 from .portable import is_plain_name
@@ -38,6 +39,9 @@ class Member:
     data: bytes | None = None      # ... or bytes made in memory
     mode: int = 0o644
     mtime: int = 0
+    # (sha256, hashing.file_key) of the source as hashed before: used only when the
+    # file opened for packing has exactly that key, else it is hashed again
+    known_sha256: tuple[str, tuple[int, ...]] | None = None
 
     @classmethod
     def from_bytes(cls, arcname: str, data: bytes, mode: int = 0o644, mtime: int = 0) -> "Member":
@@ -269,13 +273,17 @@ def _copy_file(member: Member, zw: _FrameWriter, buffer: bytearray,
     except OSError as exc:
         raise UsageError(f"Cannot read {member.source}: {exc.strerror}.") from None
     with fh:
+        known = member.known_sha256
+        if known is not None and known[1] != file_key(os.fstat(fh.fileno())):
+            known = None   # changed since it was hashed: never trust that digest
         while remaining:
             n = fh.readinto(view[:min(CHUNK, remaining)])
             if not n:
                 raise UsageError(f"{member.source} shrank while it was being packed.",
                                  "Do not change the study's files while packing.")
             chunk = view[:n]
-            sha.update(chunk)
+            if known is None:
+                sha.update(chunk)
             zw.write(chunk)
             remaining -= n
             if n == CHUNK:
@@ -283,5 +291,8 @@ def _copy_file(member: Member, zw: _FrameWriter, buffer: bytearray,
         if fh.read(1):
             raise UsageError(f"{member.source} grew while it was being packed.",
                              "Do not change the study's files while packing.")
-    digests[member.arcname] = sha.hexdigest()
+        if known is not None and known[1] != file_key(os.fstat(fh.fileno())):
+            raise UsageError(f"{member.source} changed while it was being packed.",
+                             "Do not change the study's files while packing.")
+    digests[member.arcname] = known[0] if known is not None else sha.hexdigest()
     return member.size

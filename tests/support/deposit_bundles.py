@@ -45,3 +45,12 @@ def make_bundle(folder: Path, name: str = "soil-carbon", payload_bytes: int = 3 
     out = Path(folder) / f"{name}.studypack"
     pack(plan, out, level=1, threads=0)
     return out
+
+
+def isolate_deposit_state(tmp_path, monkeypatch, token: str) -> None:
+    """Own state dir, ``token`` as the production token in the environment, no sandbox
+    token, and no real keyring: a deposit test never touches the user's own."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("ZENODO_TOKEN", token)
+    monkeypatch.delenv("ZENODO_SANDBOX_TOKEN", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")

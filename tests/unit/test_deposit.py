@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from tests.support.deposit_bundles import PAPER_DOI, make_bundle
+from tests.support.deposit_bundles import PAPER_DOI, isolate_deposit_state, make_bundle
 from studypack.cli import main
 from studypack.deposit.client import ZenodoClient
 from studypack.deposit.errors import (DepositLimitError, NotFoundError, PublishedRecordError,
@@ -38,11 +38,7 @@ def server():
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """Own state dir, a token in the environment, and no real keyring."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("ZENODO_TOKEN", TOKEN)
-    monkeypatch.delenv("ZENODO_SANDBOX_TOKEN", raising=False)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    isolate_deposit_state(tmp_path, monkeypatch, TOKEN)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from studypack.deposit.state import DepositState
 from studypack.deposit.token import Secret
 from studypack.deposit.workflow import plan_deposit, run_deposit
 from studypack.errors import EXIT_REMOTE, EXIT_USAGE
-from tests.support.deposit_bundles import PAPER_DOI, make_bundle
+from tests.support.deposit_bundles import PAPER_DOI, isolate_deposit_state, make_bundle
 from tests.support.zenodo_server import FakeZenodo
 
 TOKEN = "today-t0ken-not-to-print"
@@ -47,10 +47,7 @@ def sandbox():
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("ZENODO_TOKEN", TOKEN)
-    monkeypatch.delenv("ZENODO_SANDBOX_TOKEN", raising=False)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    isolate_deposit_state(tmp_path, monkeypatch, TOKEN)
 
 
 def client_for(server, token=TOKEN, **kw) -> ZenodoClient:

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -188,3 +189,42 @@ def test_a_member_larger_than_recorded_is_refused_before_it_is_all_written(tmp_p
     with pytest.raises(BundleError, match="larger than the 10240 bytes"):
         rebuild_files(bag, read_listing(bag), out)
     assert not [p for p in out.rglob("*") if p.is_file()]
+
+
+def _manifest_of(bundle: Path) -> dict[str, str]:
+    import io
+    import tarfile
+
+    import zstandard
+    from studypack.bundle import format as fmt
+    with open(bundle, "rb") as fh:
+        fh.seek(len(fmt.MARKER))
+        data = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True).read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        text = tar.extractfile("demo/manifest-sha256.txt").read().decode()
+    return {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in text.splitlines()}
+
+
+def test_the_writer_reuses_a_digest_only_for_the_file_it_was_computed_on(tmp_path):
+    """The digest store-once computed is taken by the writer (no second hash) only while
+    the file is unchanged; a file written since is hashed again, never a stale digest."""
+    from studypack.bundle.writer import PackPlan, pack
+    from studypack.hashing import sha256_file_keyed
+    lib = tmp_path / "libx.so"
+    lib.write_bytes(LIB)
+    member = Member.from_file("data/rootfs/usr/lib/libx.so", lib)
+    plan_store_once([member], b"{}", [])
+    assert member.known_sha256 == sha256_file_keyed(lib)
+    assert member.known_sha256[0] == hashlib.sha256(LIB).hexdigest()
+    # A digest marked known for this very file is what the manifest gets: it was reused.
+    member.known_sha256 = ("0" * 64, member.known_sha256[1])
+    pack(PackPlan("demo", payload=[member]), tmp_path / "a.studypack")
+    assert _manifest_of(tmp_path / "a.studypack")[member.arcname] == "0" * 64
+    # The same size, the same mtime, other bytes: the ctime tells, it is hashed again.
+    stat = lib.stat()
+    time.sleep(0.02)   # past a coarse timestamp tick, so the ctime moves
+    lib.write_bytes(LIB[::-1])
+    os.utime(lib, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    pack(PackPlan("demo", payload=[member]), tmp_path / "b.studypack")
+    assert _manifest_of(tmp_path / "b.studypack")[member.arcname] == \
+        hashlib.sha256(LIB[::-1]).hexdigest()
