@@ -609,8 +609,8 @@ class DepositChoices:
 def deposit_study(bundle: Path, choices: DepositChoices) -> tuple[dict, Optional[dict]]:
     """(the bundle's study description with the page's choices over it, which is what is
     sent; the git facts of its run)."""
-    from studypack.deposit.workflow import _bundle_facts
-    study, _version, git = _bundle_facts(Path(bundle))
+    from studypack.deposit.workflow import bundle_facts
+    study, _version, git = bundle_facts(Path(bundle))
     if choices.upload_type:
         study["upload_type"] = choices.upload_type
     if choices.communities:

@@ -97,7 +97,7 @@ def read_sidecar(sidecar: Path) -> str:
     return m.group(1).lower()
 
 
-def _bundle_facts(bundle: Path) -> tuple[dict, object, dict | None]:
+def bundle_facts(bundle: Path) -> tuple[dict, object, dict | None]:
     """(study description, format version, git facts of the first run that has them)."""
     from ..bundle.reader import read_info  # the reader is only needed when planning
     info = read_info(bundle)
@@ -138,7 +138,7 @@ def plan_deposit(bundle: str | Path, *, base_url: str = ZENODO, publish: bool = 
     check_limits(files)
     format_version = None
     if study is None:
-        study, format_version, git = _bundle_facts(bundle)
+        study, format_version, git = bundle_facts(bundle)
     metadata = build_metadata(study, format_version=format_version, git=git)
     base_url = base_url.rstrip("/")
     notes = []
