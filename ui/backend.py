@@ -10,11 +10,8 @@ Nothing here touches Qt.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import stat
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -25,6 +22,9 @@ from studypack.errors import (BundleError, Cancelled, EngineError, StudypackErro
                               UsageError, WriteError)
 from studypack.fsutil import human_size
 from studypack.progress import CancelToken, Progress, Reporter
+# replay files: the stated rule and its housekeeping are the core's (re-exported for the windows)
+from studypack.replay.workfolders import (KEEP_DAYS, KEEP_REPLAYS, ReplayFolder,  # noqa: F401
+                                          list_replays, new_replay_folder, remove_replays)
 from studypack.safetext import printable
 from studypack.spec import (COMMON_LICENSES, DEFAULT_EXCLUDES, NAME_RE, SPEC_NAME, Author,
                             DataReference, RunStep, StudySpec, detect_spec, load_spec,
@@ -857,82 +857,6 @@ def save_text(path: Path, text: str) -> Path:
     from studypack.fsutil import atomic_write_text
     atomic_write_text(Path(path), text)
     return Path(path)
-
-
-# ---------------------------------------------------------------- replay files
-
-# The stated rule (shown in the window): replay folders older than this many days are
-# removed when a new replay starts, and beyond the newest KEEP_REPLAYS the oldest go too.
-KEEP_REPLAYS = 3
-KEEP_DAYS = 14
-
-
-@dataclass
-class ReplayFolder:
-    path: Path
-    size: int
-    mtime: float
-
-
-def _tree_size(folder: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def list_replays(base: Path) -> list[ReplayFolder]:
-    """Replay folders under ``base``, newest first."""
-    base = Path(base)
-    if not base.is_dir():
-        return []
-    found = [ReplayFolder(p, _tree_size(p), p.stat().st_mtime)
-             for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return sorted(found, key=lambda r: r.mtime, reverse=True)
-
-
-def _remove_tree(path: Path) -> None:
-    """Replays unpack read-only files (the traced system): make them writable to go."""
-    def on_error(func, name, _exc):
-        try:
-            os.chmod(os.path.dirname(name), stat.S_IRWXU)
-            os.chmod(name, stat.S_IRWXU)
-            func(name)
-        except OSError:
-            pass
-    shutil.rmtree(path, onerror=on_error)
-
-
-def remove_replays(base: Path, keep: int = 0, older_than_days: Optional[float] = None,
-                   spare: Optional[Path] = None) -> tuple[int, int]:
-    """Remove replay folders: all but the newest ``keep``, and (when given) those older
-    than ``older_than_days``; never ``spare``. (folders removed, bytes freed)."""
-    now = time.time()
-    removed = freed = 0
-    for index, folder in enumerate(list_replays(base)):
-        if spare is not None and folder.path == Path(spare):
-            continue
-        old = older_than_days is not None and now - folder.mtime > older_than_days * 86400
-        if index >= keep or old:
-            _remove_tree(folder.path)
-            if not folder.path.exists():
-                removed += 1
-                freed += folder.size
-    return removed, freed
-
-
-def new_replay_folder(base: Path, bundle: Path) -> Path:
-    """A fresh folder name for one replay (never an earlier replay's folder)."""
-    stem = f"{Path(bundle).name.removesuffix(EXTENSION)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    keep, n = Path(base) / stem, 1
-    while keep.exists():
-        n += 1
-        keep = Path(base) / f"{stem}-{n}"
-    return keep
 
 
 # ---------------------------------------------------------------- about
