@@ -132,6 +132,13 @@ def run(args) -> int:
         raise
 
 
+def _sandbox_site() -> str:
+    # (studypack.deposit loads requests: ~70 ms no local replay needs)
+    from ..deposit.refs import SANDBOX
+
+    return SANDBOX
+
+
 def _replay(args) -> int:
     from ..fsutil import atomic_write_text
     from ..replay import replay_bundle, run_failure
@@ -145,8 +152,7 @@ def _replay(args) -> int:
     with progress_bar(quiet=args.json) as (report, cancel):
         bundle = args.bundle
         download_dir = None
-        from ..deposit.refs import SANDBOX
-        site = args.url or (SANDBOX if args.sandbox else None)
+        site = args.url or (_sandbox_site() if args.sandbox else None)
         if not Path(bundle).exists() and (looks_remote(bundle) or site and bundle.isdigit()):
             from ..fetch import fetch_bundle
             download_dir = tempfile.TemporaryDirectory(prefix="studypack-fetch-")
