@@ -99,9 +99,9 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         registry.runner_class(mode)     # raises: unknown mode, with the known ones
     work = _make_workdir(workdir)
     kept = bool(keep)
+    reuse_image = kept_rootfs = ahead = layout = None
     try:
         cancel.check()
-        reuse_image = kept_rootfs = ahead = None
         if source.is_dir():
             bag_dir = find_bag(source)
         elif source.is_file():
@@ -170,6 +170,9 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
     finally:
         if ahead is not None:
             ahead.close()
+        from .rootfs_cache import release
+        release(kept_rootfs)                       # the traced files kept: not in use
+        release(layout.kept_rootfs if layout is not None else None)
         if not kept:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -384,6 +387,7 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: C
         check_claimed_digest(bag_dir, metadata)
     if kept and rootfs_cache.sources_of(kept) != rootfs_cache.bag_sources(bag_dir):
         # the same files, listed or packaged otherwise: unpack and rebuild (and check) them
+        rootfs_cache.release(kept)
         kept = None
         shutil.rmtree(work / "bag", ignore_errors=True)
         bag_dir = unpack(source, work / "bag", report=report, cancel=cancel,
