@@ -40,7 +40,7 @@ def test_second_sandbox_replay_reuses_the_kept_traced_files(example_bundle, tmp_
     first = _replay(example_bundle, tmp_path / "w1")
     assert "kept the traced files" in _notes(first)
     assert (entry / rootfs_cache.MARKER).is_file()
-    assert rootfs_cache.lookup(digest) == entry / "rootfs"
+    assert _look(digest) == entry / "rootfs"
 
     second = _replay(example_bundle, tmp_path / "w2")
     assert "reused the traced files" in _notes(second)
@@ -52,13 +52,20 @@ def test_second_sandbox_replay_reuses_the_kept_traced_files(example_bundle, tmp_
     assert not list((bag / "data" / "env").rglob("*.whl"))
 
 
+def _look(digest: str):
+    """What a replay would find kept, without holding it (this test is no replay)."""
+    root = rootfs_cache.lookup(digest)
+    rootfs_cache.release(root)
+    return root
+
+
 def test_tampered_or_incomplete_kept_files_are_not_used(example_bundle, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     from studypack.bundle.reader import read_info
 
     digest = claimed_digest(read_info(example_bundle).metadata)
     _replay(example_bundle, tmp_path / "w1")
-    root = rootfs_cache.lookup(digest)
+    root = _look(digest)
     assert root is not None
 
     # a traced module changed after the entry was made
@@ -68,7 +75,7 @@ def test_tampered_or_incomplete_kept_files_are_not_used(example_bundle, tmp_path
     assert rootfs_cache.lookup(digest) is None
     again = _replay(example_bundle, tmp_path / "w2")
     assert "reused" not in _notes(again) and "kept the traced files" in _notes(again)
-    assert (rootfs_cache.lookup(digest) / module.relative_to(root)).read_bytes() == original
+    assert (_look(digest) / module.relative_to(root)).read_bytes() == original
 
     # an entry whose marker was never written (a replay killed while keeping it)
     (root.parent / rootfs_cache.MARKER).unlink()
