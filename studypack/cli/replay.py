@@ -129,6 +129,7 @@ def run(args) -> int:
         if args.json and not getattr(error, "reported", False):
             print(json.dumps(failure_dict(error, mode=args.mode, bundle=str(args.bundle)),
                              indent=2, ensure_ascii=False))
+            error.reported = True    # main does not print a second document
         raise
 
 
