@@ -186,8 +186,11 @@ def size_rows(name: str, study: Path, python: Path, work: Path, base_image: str 
 # ---------------------------------------------------------------------- latency
 
 def timed(argv: list[str] | str, cwd: Path | None = None, env=None) -> float:
+    # (cwd: `python -m studypack` imports the studypack of its working folder first,
+    # whatever PYTHONPATH says: by default, the one beside these benchmarks)
     t0 = time.perf_counter()
-    done = subprocess.run(argv, shell=isinstance(argv, str), cwd=cwd, env=env or ENV,
+    done = subprocess.run(argv, shell=isinstance(argv, str), cwd=cwd or REPO,
+                          env=env or ENV,
                           capture_output=True, text=True, executable="/bin/bash"
                           if isinstance(argv, str) else None)
     wall = time.perf_counter() - t0
