@@ -67,9 +67,10 @@ class ReplayResult:
         return report_dict(self)
 
 
-def choose_mode(layout: BagLayout, requested: str) -> tuple[str, str]:
+def choose_mode(layout: BagLayout, requested: str,
+                host: registry.Host | None = None) -> tuple[str, str]:
     """(mode, reason) for an unpacked bundle: see :mod:`studypack.replay.registry`."""
-    return registry.choose_mode(registry.BundleFacts.from_layout(layout), requested)
+    return registry.choose_mode(registry.BundleFacts.from_layout(layout), requested, host)
 
 
 # ------------------------------------------------------------------------ replay
@@ -100,6 +101,7 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
     work = _make_workdir(workdir)
     kept = bool(keep)
     reuse_image = kept_rootfs = ahead = layout = None
+    host = registry.Host()      # asked once (Docker, bubblewrap), before and after the unpack
     try:
         cancel.check()
         if source.is_dir():
@@ -107,12 +109,12 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         elif source.is_file():
             report(Progress("verify", 0, None, f"verifying and unpacking {source.name}"))
             bag_dir, reuse_image, kept_rootfs, ahead = _unpack_for(mode, source, work,
-                                                                   report, cancel)
+                                                                   report, cancel, host)
         else:
             raise UsageError(f"{source} does not exist.")
         layout = load_layout(bag_dir)
         layout.trace_image, layout.kept_rootfs = reuse_image, kept_rootfs
-        chosen, reason = choose_mode(layout, mode)
+        chosen, reason = choose_mode(layout, mode, host)
         report(Progress("replay", 0, None, f"mode {chosen}: {reason}"))
         # Traced files stored once, in their package, for the modes that read them from
         # disk (and the study folder, made next, from those under the study root); those
@@ -120,7 +122,7 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         if kept_rootfs is None:
             needed = references_needed(layout.bag_dir, chosen, layout.original_root,
                                        bool(layout.trace_image))
-            if ahead is not None:
+            if ahead is not None and needed:
                 ahead.finish(layout.bag_dir, needed, layout.rootfs, report, cancel)
             else:
                 rebuild_files(layout.bag_dir, needed, layout.rootfs, report, cancel)
@@ -350,7 +352,8 @@ def _plans(layout: BagLayout, study_dir: Path, args_override) -> list[RunPlan]:
     return plans
 
 
-def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: CancelToken
+def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: CancelToken,
+                host: registry.Host | None = None
                 ) -> tuple[Path, str | None, Path | None, RebuildAhead | None]:
     """Unpack, verifying everything but writing only what ``mode`` reads: trace mode
     whose image was imported by an earlier replay of the same traced files writes
@@ -365,7 +368,10 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: C
     from .trace import TraceRunner
 
     reuse_image = kept = ahead = None
-    metadata = read_info(source).metadata if mode != "auto" else {}
+    metadata = read_info(source).metadata
+    # auto's choice as the bundle's description predicts it: only for work that is lost,
+    # not wrong, when the choice made after the unpack differs (nothing is skipped)
+    expected = mode if mode != "auto" else _expected_mode(metadata, host)
     digest = claimed_digest(metadata)
     if mode == "trace" and digest and engine_available()[0]:
         reuse_image = TraceRunner.image_for(digest)
@@ -373,9 +379,9 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: C
         kept = rootfs_cache.lookup(digest)
     skip = unpack_skip(mode, metadata, trace_image_here=reuse_image is not None,
                        rootfs_kept=kept is not None)
-    if kept is None and reuse_image is None and mode in ("trace", "directory", "sandbox"):
+    if kept is None and reuse_image is None and expected in ("trace", "directory", "sandbox"):
         ahead = RebuildAhead(work / "rebuilt", cancel)
-    _probe_host_early(mode)
+    _probe_host_early(expected)
     try:
         bag_dir = unpack(source, work / "bag", report=report, cancel=cancel, skip=skip,
                          on_written=ahead.written if ahead else None).bag_dir
@@ -395,7 +401,16 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: C
     return bag_dir, reuse_image, kept, ahead
 
 
-def _probe_host_early(mode: str) -> None:
+def _expected_mode(metadata: dict, host: registry.Host | None) -> str | None:
+    """The mode auto will choose, as far as the bundle's metadata tells (None: none)."""
+    try:
+        return registry.choose_mode(registry.BundleFacts.from_metadata(metadata), "auto",
+                                    host)[0]
+    except StudypackError:
+        return None
+
+
+def _probe_host_early(mode: str | None) -> None:
     """Start the host check the mode makes before its run (a bubblewrap or unshare
     probe: a child process, remembered) now, so that it runs during the unpack."""
     if mode == "sandbox":

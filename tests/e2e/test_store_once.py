@@ -115,6 +115,19 @@ def test_a_replay_rebuilding_during_the_unpack_refuses_a_changed_wheel_before_an
     assert not list((tmp_path / "cache").rglob("complete.json"))
 
 
+def test_auto_without_docker_rebuilds_during_the_unpack(example_bundle, tmp_path, monkeypatch):
+    """auto, which chooses after the unpack, starts the rebuild during it when the
+    bundle's description says it will need the traced files (no Docker here: sandbox
+    or directory), and the replay reproduces."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    said = []
+    result = replay_bundle(example_bundle, mode="auto", report=said.append)
+    assert result.reproduced and result.mode in ("sandbox", "directory")
+    rebuild = [p.message for p in said if p.phase == "rebuild"]
+    assert rebuild and rebuild[-1].startswith("rebuilt the traced files"), rebuild
+
+
 def test_a_changed_wheel_is_refused_by_its_checksum(example_bundle, tmp_path):
     """Not re-bagged: the manifest already catches it."""
     bag = unbag(example_bundle, tmp_path / "unpacked")
