@@ -314,7 +314,7 @@ def run_failure(result: ReplayResult) -> RunFailedError | None:
 def _make_workdir(workdir) -> Path:
     if workdir is None:
         return make_work_dir("replay")  # also sweeps the work folders of killed replays
-    work = Path(workdir).expanduser()
+    work = Path(workdir).expanduser().absolute()   # the runners start elsewhere (bwrap)
     if work.exists() and any(work.iterdir()):
         raise UsageError(f"{work} is not empty; a replay never writes over your files.",
                          "Choose a new or empty folder for --keep.")

@@ -120,3 +120,13 @@ def test_kept_files_do_not_hide_a_changed_wheel_or_reference(example_bundle, tmp
         with pytest.raises(StudypackError) as err:
             replay_bundle(changed, mode=mode, repeat=1)
         assert "is not what the run used" in err.value.message
+
+
+def test_a_work_folder_named_relative_to_the_current_folder(example_bundle, tmp_path,
+                                                            monkeypatch):
+    """`--keep work` (a relative name): bubblewrap starts in another folder, so the
+    work folder's paths it is given must be absolute."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    result = _replay(example_bundle, Path("work"))
+    assert result.workdir.is_absolute() and (tmp_path / "work" / "study").is_dir()
