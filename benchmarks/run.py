@@ -47,7 +47,9 @@ def measure(command: list[str] | str) -> dict:
     shell = isinstance(command, str)
     argv = [PY, str(HERE / "measure.py")] + (["--shell", "--", command] if shell
                                              else ["--"] + command)
-    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, check=True)
+    # cwd: `python -m studypack` imports the studypack of its working folder first
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, check=True,
+                          cwd=REPO)
     result = json.loads(done.stdout)
     if result["rc"] != 0:
         raise SystemExit(f"benchmark command failed ({result['rc']}): {command}\n"

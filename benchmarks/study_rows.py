@@ -13,14 +13,16 @@ Debian + Python image).
 - scisize: the same for a study using numpy, scipy, pandas and matplotlib from PyPI;
 - replay: each mode the replay registry says can run the bundle here (trace, directory,
   sandbox, image, rebuild; the bundle is made with ``--save-image`` so that image mode
-  can), against its floor measured in the same round — trace, image and rebuild:
-  `studypack verify` + `docker run --rm` of one container + the plain run of the
-  command (image mode's `docker load` of the saved image and rebuild mode's cached build
-  are above that floor, not in it); directory and sandbox: `studypack verify` + the plain
-  run. The trace row is a repeated replay (the image of the same traced files is
-  reused); the first replay, which imports it, is its own row; likewise the sandbox row
-  reuses the traced files an earlier sandbox replay kept (in a cache folder of the
-  benchmark's own), and the first sandbox replay, which keeps them, is its own row;
+  can), against its floor measured in the same round on the same bundle — trace, image
+  and rebuild: `studypack verify` + `docker run --rm` of one container + the plain run
+  of the command (image mode's `docker load` of the saved image and rebuild mode's
+  cached build are above that floor, not in it); directory and sandbox: `studypack
+  verify` + the plain run. Directory and sandbox also on the bundle `create` makes by
+  default (no saved image), against that bundle's own verify. The trace rows are a first
+  replay (which imports the image) and a repeated one (which reuses it); likewise
+  directory and sandbox: a first replay (which unpacks, rebuilds the files stored once
+  and keeps the traced files, in a cache folder of the benchmark's own, emptied first)
+  and a repeated one (which reuses them); first replays are measured in every round;
 - rebuild: studypack's image build of the bundle's Dockerfile and context with no
   cache against `docker build --no-cache` of the same Dockerfile and context.
 """
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -183,8 +186,11 @@ def size_rows(name: str, study: Path, python: Path, work: Path, base_image: str 
 # ---------------------------------------------------------------------- latency
 
 def timed(argv: list[str] | str, cwd: Path | None = None, env=None) -> float:
+    # (cwd: `python -m studypack` imports the studypack of its working folder first,
+    # whatever PYTHONPATH says: by default, the one beside these benchmarks)
     t0 = time.perf_counter()
-    done = subprocess.run(argv, shell=isinstance(argv, str), cwd=cwd, env=env or ENV,
+    done = subprocess.run(argv, shell=isinstance(argv, str), cwd=cwd or REPO,
+                          env=env or ENV,
                           capture_output=True, text=True, executable="/bin/bash"
                           if isinstance(argv, str) else None)
     wall = time.perf_counter() - t0
@@ -211,62 +217,78 @@ def modes_here(bundle: Path) -> list[str]:
 
 def replay_rows(study: Path, python: Path, work: Path, base_image: str | None,
                 repeat: int) -> list[str]:
+    """Two bundles of the example: made with ``--save-image`` (every mode can run it)
+    and as ``create`` makes it by default (no saved image: what a reviewer most often
+    gets). Each mode against its floor measured on the same bundle in the same round.
+    First replays (trace: imports the image; directory and sandbox: unpack, rebuild the
+    files stored once and keep them) are measured in every round, after removing what
+    the round before kept."""
     work.mkdir(parents=True, exist_ok=True)
-    bundle = create(study, work / "replay.studypack", base_image,
-                    *(["--save-image"] if base_image else []))
+    bundles = {"saved": create(study, work / "replay.studypack", base_image,
+                               *(["--save-image"] if base_image else []))}
+    if base_image:
+        bundles["plain"] = create(study, work / "replay-plain.studypack", base_image)
     plain = work / "plain"
     shutil.rmtree(plain, ignore_errors=True)
     shutil.copytree(study, plain, ignore=shutil.ignore_patterns("results"))
     command = f"{q(python)} analysis.py --steps 100 > /dev/null"
-    modes = modes_here(bundle)
-    rows: dict[str, list[float]] = {k: [] for k in ["verify", "container", "plain",
-                                                    "trace-first", "sandbox-first", *modes]}
-    cache = work / "cache"     # the sandbox mode's kept traced files, this run's own
+    modes = modes_here(bundles["saved"])
+    cached = [m for m in ("directory", "sandbox") if m in modes]
+    rows: dict[str, list[float]] = defaultdict(list)
+    cache = work / "cache"     # the traced files kept by directory and sandbox: this run's own
     env = {**ENV, "XDG_CACHE_HOME": str(cache)}
+
+    def replay(mode: str, bundle: Path) -> float:
+        return timed(STUDYPACK + ["replay", "--mode", mode, str(bundle)], env=env)
+
     for round_ in range(repeat):
         print(f"replay round {round_ + 1}/{repeat} (load {os.getloadavg()[0]:.2f})",
               file=sys.stderr)
-        rows["verify"].append(timed(STUDYPACK + ["verify", "-q", str(bundle)]))
         rows["container"].append(timed(f"docker run --rm --network none {q(base_image)} true")
                                  if base_image else 0.0)
         rows["plain"].append(timed(command, cwd=plain))
-        if round_ == 0:   # the first trace replay imports the image; later ones reuse it
-            drop_trace_images()
-            rows["trace-first"].append(timed(STUDYPACK + ["replay", "--mode", "trace",
-                                                          str(bundle)]))
-            if "sandbox" in modes:   # the first sandbox replay keeps the traced files
+        for key, bundle in bundles.items():
+            rows[f"verify/{key}"].append(timed(STUDYPACK + ["verify", "-q", str(bundle)]))
+            if key == "saved" and "trace" in modes:   # the first imports the image
+                drop_trace_images()
+                rows["trace-first/saved"].append(replay("trace", bundle))
+            for mode in cached:                       # the first keeps the traced files
                 shutil.rmtree(cache, ignore_errors=True)
-                rows["sandbox-first"].append(timed(STUDYPACK + [
-                    "replay", "--mode", "sandbox", str(bundle)], env=env))
-        for mode in modes:
-            rows[mode].append(timed(STUDYPACK + ["replay", "--mode", mode, str(bundle)],
-                                    env=env))
+                rows[f"{mode}-first/{key}"].append(replay(mode, bundle))
+            for mode in modes if key == "saved" else cached:
+                rows[f"{mode}/{key}"].append(replay(mode, bundle))
     med = {k: statistics.median(v) for k, v in rows.items() if v}
-    floor_trace = med["verify"] + med["container"] + med["plain"]
-    floor_dir = med["verify"] + med["plain"]
-    lines = [f"| floor parts | verify {med['verify']:.2f} s, one container "
-             f"(`docker run --rm`) {med['container']:.2f} s, plain run {med['plain']:.2f} s "
-             "| | | |"]
-    targets = {"trace": (floor_trace, 1.5, "verify + one container + plain run"),
-               "trace-first": (floor_trace, None, "verify + one container + plain run"),
-               "directory": (floor_dir, 1.2, "verify + plain run"),
-               "sandbox": (floor_dir, 1.2, "verify + plain run"),
-               "sandbox-first": (floor_dir, None, "verify + plain run"),
-               "image": (floor_trace, None, "verify + one container + plain run"),
-               "rebuild": (floor_trace, None, "verify + one container + plain run")}
-    for mode in ["trace", "trace-first", "directory", "sandbox", "sandbox-first", "image",
-                 "rebuild"]:
-        if mode not in med:
-            continue
-        floor, target, what = targets[mode]
-        label = {"trace": "trace (image reused)",
-                 "trace-first": "trace, first replay (imports the image)",
-                 "sandbox": "sandbox (traced files kept)",
-                 "sandbox-first": "sandbox, first replay (keeps the traced files)"
-                 }.get(mode, mode)
-        goal = f" (target {target}×)" if target else ""
-        lines.append(f"| replay --mode {label} | {med[mode]:.2f} s | {what}: {floor:.2f} s | "
-                     f"{med[mode] / floor:.2f}×{goal} | median of {len(rows[mode])} |")
+    lines = []
+    for key, bundle in bundles.items():
+        what = ("with a saved image" if key == "saved" else "as `create` makes it (no saved "
+                "image)") + f", {bundle.stat().st_size / 1e6:.0f} MB"
+        lines.append(f"| floor parts, bundle {what} | verify {med[f'verify/{key}']:.2f} s, one "
+                     f"container (`docker run --rm`) {med['container']:.2f} s, plain run "
+                     f"{med['plain']:.2f} s | | | |")
+        floor_trace = med[f"verify/{key}"] + med["container"] + med["plain"]
+        floor_dir = med[f"verify/{key}"] + med["plain"]
+        targets = {"trace": (floor_trace, 1.5, "verify + one container + plain run"),
+                   "directory": (floor_dir, 1.2, "verify + plain run"),
+                   "sandbox": (floor_dir, 1.2, "verify + plain run"),
+                   "image": (floor_trace, None, "verify + one container + plain run"),
+                   "rebuild": (floor_trace, None, "verify + one container + plain run")}
+        for mode in ["trace", "directory", "sandbox", "image", "rebuild"]:
+            for first in (True, False):
+                name = f"{mode}{'-first' if first else ''}/{key}"
+                if name not in med:
+                    continue
+                floor, target, what = targets[mode]
+                state = {"trace": ("first replay (imports the image)", "image reused"),
+                         "directory": ("first replay (keeps the traced files)",
+                                       "traced files kept"),
+                         "sandbox": ("first replay (keeps the traced files)",
+                                     "traced files kept")}.get(mode)
+                label = f"{mode}, {state[0] if first else state[1]}" if state else mode
+                goal = f" (target {target}×)" if target else ""
+                which = "saved image" if key == "saved" else "no saved image"
+                lines.append(f"| replay --mode {label}, {which} | {med[name]:.2f} s | "
+                             f"{what}: {floor:.2f} s | {med[name] / floor:.2f}×{goal} | "
+                             f"median of {len(rows[name])} |")
     return lines
 
 

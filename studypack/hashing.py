@@ -6,14 +6,16 @@ import hashlib
 import os
 from pathlib import Path
 
-from .progress import CancelToken
+from .progress import CancelToken, Progress, Reporter
 
 CHUNK = 1 << 20
 
 
-def sha256_file(path: Path | str, cancel: CancelToken | None = None) -> str:
-    """The hex sha256 of the file at ``path`` (OSError as ``open`` raises it)."""
-    return sha256_file_keyed(path, cancel)[0]
+def sha256_file(path: Path | str, cancel: CancelToken | None = None,
+                report: Reporter | None = None) -> str:
+    """The hex sha256 of the file at ``path`` (OSError as ``open`` raises it); with
+    ``report``, a "checksum" progress in bytes after each chunk."""
+    return sha256_file_keyed(path, cancel, report)[0]
 
 
 def file_key(st: os.stat_result) -> tuple[int, ...]:
@@ -22,16 +24,20 @@ def file_key(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def sha256_file_keyed(path: Path | str, cancel: CancelToken | None = None
-                      ) -> tuple[str, tuple[int, ...] | None]:
+def sha256_file_keyed(path: Path | str, cancel: CancelToken | None = None,
+                      report: Reporter | None = None) -> tuple[str, tuple[int, ...] | None]:
     """(hex sha256, :func:`file_key` of the file hashed), the key None when the file
     changed while it was read: a digest is reused later only for the same key."""
     digest = hashlib.sha256()
+    done = 0
     with open(path, "rb") as fh:
         before = file_key(os.fstat(fh.fileno()))
         while chunk := fh.read(CHUNK):
             if cancel is not None:
                 cancel.check()
             digest.update(chunk)
+            if report is not None:
+                done += len(chunk)
+                report(Progress("checksum", done, before[2], Path(path).name))
         after = file_key(os.fstat(fh.fileno()))
     return digest.hexdigest(), (before if before == after else None)

@@ -21,6 +21,7 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Callable
 
 from .bundle import format as fmt
 from .bundle.writer import Member
@@ -203,87 +204,127 @@ def rebuild_files(bag_dir: Path, references: list[Reference], rootfs: Path | Non
         return 0
     report, cancel = reporter(report), token(cancel)
     bag_dir = Path(bag_dir)
-    by_package: dict[str, dict[str, list[Reference]]] = defaultdict(lambda: defaultdict(list))
-    for ref in references:
-        by_package[ref.package][ref.member].append(ref)
     total = sum(r.size for r in references)
-    done = 0
+    done = [0]
+
+    def progress(n: int) -> None:
+        done[0] += n
+        report(Progress("rebuild", done[0], total, "rebuilding the traced files stored once, "
+                        "in their packages" if rootfs is not None else
+                        "checking the traced files stored once, in their packages"))
+
     if rootfs is not None:
         Path(rootfs).mkdir(parents=True, exist_ok=True)
-    real_root = os.path.realpath(rootfs) if rootfs is not None else None
-    for package, members in sorted(by_package.items()):
-        archive = open_package(bag_dir / package)
-        if archive is None or not (bag_dir / package).is_file():
-            raise BundleError(f"{LISTING} names {package}, which the bundle does not carry.",
-                              "The bundle is incomplete; fetch it again.")
-        found: set[str] = set()
-        for name, chunks in archive.read(members):
-            cancel.check()
-            found.add(name)
-            refs = members[name]
-            outs = [_open_output(rootfs, real_root, r) for r in refs] if rootfs else []
-            sha, size = hashlib.sha256(), 0
-            try:
-                for chunk in chunks:
-                    sha.update(chunk)
-                    size += len(chunk)
-                    if size > refs[0].size:     # a bomb, or simply not the recorded file
-                        raise BundleError(
-                            f"{refs[0].file} is not what the run used: {package} gives a "
-                            f"file larger than the {refs[0].size} bytes recorded in {LISTING}.",
-                            "The bundle was changed after it was made; fetch it again.")
-                    for fh, _tmp, _target in outs:
-                        fh.write(chunk)
-                for fh, _tmp, _target in outs:
-                    fh.close()
-                for ref in refs:
-                    if sha.hexdigest() != ref.sha256 or size != ref.size:
-                        raise BundleError(
-                            f"{ref.file} is not what the run used: {package} gives a file "
-                            f"whose sha256 differs from the one recorded in {LISTING}.",
-                            "The bundle was changed after it was made; fetch it again.")
-                for (fh, tmp, target), ref in zip(outs, refs):
-                    os.chmod(tmp, ref.mode)
-                    os.utime(tmp, (ref.mtime, ref.mtime))
-                    os.replace(tmp, target)
-            finally:
-                for fh, tmp, _target in outs:
-                    fh.close()
-                    if os.path.exists(tmp):
-                        os.unlink(tmp)
-            done += size * len(refs)
-            report(Progress("rebuild", done, total, "rebuilding the traced files stored once, "
-                            "in their packages" if rootfs is not None else
-                            "checking the traced files stored once, in their packages"))
-        missing = sorted(set(members) - found)
-        if missing:
-            raise BundleError(f"{package} has no file {missing[0]}, which {LISTING} says "
-                              f"rebuilds {members[missing[0]][0].file}.",
-                              "The bundle was changed after it was made; fetch it again.")
-    return done
+    placer = Placer(rootfs) if rootfs is not None else None
+    for package, members in sorted(by_package(references).items()):
+        rebuild_package(bag_dir / package, package, members,
+                        placer.open if placer else None, cancel, progress)
+    return done[0]
 
 
-def _open_output(rootfs: Path, real_root: str, ref: Reference):
-    """A temporary file beside the target, which must stay inside the rootfs even
-    through the links the bundle recreated (checked folder by folder, before any
-    folder is made)."""
-    parts = PurePosixPath(ref.file.removeprefix(fmt.ROOTFS_DIR + "/")).parts
-    parent = real_root
-    for part in parts[:-1]:
-        parent = os.path.realpath(os.path.join(parent, part))
-        if parent != real_root and not parent.startswith(real_root + os.sep):
-            raise BundleError(f"{LISTING} names {ref.file}, which leads outside the traced "
-                              "files.")
-        if not os.path.isdir(parent):
-            try:
-                os.mkdir(parent)
-            except OSError as exc:
-                raise write_error(Path(parent), exc) from None
-    target = os.path.join(parent, parts[-1])
-    if os.path.islink(target):
-        raise BundleError(f"{LISTING} names {ref.file}, which is a link in the bundle.")
-    fd, tmp = tempfile.mkstemp(prefix=".rebuild-", dir=parent)
-    return os.fdopen(fd, "wb"), tmp, target
+def by_package(references: list[Reference]) -> dict[str, dict[str, list[Reference]]]:
+    """The references grouped by package, then by member inside it."""
+    groups: dict[str, dict[str, list[Reference]]] = defaultdict(lambda: defaultdict(list))
+    for ref in references:
+        groups[ref.package][ref.member].append(ref)
+    return groups
+
+
+# (file object, temporary path): where one rebuilt file is written, then what makes it
+# final once its sha256 matched (renamed into place, or kept for later)
+Output = tuple[BinaryIO, str, Callable[[], None]]
+
+
+def rebuild_package(path: Path, package: str, members: dict[str, list[Reference]],
+                    open_output: Callable[[Reference], Output] | None, cancel: CancelToken,
+                    progress: Callable[[int], None] = lambda n: None) -> None:
+    """Rebuild (``open_output`` None: only hash) the listed members of one package
+    (``path``, the bag's ``package``) and check each against its recorded sha256."""
+    archive = open_package(path)
+    if archive is None or not path.is_file():
+        raise BundleError(f"{LISTING} names {package}, which the bundle does not carry.",
+                          "The bundle is incomplete; fetch it again.")
+    found: set[str] = set()
+    for name, chunks in archive.read(members):
+        cancel.check()
+        found.add(name)
+        refs = members[name]
+        outs = [open_output(r) for r in refs] if open_output else []
+        sha, size = hashlib.sha256(), 0
+        try:
+            for chunk in chunks:
+                sha.update(chunk)
+                size += len(chunk)
+                if size > refs[0].size:     # a bomb, or simply not the recorded file
+                    raise BundleError(
+                        f"{refs[0].file} is not what the run used: {package} gives a "
+                        f"file larger than the {refs[0].size} bytes recorded in {LISTING}.",
+                        "The bundle was changed after it was made; fetch it again.")
+                for fh, _tmp, _final in outs:
+                    fh.write(chunk)
+            for fh, _tmp, _final in outs:
+                fh.close()
+            for ref in refs:
+                if sha.hexdigest() != ref.sha256 or size != ref.size:
+                    raise BundleError(
+                        f"{ref.file} is not what the run used: {package} gives a file "
+                        f"whose sha256 differs from the one recorded in {LISTING}.",
+                        "The bundle was changed after it was made; fetch it again.")
+            for (fh, tmp, final), ref in zip(outs, refs):
+                os.chmod(tmp, ref.mode)
+                os.utime(tmp, (ref.mtime, ref.mtime))
+                final()
+        finally:
+            for fh, tmp, _final in outs:
+                fh.close()
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        progress(size * len(refs))
+    missing = sorted(set(members) - found)
+    if missing:
+        raise BundleError(f"{package} has no file {missing[0]}, which {LISTING} says "
+                          f"rebuilds {members[missing[0]][0].file}.",
+                          "The bundle was changed after it was made; fetch it again.")
+
+
+class Placer:
+    """Where rebuilt files go inside ``rootfs``: each must stay inside it even through
+    the links the bundle recreated (checked folder by folder, before any folder is
+    made; each folder's real path is resolved once)."""
+
+    def __init__(self, rootfs: Path):
+        self.real_root = os.path.realpath(rootfs)
+        self._real: dict[str, str] = {"": self.real_root}
+
+    def target(self, ref: Reference) -> str:
+        parts = PurePosixPath(ref.file.removeprefix(fmt.ROOTFS_DIR + "/")).parts
+        parent, rel = self.real_root, ""
+        for part in parts[:-1]:
+            rel = f"{rel}/{part}"
+            known = self._real.get(rel)
+            if known is not None:
+                parent = known
+                continue
+            parent = os.path.realpath(os.path.join(parent, part))
+            if parent != self.real_root and not parent.startswith(self.real_root + os.sep):
+                raise BundleError(f"{LISTING} names {ref.file}, which leads outside the "
+                                  "traced files.")
+            if not os.path.isdir(parent):
+                try:
+                    os.mkdir(parent)
+                except OSError as exc:
+                    raise write_error(Path(parent), exc) from None
+            self._real[rel] = parent
+        target = os.path.join(parent, parts[-1])
+        if os.path.islink(target):
+            raise BundleError(f"{LISTING} names {ref.file}, which is a link in the bundle.")
+        return target
+
+    def open(self, ref: Reference) -> Output:
+        """A temporary file beside the target, renamed onto it when final."""
+        target = self.target(ref)
+        fd, tmp = tempfile.mkstemp(prefix=".rebuild-", dir=os.path.dirname(target))
+        return os.fdopen(fd, "wb"), tmp, lambda: os.replace(tmp, target)
 
 
 def is_package_member(rel: str) -> bool:

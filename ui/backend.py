@@ -298,9 +298,10 @@ def plan_files(spec: StudySpec) -> FilePlan:
 
 def sha256_of(path: Path, report: Optional[Reporter] = None,
               cancel: Optional[CancelToken] = None) -> str:
-    """For a data file kept by reference: the checksum the reader will check."""
+    """For a data file kept by reference: the checksum the reader will check (a large
+    file takes a while: progress in bytes, cancellable)."""
     from studypack.hashing import sha256_file
-    return sha256_file(Path(path), cancel)
+    return sha256_file(Path(path), cancel, report)
 
 
 # ---------------------------------------------------------------- environment

@@ -454,25 +454,30 @@ def verify(path: str | os.PathLike, report: Reporter | None = None,
 
 def unpack(path: str | os.PathLike, dest: str | os.PathLike, report: Reporter | None = None,
            cancel: CancelToken | None = None, *, platform: str | None = None,
-           skip: Callable[[str], bool] | None = None) -> UnpackResult:
+           skip: Callable[[str], bool] | None = None,
+           on_written: Callable[[str, Path], None] | None = None) -> UnpackResult:
     """Extract into ``dest/<bag name>``, verifying while extracting. Nothing is left
     behind when the bundle is damaged, and an existing folder is never overwritten.
     ``platform`` (``sys.platform`` by default) decides which names can be written:
     on macOS and Windows a name they cannot hold is refused, naming it. Members
-    ``skip`` accepts (names relative to the bag) are checked, not written."""
+    ``skip`` accepts (names relative to the bag) are checked, not written.
+    ``on_written(name, path)`` is told of each file once written (to its temporary
+    place, renamed with the bag at the end) — before the bundle is verified: what it
+    starts must wait for this function to return before it counts on that file."""
     dest = Path(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(dest, exc) from None
     result, bag_dir, files = _walk(Path(path), dest, reporter(report), token(cancel),
-                                   platform or sys.platform, skip=skip)
+                                   platform or sys.platform, skip=skip,
+                                   on_written=on_written)
     return UnpackResult(bag_dir, files, result.payload_bytes, result)
 
 
 def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
           platform: str | None = None, skip: Callable[[str], bool] | None = None,
-          refuse_damaged: bool = True):
+          refuse_damaged: bool = True, on_written: Callable[[str, Path], None] | None = None):
     stream = _Stream(path)
     staging: Path | None = None
     try:
@@ -543,6 +548,8 @@ def _walk(path: Path, dest: Path | None, report: Reporter, cancel: CancelToken,
                     os.utime(out_path, (member.mtime, member.mtime))
                 except OSError as exc:
                     raise write_error(out_path, exc) from None
+                if on_written is not None:
+                    on_written(rel, out_path)
             else:
                 digests[rel] = stream.copy(member, None, cancel, count)
             files += 1

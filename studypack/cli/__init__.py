@@ -2,9 +2,10 @@
 
 Each sub-command lives in a module of this package that defines ``register(sub)``
 (adds its parser, with ``set_defaults(func=run)``) and ``run(args) -> int``.
-Add a new command by adding its module name to ``COMMANDS``. A module may also define
-``json_failure(argv, message, hint, exit_code) -> dict``: with ``--json`` on the line,
-every failure of that command (bad arguments included) then prints that document.
+Add a new command by adding its module name to ``COMMANDS``. With ``--json`` on the
+line, every failure of a command (bad arguments included) prints one JSON document on
+stdout: the module's ``json_failure(argv, message, hint, exit_code) -> dict`` if it
+defines one, else :func:`failure_document`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ exit codes:
   7   not enough room, or no permission, to write
   70  internal error (a bug: please report it)
   130 cancelled
+With --json, a command prints one JSON document on stdout, when it fails too
+("ok": false with the error; replay: "reproduced": false with the reason).
 
 A typical session:
   studypack init my-study/              # write my-study/studypack.toml
@@ -121,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except StudypackError as err:
+        if json_failure and not getattr(err, "reported", False):
+            json_failure(err.message, err.hint, err.exit_code)
         # a message may quote a bundle's names: never let them drive the terminal
         sys.stderr.write(f"studypack: {printable(err.message, keep_newlines=True)}\n")
         if err.hint:
@@ -146,16 +151,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def failure_document(command: str, message: str, hint: str | None, exit_code: int) -> dict:
+    """What a command run with ``--json`` prints on stdout when it fails, unless it
+    defines its own ``json_failure``: a script reading stdout always gets one document."""
+    return {"ok": False, "command": command, "error": message, "hint": hint,
+            "exit_code": exit_code, "studypack_version": __version__}
+
+
 def _json_failure(command: str | None, argv: list[str]):
-    """With ``--json`` on a command line whose command defines ``json_failure``: a
-    function that prints that command's failure document on stdout; else None."""
+    """With ``--json`` on the command line of a command: a function that prints that
+    command's failure document on stdout (its ``json_failure``, else
+    :func:`failure_document`); else None."""
     options = argv[:argv.index("--")] if "--" in argv else argv
     if command is None or "--json" not in options:
         return None
     module = importlib.import_module(f".{module_name(command)}", __name__)
     make = getattr(module, "json_failure", None)
     if make is None:
-        return None
+        def make(argv: list[str], message: str, hint: str | None, exit_code: int) -> dict:
+            return failure_document(command, message, hint, exit_code)
 
     def emit(message: str, hint: str | None, exit_code: int) -> None:
         print(json.dumps(make(options, message, hint, exit_code), indent=2,

@@ -129,7 +129,15 @@ def run(args) -> int:
         if args.json and not getattr(error, "reported", False):
             print(json.dumps(failure_dict(error, mode=args.mode, bundle=str(args.bundle)),
                              indent=2, ensure_ascii=False))
+            error.reported = True    # main does not print a second document
         raise
+
+
+def _sandbox_site() -> str:
+    # (studypack.deposit loads requests: ~70 ms no local replay needs)
+    from ..deposit.refs import SANDBOX
+
+    return SANDBOX
 
 
 def _replay(args) -> int:
@@ -145,8 +153,7 @@ def _replay(args) -> int:
     with progress_bar(quiet=args.json) as (report, cancel):
         bundle = args.bundle
         download_dir = None
-        from ..deposit.refs import SANDBOX
-        site = args.url or (SANDBOX if args.sandbox else None)
+        site = args.url or (_sandbox_site() if args.sandbox else None)
         if not Path(bundle).exists() and (looks_remote(bundle) or site and bundle.isdigit()):
             from ..fetch import fetch_bundle
             download_dir = tempfile.TemporaryDirectory(prefix="studypack-fetch-")

@@ -30,6 +30,7 @@ from .registry import mode_names
 from ..storeonce import rebuild_files
 from .cache import references_needed
 from .pictures import difference_pictures
+from .rebuild_ahead import RebuildAhead
 from .study import (BagLayout, apply_arguments, apply_inputs, fetch_references,
                            load_layout, make_study_dir)
 
@@ -66,9 +67,10 @@ class ReplayResult:
         return report_dict(self)
 
 
-def choose_mode(layout: BagLayout, requested: str) -> tuple[str, str]:
+def choose_mode(layout: BagLayout, requested: str,
+                host: registry.Host | None = None) -> tuple[str, str]:
     """(mode, reason) for an unpacked bundle: see :mod:`studypack.replay.registry`."""
-    return registry.choose_mode(registry.BundleFacts.from_layout(layout), requested)
+    return registry.choose_mode(registry.BundleFacts.from_layout(layout), requested, host)
 
 
 # ------------------------------------------------------------------------ replay
@@ -98,27 +100,34 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         registry.runner_class(mode)     # raises: unknown mode, with the known ones
     work = _make_workdir(workdir)
     kept = bool(keep)
+    reuse_image = kept_rootfs = ahead = layout = None
+    host = registry.Host()      # asked once (Docker, bubblewrap), before and after the unpack
     try:
         cancel.check()
-        reuse_image = kept_rootfs = None
         if source.is_dir():
             bag_dir = find_bag(source)
         elif source.is_file():
             report(Progress("verify", 0, None, f"verifying and unpacking {source.name}"))
-            bag_dir, reuse_image, kept_rootfs = _unpack_for(mode, source, work, report, cancel)
+            bag_dir, reuse_image, kept_rootfs, ahead = _unpack_for(mode, source, work,
+                                                                   report, cancel, host)
         else:
             raise UsageError(f"{source} does not exist.")
         layout = load_layout(bag_dir)
         layout.trace_image, layout.kept_rootfs = reuse_image, kept_rootfs
-        chosen, reason = choose_mode(layout, mode)
+        chosen, reason = choose_mode(layout, mode, host)
         report(Progress("replay", 0, None, f"mode {chosen}: {reason}"))
         # Traced files stored once, in their package, for the modes that read them from
-        # disk (and the study folder, made next, from those under the study root).
+        # disk (and the study folder, made next, from those under the study root); those
+        # rebuilt during the unpack are put in place only now, the bundle verified.
         if kept_rootfs is None:
-            rebuild_files(layout.bag_dir, references_needed(layout.bag_dir, chosen,
-                                                            layout.original_root,
-                                                            bool(layout.trace_image)),
-                          layout.rootfs, report, cancel)
+            needed = references_needed(layout.bag_dir, chosen, layout.original_root,
+                                       bool(layout.trace_image))
+            if ahead is not None and needed:
+                ahead.finish(layout.bag_dir, needed, layout.rootfs, report, cancel)
+            else:
+                rebuild_files(layout.bag_dir, needed, layout.rootfs, report, cancel)
+        if ahead is not None:
+            ahead.close()
         notes = list(layout.notes) + fetch_references(layout, report, cancel)
         if source.is_file():
             notes += _keep_rootfs(layout, chosen, move=not kept)
@@ -161,6 +170,11 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         report(Progress("compare", 1, 1, "done"))
         return result
     finally:
+        if ahead is not None:
+            ahead.close()
+        from .rootfs_cache import release
+        release(kept_rootfs)                       # the traced files kept: not in use
+        release(layout.kept_rootfs if layout is not None else None)
         if not kept:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -300,7 +314,7 @@ def run_failure(result: ReplayResult) -> RunFailedError | None:
 def _make_workdir(workdir) -> Path:
     if workdir is None:
         return make_work_dir("replay")  # also sweeps the work folders of killed replays
-    work = Path(workdir).expanduser()
+    work = Path(workdir).expanduser().absolute()   # the runners start elsewhere (bwrap)
     if work.exists() and any(work.iterdir()):
         raise UsageError(f"{work} is not empty; a replay never writes over your files.",
                          "Choose a new or empty folder for --keep.")
@@ -338,20 +352,26 @@ def _plans(layout: BagLayout, study_dir: Path, args_override) -> list[RunPlan]:
     return plans
 
 
-def _unpack_for(mode: str, source: Path, work: Path, report: Reporter,
-                cancel: CancelToken) -> tuple[Path, str | None, Path | None]:
+def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: CancelToken,
+                host: registry.Host | None = None
+                ) -> tuple[Path, str | None, Path | None, RebuildAhead | None]:
     """Unpack, verifying everything but writing only what ``mode`` reads: trace mode
     whose image was imported by an earlier replay of the same traced files writes
     neither the traced files nor the packages, nor does the sandbox mode whose root an
-    earlier replay kept (:mod:`.rootfs_cache`). Returns the bag, that image, that root."""
+    earlier replay kept (:mod:`.rootfs_cache`). A mode that will need the files stored
+    once rebuilds them during the unpack (:mod:`.rebuild_ahead`). Returns the bag, that
+    image, that root, and that rebuild (to finish once the bundle is verified)."""
     from ..bundle.reader import read_info, unpack
     from . import rootfs_cache
     from .cache import check_claimed_digest, claimed_digest, unpack_skip
     from .runners import engine_available
     from .trace import TraceRunner
 
-    reuse_image = kept = None
-    metadata = read_info(source).metadata if mode != "auto" else {}
+    reuse_image = kept = ahead = None
+    metadata = read_info(source).metadata
+    # auto's choice as the bundle's description predicts it: only for work that is lost,
+    # not wrong, when the choice made after the unpack differs (nothing is skipped)
+    expected = mode if mode != "auto" else _expected_mode(metadata, host)
     digest = claimed_digest(metadata)
     if mode == "trace" and digest and engine_available()[0]:
         reuse_image = TraceRunner.image_for(digest)
@@ -359,16 +379,49 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter,
         kept = rootfs_cache.lookup(digest)
     skip = unpack_skip(mode, metadata, trace_image_here=reuse_image is not None,
                        rootfs_kept=kept is not None)
-    bag_dir = unpack(source, work / "bag", report=report, cancel=cancel, skip=skip).bag_dir
+    if kept is None and reuse_image is None and expected in ("trace", "directory", "sandbox"):
+        ahead = RebuildAhead(work / "rebuilt", cancel)
+    _probe_host_early(expected)
+    try:
+        bag_dir = unpack(source, work / "bag", report=report, cancel=cancel, skip=skip,
+                         on_written=ahead.written if ahead else None).bag_dir
+    except BaseException:
+        if ahead is not None:
+            ahead.close()
+        raise
     if reuse_image or kept:
         check_claimed_digest(bag_dir, metadata)
     if kept and rootfs_cache.sources_of(kept) != rootfs_cache.bag_sources(bag_dir):
         # the same files, listed or packaged otherwise: unpack and rebuild (and check) them
+        rootfs_cache.release(kept)
         kept = None
         shutil.rmtree(work / "bag", ignore_errors=True)
         bag_dir = unpack(source, work / "bag", report=report, cancel=cancel,
                          skip=unpack_skip(mode, metadata)).bag_dir
-    return bag_dir, reuse_image, kept
+    return bag_dir, reuse_image, kept, ahead
+
+
+def _expected_mode(metadata: dict, host: registry.Host | None) -> str | None:
+    """The mode auto will choose, as far as the bundle's metadata tells (None: none)."""
+    try:
+        return registry.choose_mode(registry.BundleFacts.from_metadata(metadata), "auto",
+                                    host)[0]
+    except StudypackError:
+        return None
+
+
+def _probe_host_early(mode: str | None) -> None:
+    """Start the host check the mode makes before its run (a bubblewrap or unshare
+    probe: a child process, remembered) now, so that it runs during the unpack."""
+    if mode == "sandbox":
+        from .sandbox import bwrap_problem as probe
+    elif mode == "directory":
+        from .directory import no_network_prefix as probe
+    else:
+        return
+    import threading
+
+    threading.Thread(target=probe, daemon=True, name="studypack-probe").start()
 
 
 def _keep_rootfs(layout: BagLayout, mode: str, *, move: bool) -> list[str]:

@@ -9,6 +9,7 @@ network is taken away with ``unshare --net`` where the kernel allows it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import shutil
@@ -56,7 +57,7 @@ class DirectoryRunner(Runner):
         self.network = network
         self.notes = []
         self._library_path: str | None = None
-        self._isolate: list[str] = []
+        self._isolate: tuple[str, ...] = ()
 
     def prepare(self, report: Reporter, cancel: CancelToken) -> None:
         if platform.system() != "Linux":
@@ -135,7 +136,7 @@ class DirectoryRunner(Runner):
 
     def run(self, plan: RunPlan, report: Reporter, cancel: CancelToken) -> RunOutcome:
         argv, env = self.command(plan)
-        return run_process(self._isolate + argv, plan.study_dir / plan.workdir, env, plan,
+        return run_process([*self._isolate, *argv], plan.study_dir / plan.workdir, env, plan,
                            report, cancel)
 
 
@@ -176,9 +177,10 @@ def _shebang(path: Path) -> list[str] | None:
     return [words[0]] + ([words[1].strip()] if len(words) > 1 and words[1].strip() else [])
 
 
-def no_network_prefix() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def no_network_prefix() -> tuple[str, ...]:
     """``unshare`` into a new network namespace (only loopback, down): as root directly,
-    otherwise through a user namespace. [] when neither is allowed here."""
+    otherwise through a user namespace. () when neither is allowed here."""
     unshare = shutil.which("unshare")
     if not unshare:
         return []
@@ -192,8 +194,8 @@ def no_network_prefix() -> list[str]:
         except (OSError, subprocess.SubprocessError):
             continue
         if probe.returncode == 0:
-            return prefix
-    return []
+            return tuple(prefix)
+    return ()
 
 
 def resolve_in_rootfs(rootfs: Path, path: str, _depth: int = 0) -> Path:

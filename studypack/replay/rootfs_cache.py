@@ -21,6 +21,13 @@ types, sizes, modification times, link targets): an entry that was cut short, or
 files were changed, replaced or removed since, is set aside and made anew. Only the
 newest :data:`KEEP` entries are kept.
 
+Replays may run at once (a reviewer opening several bundles). Entries are added, set
+aside and pruned only under the cache folder's lock (``flock`` on ``.lock``), and a
+replay holds a shared lock on the entry it uses (``<digest>.lock``) from
+:func:`lookup` or :func:`keep` until :func:`release`: an entry in use is never set
+aside, replaced or pruned by another replay (a replay that would replace it runs from
+its own unpacked copy instead).
+
 The sandbox mode mounts the kept root read-only. The directory mode runs the traced
 programs on this machine, unconfined, so a run could write into the kept root (a Python
 writing bytecode beside a module whose bytecode was not traced, say; the example study
@@ -40,10 +47,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from .workfolders import remove_tree
+
 KEEP = 3                           # entries kept, newest used first
 MARKER = "complete.json"           # written last
 RECIPE = 1                         # bump when what an entry holds changes
 CACHED_MODES = ("sandbox", "directory")
+FOLDER_LOCK = ".lock"              # held while entries are added, set aside or pruned
+_held: dict[str, int] = {}         # kept root -> its entry's lock, held shared (in use)
 
 
 def cache_root() -> Path:
@@ -98,21 +109,92 @@ def sources_of(root: Path) -> str | None:
         return None
 
 
+# ------------------------------------------------------------------------ locks
+
+def _flock(fd: int, how: str, wait: bool = True) -> bool:
+    """flock ``fd`` shared or exclusive; False when ``wait`` is off and it is taken.
+    (No fcntl, as on Windows, where these modes do not run: no locking.)"""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    flags = fcntl.LOCK_SH if how == "shared" else fcntl.LOCK_EX
+    try:
+        fcntl.flock(fd, flags if wait else flags | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+@contextlib.contextmanager
+def _changing():
+    """The cache folder's lock: one replay at a time adds, sets aside or prunes."""
+    folder = cache_root()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / FOLDER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _flock(fd, "exclusive")
+        yield folder
+    finally:
+        os.close(fd)
+
+
+def _lock_file(entry: Path) -> Path:
+    return entry.with_name(entry.name + ".lock")
+
+
+def _hold(entry: Path) -> bool:
+    """Mark ``entry`` in use by this replay (under the folder lock)."""
+    fd = os.open(_lock_file(entry), os.O_RDWR | os.O_CREAT, 0o644)
+    if not _flock(fd, "shared", wait=False):
+        os.close(fd)
+        return False
+    release(entry / "rootfs")
+    _held[str(entry / "rootfs")] = fd
+    return True
+
+
+def _in_use(entry: Path) -> bool:
+    """Whether a replay (this one or another) holds ``entry`` (under the folder lock,
+    so that none can start to use it before the caller is done with it)."""
+    if not _lock_file(entry).exists():
+        return False
+    fd = os.open(_lock_file(entry), os.O_RDWR)
+    try:
+        return not _flock(fd, "exclusive", wait=False)
+    finally:
+        os.close(fd)
+
+
+def release(root: Path | None) -> None:
+    """The replay is done with the kept ``root`` (from :func:`lookup` or :func:`keep`)."""
+    fd = _held.pop(str(root), None) if root is not None else None
+    if fd is not None:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------- entries
+
 def lookup(digest: str) -> Path | None:
-    """The kept root of traced files of this digest, when complete and unchanged."""
+    """The kept root of traced files of this digest, when complete and unchanged;
+    held for this replay until :func:`release`."""
     try:
         entry = _entry(digest)
         marker = entry / MARKER
         root = entry / "rootfs"
         if entry.is_symlink() or not marker.is_file() or root.is_symlink() or not root.is_dir():
             return None
-        record = json.loads(marker.read_text("utf-8"))
-        if not isinstance(record, dict) or record.get("digest") != digest \
-                or record.get("recipe") != RECIPE \
-                or record.get("listing") != tree_listing(root):
-            _discard(entry)
-            return None
-        os.utime(marker)               # newest used: kept longest
+        with _changing():
+            record = json.loads(marker.read_text("utf-8"))
+            if not isinstance(record, dict) or record.get("digest") != digest \
+                    or record.get("recipe") != RECIPE \
+                    or record.get("listing") != tree_listing(root):
+                if not _in_use(entry):     # (another replay's directory run may be
+                    _discard(entry)        # writing into it: left to that replay)
+                return None
+            if not _hold(entry):
+                return None
+            os.utime(marker)               # newest used: kept longest
         return root
     except (OSError, ValueError):
         return None
@@ -143,15 +225,19 @@ def keep(rootfs: Path, digest: str, original_root: str, *, move: bool,
                   "sources": sources,
                   "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (staging / MARKER).write_text(json.dumps(record), "utf-8")   # last
-        _discard(entry)
-        os.rename(staging, entry)
-        _prune(entry.parent)
+        with _changing():
+            if _in_use(entry):
+                raise OSError("another replay uses the entry of these traced files")
+            _discard(entry)
+            os.rename(staging, entry)
+            _hold(entry)
+            _prune(entry.parent)
         return entry / "rootfs"
     except OSError:
         if moved and target.is_dir() and not rootfs.exists():
             with contextlib.suppress(OSError):
                 os.rename(target, rootfs)      # the replay goes on with its own copy
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
         return None
 
 
@@ -173,19 +259,29 @@ def _discard(entry: Path) -> None:
     elif entry.exists():
         aside = entry.with_name(f".old-{entry.name}-{os.getpid()}")
         os.rename(entry, aside)        # out of the way at once, then removed
-        shutil.rmtree(aside, ignore_errors=True)
+        remove_tree(aside)
 
 
 def _prune(folder: Path) -> None:
-    """Keep the newest KEEP entries (by last use); remove leftovers of killed replays."""
+    """Keep the newest KEEP entries (by last use), but never one in use; remove
+    leftovers of killed replays and the lock files of entries gone (under the
+    folder lock)."""
     entries = []
     for path in folder.iterdir():
         if path.name.startswith((".new-", ".old-")):
             if time.time() - path.lstat().st_mtime > 3600:
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path)
             continue
+        if path.name.startswith(".") or path.is_symlink() or not path.is_dir():
+            continue                   # the locks
         marker = path / MARKER
         entries.append((marker.stat().st_mtime if marker.is_file() else 0, path))
     for _, path in sorted(entries, reverse=True)[KEEP:]:
         with contextlib.suppress(OSError):
-            _discard(path)
+            if not _in_use(path):
+                _discard(path)
+    for lock in folder.glob("[!.]*.lock"):
+        entry = lock.with_name(lock.name.removesuffix(".lock"))
+        with contextlib.suppress(OSError):
+            if not entry.exists() and not _in_use(entry):
+                lock.unlink()

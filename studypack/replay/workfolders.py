@@ -48,7 +48,7 @@ def list_replays(base: Path) -> list[ReplayFolder]:
     return sorted(found, key=lambda r: r.mtime, reverse=True)
 
 
-def _remove_tree(path: Path) -> None:
+def remove_tree(path: Path) -> None:
     """Replays unpack read-only files (the traced system): make them writable to go."""
     def on_error(func, name, _exc):
         try:
@@ -71,7 +71,7 @@ def remove_replays(base: Path, keep: int = 0, older_than_days: Optional[float] =
             continue
         old = older_than_days is not None and now - folder.mtime > older_than_days * 86400
         if index >= keep or old:
-            _remove_tree(folder.path)
+            remove_tree(folder.path)
             if not folder.path.exists():
                 removed += 1
                 freed += folder.size

@@ -40,7 +40,7 @@ def test_second_sandbox_replay_reuses_the_kept_traced_files(example_bundle, tmp_
     first = _replay(example_bundle, tmp_path / "w1")
     assert "kept the traced files" in _notes(first)
     assert (entry / rootfs_cache.MARKER).is_file()
-    assert rootfs_cache.lookup(digest) == entry / "rootfs"
+    assert _look(digest) == entry / "rootfs"
 
     second = _replay(example_bundle, tmp_path / "w2")
     assert "reused the traced files" in _notes(second)
@@ -52,13 +52,20 @@ def test_second_sandbox_replay_reuses_the_kept_traced_files(example_bundle, tmp_
     assert not list((bag / "data" / "env").rglob("*.whl"))
 
 
+def _look(digest: str):
+    """What a replay would find kept, without holding it (this test is no replay)."""
+    root = rootfs_cache.lookup(digest)
+    rootfs_cache.release(root)
+    return root
+
+
 def test_tampered_or_incomplete_kept_files_are_not_used(example_bundle, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     from studypack.bundle.reader import read_info
 
     digest = claimed_digest(read_info(example_bundle).metadata)
     _replay(example_bundle, tmp_path / "w1")
-    root = rootfs_cache.lookup(digest)
+    root = _look(digest)
     assert root is not None
 
     # a traced module changed after the entry was made
@@ -68,7 +75,7 @@ def test_tampered_or_incomplete_kept_files_are_not_used(example_bundle, tmp_path
     assert rootfs_cache.lookup(digest) is None
     again = _replay(example_bundle, tmp_path / "w2")
     assert "reused" not in _notes(again) and "kept the traced files" in _notes(again)
-    assert (rootfs_cache.lookup(digest) / module.relative_to(root)).read_bytes() == original
+    assert (_look(digest) / module.relative_to(root)).read_bytes() == original
 
     # an entry whose marker was never written (a replay killed while keeping it)
     (root.parent / rootfs_cache.MARKER).unlink()
@@ -113,3 +120,13 @@ def test_kept_files_do_not_hide_a_changed_wheel_or_reference(example_bundle, tmp
         with pytest.raises(StudypackError) as err:
             replay_bundle(changed, mode=mode, repeat=1)
         assert "is not what the run used" in err.value.message
+
+
+def test_a_work_folder_named_relative_to_the_current_folder(example_bundle, tmp_path,
+                                                            monkeypatch):
+    """`--keep work` (a relative name): bubblewrap starts in another folder, so the
+    work folder's paths it is given must be absolute."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    result = _replay(example_bundle, Path("work"))
+    assert result.workdir.is_absolute() and (tmp_path / "work" / "study").is_dir()

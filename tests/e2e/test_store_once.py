@@ -94,6 +94,40 @@ def test_a_changed_package_or_reference_is_refused_even_when_rebagged(
     assert "is not what the run used" in replayed.stderr
 
 
+@pytest.mark.parametrize("mode", ["directory", "sandbox"])
+def test_a_replay_rebuilding_during_the_unpack_refuses_a_changed_wheel_before_any_run(
+        example_bundle, tmp_path, mode, monkeypatch):
+    """The first replay rebuilds the files stored once while it unpacks: a wheel that
+    gives other bytes is still refused, nothing is kept for a later replay, and no run
+    starts (its study folder is never made)."""
+    from studypack.replay.sandbox import bwrap_problem
+    if mode == "sandbox" and bwrap_problem():
+        pytest.skip(bwrap_problem())
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bag = unbag(example_bundle, tmp_path / "unpacked")
+    _tamper_wheel(bag)
+    bundle = rebag(bag, tmp_path / "changed.studypack")
+    work = tmp_path / "work"
+    with pytest.raises(BundleError, match="is not what the run used"):
+        replay_bundle(bundle, mode=mode, keep=work)
+    assert (work / "bag").is_dir()                   # unpacked and verified, then refused
+    assert not (work / "study").exists() and not (work / "rebuilt").exists()
+    assert not list((tmp_path / "cache").rglob("complete.json"))
+
+
+def test_auto_without_docker_rebuilds_during_the_unpack(example_bundle, tmp_path, monkeypatch):
+    """auto, which chooses after the unpack, starts the rebuild during it when the
+    bundle's description says it will need the traced files (no Docker here: sandbox
+    or directory), and the replay reproduces."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    said = []
+    result = replay_bundle(example_bundle, mode="auto", report=said.append)
+    assert result.reproduced and result.mode in ("sandbox", "directory")
+    rebuild = [p.message for p in said if p.phase == "rebuild"]
+    assert rebuild and rebuild[-1].startswith("rebuilt the traced files"), rebuild
+
+
 def test_a_changed_wheel_is_refused_by_its_checksum(example_bundle, tmp_path):
     """Not re-bagged: the manifest already catches it."""
     bag = unbag(example_bundle, tmp_path / "unpacked")

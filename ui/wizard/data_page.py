@@ -114,7 +114,7 @@ class DataPage(WizardPage):
     def _how_changed(self, relpath: str, how: str) -> None:
         if how == REFERENCE and relpath not in self.digests:
             path = self.state.folder / relpath
-            self.panel.start(lambda report, cancel: backend.sha256_of(path),
+            self.panel.start(lambda report, cancel: backend.sha256_of(path, report, cancel),
                              lambda digest: self._digested(relpath, digest))
             item = self._item(relpath)
             self.tree.editItem(item, URL)
