@@ -42,14 +42,15 @@ class TraceRunner(ContainerRunner):
     @classmethod
     def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
         return cls(layout.bag_dir, layout.rootfs, work, network=network,
-                   image=layout.trace_image)
+                   image=layout.trace_image, made=layout.trace_image_made)
 
     def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool,
-                 image: str | None = None):
+                 image: str | None = None, made: bool = False):
         super().__init__(bag_dir, network=network)
         self.rootfs = rootfs
         self.work = work
         self.image = image    # already imported by an earlier replay of the same files
+        self.made = made      # ... or by this one, during the unpack (trace_stream.py)
 
     @staticmethod
     def image_for(digest: str) -> str | None:
@@ -91,6 +92,12 @@ class TraceRunner(ContainerRunner):
                                   "a later replay of the same traced files reuses it "
                                   f"(`docker rmi {tag}` removes it)")
                 return
+        if self.made:
+            self.notes.append(f"trace mode imported the traced files as the image "
+                              f"{self.image} while the bundle unpacked; a later replay of "
+                              f"the same traced files reuses it (`docker rmi {self.image}` "
+                              "removes it)")
+            return
         self.notes.append(f"trace mode reused the image {self.image}, imported by an "
                           "earlier replay from the same traced files (same digest)")
 
