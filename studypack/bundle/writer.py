@@ -49,7 +49,10 @@ class Member:
 
     @classmethod
     def from_file(cls, arcname: str, path: Path) -> "Member":
-        st = path.stat()
+        return cls.from_stat(arcname, path, path.stat())
+
+    @classmethod
+    def from_stat(cls, arcname: str, path: Path, st: os.stat_result) -> "Member":
         mode = 0o755 if st.st_mode & 0o111 else 0o644
         return cls(arcname, st.st_size, source=path, mode=mode, mtime=int(st.st_mtime))
 
@@ -57,6 +60,11 @@ class Member:
     def precompressed(self) -> bool:
         return self.arcname.lower().endswith(fmt.PRECOMPRESSED_SUFFIXES) or \
             self.arcname == fmt.IMAGE_TAR
+
+    @property
+    def frame_kind(self) -> str:
+        """"fast" (level 1) for a large member that is compressed already, else "main"."""
+        return "fast" if self.precompressed and self.size >= FAST_FRAME_MIN else "main"
 
 
 @dataclass
@@ -100,17 +108,23 @@ class _HashingFile:
         self.raw.flush()
 
 
+def compressor(kind: str, level: int, threads: int) -> zstandard.ZstdCompressor:
+    """The compressor of a frame of ``kind`` ("main" or "fast"): every frame of a bundle,
+    prepacked or not, is made by one of these two."""
+    return zstandard.ZstdCompressor(level=level if kind == "main" else 1, threads=threads,
+                                    write_checksum=True)
+
+
 class _FrameWriter:
     """A zstd writer that can end a frame and go on at another level: members that are
-    already compressed get a fast frame instead of a second slow compression."""
+    already compressed get a fast frame instead of a second slow compression. Frames
+    compressed earlier (:mod:`studypack.bundle.prepack`) are copied in between."""
 
     def __init__(self, out, level: int, threads: int):
         self.out = out
-        self.params = {"main": zstandard.ZstdCompressor(level=level, threads=threads,
-                                                        write_checksum=True),
-                       "fast": zstandard.ZstdCompressor(level=1, threads=threads,
-                                                        write_checksum=True)}
+        self.params = {kind: compressor(kind, level, threads) for kind in ("main", "fast")}
         self.kind = "main"
+        self.pending = False     # bytes written since the frame began
         self.writer = self._open("main")
 
     def _open(self, kind):
@@ -118,18 +132,36 @@ class _FrameWriter:
 
     def use(self, kind: str) -> None:
         if kind != self.kind:
-            self.writer.flush(zstandard.FLUSH_FRAME)
+            self.end_frame()
             self.writer = self._open(kind)
             self.kind = kind
 
+    def end_frame(self) -> None:
+        if self.pending:
+            self.writer.flush(zstandard.FLUSH_FRAME)
+            self.pending = False
+
     def write(self, data) -> None:
         self.writer.write(data)
+        self.pending = True
+
+    def splice(self, source, length: int, buffer: bytearray) -> None:
+        """Copy ``length`` bytes of whole zstd frames from ``source`` (at its position)
+        between this stream's frames."""
+        self.end_frame()
+        view = memoryview(buffer)
+        while length:
+            n = source.readinto(view[:min(len(buffer), length)])
+            if not n:
+                raise WriteError("A prepacked part of the bundle was cut short.")
+            self.out.write(view[:n])
+            length -= n
 
     def close(self) -> None:
         self.writer.flush(zstandard.FLUSH_FRAME)
 
 
-def _header(arcname: str, size: int, mode: int, mtime: int, kind=tarfile.REGTYPE) -> bytes:
+def tar_header(arcname: str, size: int, mode: int, mtime: int, kind=tarfile.REGTYPE) -> bytes:
     info = tarfile.TarInfo(arcname)
     info.size, info.mode, info.mtime, info.type = size, mode, mtime, kind
     info.uid = info.gid = 0
@@ -194,8 +226,12 @@ def check_names(plan: PackPlan) -> None:
 
 def pack(plan: PackPlan, out_path: str | os.PathLike, *, level: int = 3, threads: int = -1,
          overwrite: bool = False, report: Reporter | None = None,
-         cancel: CancelToken | None = None) -> PackResult:
-    """Write ``plan`` to ``out_path`` atomically, then the ``.sha256`` sidecar."""
+         cancel: CancelToken | None = None, prepacked=None) -> PackResult:
+    """Write ``plan`` to ``out_path`` atomically, then the ``.sha256`` sidecar.
+
+    ``prepacked`` (a :class:`studypack.bundle.prepack.Prepack`) offers runs of members
+    compressed earlier; each is copied in only where the plan has exactly those members
+    and their files are unchanged, else the members are packed here as usual."""
     report, cancel = reporter(report), token(cancel)
     out_path = Path(out_path)
     if not 1 <= level <= 22:
@@ -216,7 +252,7 @@ def pack(plan: PackPlan, out_path: str | os.PathLike, *, level: int = 3, threads
         zw = _FrameWriter(hashed, level, threads)
 
         def put_bytes(arcname: str, data: bytes, digests: dict[str, str]) -> None:
-            zw.write(_header(f"{bag}/{arcname}", len(data), 0o644, 0))
+            zw.write(tar_header(f"{bag}/{arcname}", len(data), 0o644, 0))
             zw.write(data)
             zw.write(b"\0" * (-len(data) % BLOCK))
             digests[arcname] = hashlib.sha256(data).hexdigest()
@@ -230,11 +266,22 @@ def pack(plan: PackPlan, out_path: str | os.PathLike, *, level: int = 3, threads
             payload_digests[arcname] = digest
 
         report(Progress("pack", 0, total, "packing"))
-        for member in plan.payload:
+        index = 0
+        while index < len(plan.payload):
             cancel.check()
-            zw.use("fast" if member.precompressed and member.size >= FAST_FRAME_MIN
-                   else "main")
-            zw.write(_header(f"{bag}/{member.arcname}", member.size, member.mode, member.mtime))
+            chunk = prepacked.take(plan, index, level) if prepacked is not None else None
+            if chunk is not None:   # these members, compressed while the study ran
+                chunk.copy_to(zw, buffer)
+                for entry in chunk.entries:
+                    payload_digests[entry.arcname] = entry.sha256
+                    done += entry.size
+                index += len(chunk.entries)
+                report(Progress("pack", done, total, chunk.entries[-1].arcname))
+                continue
+            member = plan.payload[index]
+            index += 1
+            zw.use(member.frame_kind)
+            zw.write(tar_header(f"{bag}/{member.arcname}", member.size, member.mode, member.mtime))
             if member.data is not None:
                 zw.write(member.data)
                 payload_digests[member.arcname] = hashlib.sha256(member.data).hexdigest()

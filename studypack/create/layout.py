@@ -100,9 +100,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     if not traced:  # learn the secrets typed into the commands (a trace did it otherwise)
         for step in spec.runs:
             scrubber.scrub_argv(list(step.command))
-    spec_file = spec.path.resolve() if spec.path is not None else None
-    payload += [_spec_file_scrubbed(spec_file, f, scrubber) or _study_member(fmt.STUDY_DIR, f)
-                for f in inputs]
+    payload += study_members(spec, inputs, scrubber)
     payload += [_study_member(fmt.OUTPUTS_DIR, f) for f in outputs]
     env_members = []
     if environment.files_dir and environment.files_dir.is_dir():
@@ -178,6 +176,15 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
                for r in spec.data_references],
         payload=payload)
     return plan, warnings
+
+
+def study_members(spec: StudySpec, inputs: list[StudyFile], scrubber: Scrubber
+                  ) -> list[Member]:
+    """The study's code and data as members under data/study/, in the bundle's order
+    (the create session prepacks them during the run, in the same order)."""
+    spec_file = spec.path.resolve() if spec.path is not None else None
+    return [_spec_file_scrubbed(spec_file, f, scrubber) or _study_member(fmt.STUDY_DIR, f)
+            for f in inputs]
 
 
 def _spec_file_scrubbed(spec_file: Path | None, f: StudyFile,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bundle import format as fmt
+from ..bundle.prepack import Prepack
 from ..bundle.writer import PackPlan, pack
 from ..collect import LeftOut, StudyFile, StudyReview, review_study
 from ..errors import UsageError
@@ -28,7 +29,7 @@ from ..secrets import Scrubber
 from ..spec import StudySpec, load_spec
 from ..environment.plan import EnvironmentPlan, Prefetch, plan_environment
 from ..trace import TraceResult, resolve_executable, run_environment, trace_study
-from .layout import EnvironmentPart, plan_bundle
+from .layout import EnvironmentPart, plan_bundle, study_members
 
 STEPS = ("plan", "trace", "environment", "pack")
 
@@ -118,6 +119,8 @@ class CreateSession:
         self.reviewed: StudyReview | None = None  # the plan's walk, before the run
         self.env_plan: EnvironmentPlan | None = None
         self.prefetch: Prefetch | None = None
+        self.prepack: Prepack | None = None     # the study compressed during the run
+        self.spliced: int = 0                   # members the writer took from it
         self.warnings: list[str] = []
         self.image_bytes: int | None = None   # the built image's size, when known
 
@@ -134,6 +137,8 @@ class CreateSession:
         review = self.reviewed = review_study(self.spec,
                                               outputs_expected=not self.options.trace)
         cancel.check()
+        if self.options.trace:
+            self._start_prepack(cancel)
         self.planned = CreatePlan(out=out, inputs=review.inputs, left_out=review.left_out)
         self.planned.messages.append(
             f"{sum(f.role == 'code' for f in review.inputs)} code and "
@@ -197,6 +202,19 @@ class CreateSession:
         self.prefetch = Prefetch(plan, self.work / "prefetch", self._find_links(),
                                  use_index=True, warm_up="studypack.environment.capture"
                                  ).start()
+
+    def _start_prepack(self, cancel: CancelToken | None) -> None:
+        """From the plan's walk on, while the study runs, compress its code and data as
+        the writer will (the writer copies in what the run left unchanged; issue #17:
+        what is known before the run is not packed after it)."""
+        if self.prepack is not None:
+            self.prepack.stop()
+            self.prepack = None
+        if self.reviewed is None:
+            return
+        members = study_members(self.spec, self.reviewed.inputs, self.scrubber)
+        self.prepack = Prepack(members, self.spec.study.name, self.work / "prepack",
+                               self.options.level, cancel=cancel).start()
 
     # ------------------------------------------------------------------ step 3
     def capture_environment(self, build_image: bool | None = None,
@@ -262,15 +280,21 @@ class CreateSession:
         if self.layout is None:
             self.make_plan(report, cancel)
         cancel.check()
-        written = pack(self.layout, target, level=self.options.level,
-                       overwrite=self.options.overwrite, report=report, cancel=cancel)
+        try:
+            written = pack(self.layout, target, level=self.options.level,
+                           overwrite=self.options.overwrite, report=report, cancel=cancel,
+                           prepacked=self.prepack)
+        finally:
+            if self.prepack is not None:
+                self.spliced = sum(len(c.entries) for c in self.prepack.spliced)
+            self._stop_prepack()
         environment = self.environment or EnvironmentPart()
         return CreateResult(written.path, written.sha256, written.size, written.files,
                             written.payload_bytes, self.messages(),
                             sorted(self.scrubber.dropped), list(self.warnings),
                             environment.metadata,
                             self.left_out(), environment.dockerfile,
-                            list(environment.details))
+                            list(environment.details) + self._prepack_details())
 
     # ---------------------------------------------------------------- together
     def run(self, report: Reporter | None = None,
@@ -301,7 +325,18 @@ class CreateSession:
             return list(self.review.left_out)
         return list(self.planned.left_out) if self.planned else []
 
+    def _prepack_details(self) -> list[str]:
+        if not self.spliced:
+            return []
+        return [f"{self.spliced} of the study's files were compressed during the run"]
+
+    def _stop_prepack(self) -> None:
+        if self.prepack is not None:
+            self.prepack.stop()
+            self.prepack = None
+
     def close(self) -> None:
+        self._stop_prepack()
         if self.prefetch is not None:
             self.prefetch.stop()
         shutil.rmtree(self.work, ignore_errors=True)
