@@ -100,20 +100,20 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         registry.runner_class(mode)     # raises: unknown mode, with the known ones
     work = _make_workdir(workdir)
     kept = bool(keep)
-    reuse_image = kept_rootfs = ahead = layout = None
+    unpacked, layout = _Unpacked(), None
     host = registry.Host()      # asked once (Docker, bubblewrap), before and after the unpack
     try:
         cancel.check()
         if source.is_dir():
-            bag_dir = find_bag(source)
+            unpacked.bag_dir = find_bag(source)
         elif source.is_file():
             report(Progress("verify", 0, None, f"verifying and unpacking {source.name}"))
-            bag_dir, reuse_image, kept_rootfs, ahead = _unpack_for(mode, source, work,
-                                                                   report, cancel, host)
+            unpacked = _unpack_for(mode, source, work, report, cancel, host)
         else:
             raise UsageError(f"{source} does not exist.")
-        layout = load_layout(bag_dir)
-        layout.trace_image, layout.kept_rootfs = reuse_image, kept_rootfs
+        ahead, kept_rootfs = unpacked.ahead, unpacked.kept
+        layout = load_layout(unpacked.bag_dir)
+        layout.trace_image, layout.kept_rootfs = unpacked.reuse_image, kept_rootfs
         chosen, reason = choose_mode(layout, mode, host)
         report(Progress("replay", 0, None, f"mode {chosen}: {reason}"))
         # Traced files stored once, in their package, for the modes that read them from
@@ -128,6 +128,8 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
                 rebuild_files(layout.bag_dir, needed, layout.rootfs, report, cancel)
         if ahead is not None:
             ahead.close()
+        if unpacked.stream is not None and chosen == "trace" and not layout.trace_image:
+            _finish_trace_image(unpacked.stream, layout, cancel)
         notes = list(layout.notes) + fetch_references(layout, report, cancel)
         if source.is_file():
             notes += _keep_rootfs(layout, chosen, move=not kept)
@@ -170,10 +172,9 @@ def replay_bundle(bundle_or_dir, *, mode: str = "auto", workdir=None, keep=False
         report(Progress("compare", 1, 1, "done"))
         return result
     finally:
-        if ahead is not None:
-            ahead.close()
+        unpacked.close()
         from .rootfs_cache import release
-        release(kept_rootfs)                       # the traced files kept: not in use
+        release(unpacked.kept)                     # the traced files kept: not in use
         release(layout.kept_rootfs if layout is not None else None)
         if not kept:
             shutil.rmtree(work, ignore_errors=True)
@@ -352,28 +353,47 @@ def _plans(layout: BagLayout, study_dir: Path, args_override) -> list[RunPlan]:
     return plans
 
 
+@dataclass
+class _Unpacked:
+    """What the unpack for a replay found and started."""
+    bag_dir: Path | None = None
+    reuse_image: str | None = None       # an image of these traced files, imported before
+    kept: Path | None = None             # the traced files, kept by an earlier replay
+    ahead: RebuildAhead | None = None    # the files stored once, rebuilt during the unpack
+    stream: object = None                # the trace image, imported during the unpack
+    metadata: dict = field(default_factory=dict)
+
+    def close(self) -> None:
+        for started in (self.ahead, self.stream):
+            if started is not None:
+                started.close()
+
+
 def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: CancelToken,
-                host: registry.Host | None = None
-                ) -> tuple[Path, str | None, Path | None, RebuildAhead | None]:
+                host: registry.Host | None = None) -> _Unpacked:
     """Unpack, verifying everything but writing only what ``mode`` reads: trace mode
     whose image was imported by an earlier replay of the same traced files writes
     neither the traced files nor the packages, nor does the sandbox mode whose root an
     earlier replay kept (:mod:`.rootfs_cache`). A mode that will need the files stored
-    once rebuilds them during the unpack (:mod:`.rebuild_ahead`). Returns the bag, that
-    image, that root, and that rebuild (to finish once the bundle is verified)."""
+    once rebuilds them during the unpack (:mod:`.rebuild_ahead`); trace mode without an
+    image of these traced files imports them during the unpack (:mod:`.trace_stream`):
+    both to finish once the bundle is verified."""
     from ..bundle.reader import read_info, unpack
     from . import rootfs_cache
     from .cache import check_claimed_digest, claimed_digest, unpack_skip
     from .runners import engine_available
     from .trace import TraceRunner
+    from .trace_stream import LayerStream
 
-    reuse_image = kept = ahead = None
-    metadata = read_info(source).metadata
+    reuse_image = kept = ahead = stream = None
+    info = read_info(source)
+    metadata = info.metadata
     # auto's choice as the bundle's description predicts it: only for work that is lost,
     # not wrong, when the choice made after the unpack differs (nothing is skipped)
     expected = mode if mode != "auto" else _expected_mode(metadata, host)
     digest = claimed_digest(metadata)
-    if mode == "trace" and digest and engine_available()[0]:
+    engine = mode == "trace" and digest and engine_available()[0]
+    if engine:
         reuse_image = TraceRunner.image_for(digest)
     if mode in rootfs_cache.CACHED_MODES and digest:
         kept = rootfs_cache.lookup(digest)
@@ -381,13 +401,17 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: C
                        rootfs_kept=kept is not None)
     if kept is None and reuse_image is None and expected in ("trace", "directory", "sandbox"):
         ahead = RebuildAhead(work / "rebuilt", cancel)
+    if engine and reuse_image is None:
+        stream = LayerStream.start(digest, work / "bag" / info.bag_name / fmt.ROOTFS_DIR)
     _probe_host_early(expected)
+    told = [started.written for started in (ahead, stream) if started is not None]
+    result = _Unpacked(None, reuse_image, kept, ahead, stream, metadata)
     try:
         bag_dir = unpack(source, work / "bag", report=report, cancel=cancel, skip=skip,
-                         on_written=ahead.written if ahead else None).bag_dir
+                         on_written=(lambda rel, path: [t(rel, path) for t in told])
+                         if told else None).bag_dir
     except BaseException:
-        if ahead is not None:
-            ahead.close()
+        result.close()
         raise
     if reuse_image or kept:
         check_claimed_digest(bag_dir, metadata)
@@ -398,7 +422,27 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: C
         shutil.rmtree(work / "bag", ignore_errors=True)
         bag_dir = unpack(source, work / "bag", report=report, cancel=cancel,
                          skip=unpack_skip(mode, metadata)).bag_dir
-    return bag_dir, reuse_image, kept, ahead
+    result.bag_dir, result.kept = bag_dir, kept
+    return result
+
+
+def _finish_trace_image(stream, layout: BagLayout, cancel: CancelToken) -> None:
+    """The rest of the trace image imported during the unpack, now that the bundle is
+    verified and its traced files are complete; named after their digest, checked
+    first. When that import failed, trace mode imports them from disk instead."""
+    from ..storeonce import read_listing
+    from .cache import check_claimed_digest, trace_image_tag
+    from .trace import which_busybox
+
+    digest = check_claimed_digest(layout.bag_dir, layout.metadata)   # the image's label
+    if digest != stream.digest:
+        return
+    busybox = which_busybox()
+    rebuilt = {ref.file.removeprefix(fmt.ROOTFS_DIR + "/") for ref in read_listing(layout.bag_dir)}
+    tag = stream.finish(layout.rootfs, busybox, trace_image_tag(digest, busybox), rebuilt,
+                        cancel)
+    if tag is not None:
+        layout.trace_image, layout.trace_image_made = tag, True
 
 
 def _expected_mode(metadata: dict, host: registry.Host | None) -> str | None:

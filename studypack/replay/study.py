@@ -32,6 +32,7 @@ class BagLayout:
     original_root: str               # absolute path of the study root when traced
     notes: list[str] = field(default_factory=list)
     trace_image: str | None = None   # an image of these traced files already imported
+    trace_image_made: bool = False   # ... by this replay, during the unpack
     kept_rootfs: Path | None = None  # the traced files kept by an earlier replay (cache)
 
     @property

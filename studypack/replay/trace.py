@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tarfile
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import ImageLoadError
 from ..progress import CancelToken, Progress, Reporter
@@ -40,14 +42,15 @@ class TraceRunner(ContainerRunner):
     @classmethod
     def for_replay(cls, layout, work: Path, *, network: bool) -> "Runner":
         return cls(layout.bag_dir, layout.rootfs, work, network=network,
-                   image=layout.trace_image)
+                   image=layout.trace_image, made=layout.trace_image_made)
 
     def __init__(self, bag_dir: Path, rootfs: Path, work: Path, *, network: bool,
-                 image: str | None = None):
+                 image: str | None = None, made: bool = False):
         super().__init__(bag_dir, network=network)
         self.rootfs = rootfs
         self.work = work
         self.image = image    # already imported by an earlier replay of the same files
+        self.made = made      # ... or by this one, during the unpack (trace_stream.py)
 
     @staticmethod
     def image_for(digest: str) -> str | None:
@@ -89,6 +92,12 @@ class TraceRunner(ContainerRunner):
                                   "a later replay of the same traced files reuses it "
                                   f"(`docker rmi {tag}` removes it)")
                 return
+        if self.made:
+            self.notes.append(f"trace mode imported the traced files as the image "
+                              f"{self.image} while the bundle unpacked; a later replay of "
+                              f"the same traced files reuses it (`docker rmi {self.image}` "
+                              "removes it)")
+            return
         self.notes.append(f"trace mode reused the image {self.image}, imported by an "
                           "earlier replay from the same traced files (same digest)")
 
@@ -126,33 +135,62 @@ def write_rootfs_tar(rootfs: Path, out: Path, busybox: str | None, report: Repor
     /bin/sh when the trace has no shell). Owner root, modes as unpacked."""
     total = sum(p.stat().st_size for p in rootfs.rglob("*") if p.is_file() and not p.is_symlink())
     done = 0
-
-    def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        if info.name == "tmp" and info.isdir():
-            info.mode = 0o1777     # anyone may write temporary files
-        return info
-
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(rootfs.rglob("*")):
+        for info, path in layer_entries(rootfs, busybox):
             cancel.check()
-            arcname = path.relative_to(rootfs).as_posix()
-            tar.add(path, arcname, recursive=False, filter=reset)
-            if path.is_file() and not path.is_symlink():
-                done += path.stat().st_size
+            if path is None:
+                tar.addfile(info)
+                continue
+            with open(path, "rb") as fh:
+                tar.addfile(info, fh)
+            if info.isreg() and path != busybox:
+                done += info.size
                 report(Progress("image", done, total, "packing the traced files"))
-        if not (rootfs / "tmp").exists():
-            tmp = tarfile.TarInfo("tmp")
-            tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
-            tar.addfile(reset(tmp))
-        bin_dir = _inside(rootfs, "bin")
-        if busybox and not (rootfs / bin_dir / "busybox").exists():
-            tar.add(busybox, f"{bin_dir}/busybox", filter=reset)
-            if not (rootfs / bin_dir / "sh").exists() and not (rootfs / bin_dir / "sh").is_symlink():
-                sh = tarfile.TarInfo(f"{bin_dir}/sh")
-                sh.type, sh.linkname = tarfile.SYMTYPE, "busybox"
-                tar.addfile(reset(sh))
+
+
+def layer_entries(rootfs: Path, busybox: str | None, sent: set[str] = frozenset()
+                  ) -> Iterator[tuple[tarfile.TarInfo, str | None]]:
+    """The layer's members (header, file to read or None), but for the regular files
+    already ``sent`` (by their name in the layer): every entry under ``rootfs``,
+    folders before what they hold, then /tmp and busybox when the trace lacks them."""
+    for path in sorted(rootfs.rglob("*")):
+        arcname = path.relative_to(rootfs).as_posix()
+        info = layer_info(os.lstat(path), arcname, os.readlink(path) if path.is_symlink()
+                          else "")
+        if info.isreg() and arcname in sent:
+            continue
+        yield info, str(path) if info.isreg() else None
+    if not (rootfs / "tmp").exists():
+        tmp = tarfile.TarInfo("tmp")
+        tmp.type = tarfile.DIRTYPE
+        yield layer_info(None, "tmp", "", tmp), None
+    bin_dir = _inside(rootfs, "bin")
+    if busybox and not (rootfs / bin_dir / "busybox").exists():
+        yield layer_info(os.stat(busybox), f"{bin_dir}/busybox", ""), busybox
+        if not (rootfs / bin_dir / "sh").exists() and not (rootfs / bin_dir / "sh").is_symlink():
+            sh = tarfile.TarInfo(f"{bin_dir}/sh")
+            sh.type, sh.linkname = tarfile.SYMTYPE, "busybox"
+            yield layer_info(None, sh.name, "busybox", sh), None
+
+
+def layer_info(st: os.stat_result | None, arcname: str, link: str,
+               info: tarfile.TarInfo | None = None) -> tarfile.TarInfo:
+    """A layer member's header: owner root, the mode and time of ``st`` (a folder
+    called tmp: anyone may write in it)."""
+    if info is None:
+        info = tarfile.TarInfo(arcname)
+        info.mode, info.mtime = stat.S_IMODE(st.st_mode), st.st_mtime
+        if stat.S_ISLNK(st.st_mode):
+            info.type, info.linkname = tarfile.SYMTYPE, link
+        elif stat.S_ISDIR(st.st_mode):
+            info.type = tarfile.DIRTYPE
+        else:
+            info.size = st.st_size
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    if info.name == "tmp" and info.isdir():
+        info.mode = 0o1777     # anyone may write temporary files
+    return info
 
 
 def _inside(rootfs: Path, name: str) -> str:
