@@ -2,8 +2,10 @@
 
 A traced run takes seconds to hours, and the process that started it only waits. The
 study's code and data are known before the run (the plan's walk), so a background
-thread compresses them meanwhile, at low priority, into a spill file in the create
-session's work folder: runs of members ("chunks", about :data:`CHUNK_INPUT` bytes of
+thread compresses them meanwhile into a spill file in the create session's work folder
+— at low priority and on one core while the study runs, then (:meth:`Prepack.hurry`,
+called when the run ends or the writer starts) at normal priority on every core, so
+the writer never waits for a starved thread: runs of members ("chunks", about :data:`CHUNK_INPUT` bytes of
 input each) as whole zstd frames, every member exactly as
 :func:`studypack.bundle.writer.pack` writes it (pax header, content, padding, same
 compressor), with the sha256 of its content and the file's key
@@ -117,6 +119,11 @@ class Prepack:
         self._starts = {c.entries[0].arcname: c for c in self.chunks}
         self._cond = threading.Condition()
         self._stop = threading.Event()
+        self._hurry = threading.Event()
+        self._buffer = bytearray(CHUNK)
+        self._out = None                   # the spill, open for writing
+        self._job = None                   # (chunk, its steps) under way
+        self._helper: threading.Thread | None = None   # the thread after hurry()
         self._cancel = cancel
         self._thread = threading.Thread(target=self._run, name="studypack-prepack",
                                         daemon=True)
@@ -144,45 +151,83 @@ class Prepack:
 
     def _run(self) -> None:
         _lower_priority(self.nice)
-        buffer = bytearray(CHUNK)
+        self._work(low=True)
+
+    def hurry(self) -> None:
+        """The run is over: what is left is compressed at normal priority and on every
+        core (the low-priority thread hands its work over within one block)."""
+        self._hurry.set()
+
+    def _work(self, low: bool) -> None:
+        handed_over = False
         try:
-            with open(self.spill, "wb", buffering=0) as out:
-                for chunk in self.chunks:
-                    with self._cond:
-                        if self._stopping():
-                            break
-                        if chunk.state != "pending":
-                            continue
-                        chunk.state = "running"
-                    ok = False
-                    try:
-                        ok = self._compress(chunk, out, buffer)
-                    finally:
-                        if not ok:   # nothing of it is kept
-                            out.seek(chunk.offset)
-                            out.truncate()
-                        with self._cond:
-                            chunk.state = "done" if ok else "failed"
-                            self._cond.notify_all()
+            if self._out is None:
+                self._out = open(self.spill, "wb", buffering=0)
+            while True:
+                if self._job is None:
+                    chunk = self._next_chunk()
+                    if chunk is None:
+                        break
+                    self._job = (chunk, self._compress(chunk, self._out))
+                chunk, steps = self._job
+                try:
+                    next(steps)
+                except StopIteration as end:
+                    self._job = None
+                    self._finish(chunk, end.value)
+                    continue
+                except OSError:
+                    self._job = None
+                    self._finish(chunk, False)
+                    raise
+                if low and self._hurry.is_set():   # a thread that can use the CPU goes on
+                    self._helper = threading.Thread(target=self._work, args=(False,),
+                                                    name="studypack-prepack", daemon=True)
+                    handed_over = True
+                    self._helper.start()
+                    return
         except OSError:
             pass     # no room, no permission: the writer packs what is left, as usual
         finally:
-            with self._cond:
-                stopped = self._stopping()
-                for chunk in self.chunks:
-                    if chunk.state in ("pending", "running") or stopped:
-                        chunk.state = "failed"
-                if stopped:
-                    self.spill.unlink(missing_ok=True)
-                self._cond.notify_all()
+            if not handed_over:
+                self._wrap_up()
 
-    def _compress(self, chunk: Chunk, out, buffer: bytearray) -> bool:
-        """Write ``chunk``'s frames at the end of ``out``; False if a file changed
-        while it was read, or cannot be read (the writer will say why)."""
+    def _next_chunk(self) -> Chunk | None:
+        with self._cond:
+            if self._stopping():
+                return None
+            chunk = next((c for c in self.chunks if c.state == "pending"), None)
+            if chunk is not None:
+                chunk.state = "running"
+            return chunk
+
+    def _finish(self, chunk: Chunk, ok: bool) -> None:
+        if not ok:   # nothing of it is kept
+            self._out.seek(chunk.offset)
+            self._out.truncate()
+        with self._cond:
+            chunk.state = "done" if ok else "failed"
+            self._cond.notify_all()
+
+    def _wrap_up(self) -> None:
+        if self._out is not None:
+            self._out.close()
+        with self._cond:
+            stopped = self._stopping()
+            for chunk in self.chunks:
+                if chunk.state in ("pending", "running") or stopped:
+                    chunk.state = "failed"
+            if stopped:
+                self.spill.unlink(missing_ok=True)
+            self._cond.notify_all()
+
+    def _compress(self, chunk: Chunk, out):
+        """Compress ``chunk`` to the end of ``out``, one block per step (a generator:
+        another thread may take the next steps). Returns False if a file changed while
+        it was read or cannot be read (the writer will say why)."""
         chunk.offset, chunk.spill = out.tell(), self.spill
-        view = memoryview(buffer)
-        writer = compressor(chunk.kind, self.level, self.threads).stream_writer(
-            out, closefd=False)
+        view = memoryview(self._buffer)
+        frames = _Frames(out, chunk.kind, self.level, self.threads, self._thread.ident)
         for entry in chunk.entries:
             try:
                 fh = open(entry.source, "rb", buffering=0)
@@ -192,7 +237,7 @@ class Prepack:
                 st = os.fstat(fh.fileno())
                 probe = Member.from_stat(entry.arcname, entry.source, st)
                 entry.size, entry.mode, entry.mtime = probe.size, probe.mode, probe.mtime
-                writer.write(tar_header(f"{self.bag}/{entry.arcname}", entry.size,
+                frames.write(tar_header(f"{self.bag}/{entry.arcname}", entry.size,
                                         entry.mode, entry.mtime))
                 sha = hashlib.sha256()
                 remaining = entry.size
@@ -203,13 +248,16 @@ class Prepack:
                     if not n:
                         return False          # shrank while read
                     sha.update(view[:n])
-                    writer.write(view[:n])
+                    frames.write(view[:n])
                     remaining -= n
+                    if remaining:
+                        yield
                 if fh.read(1) or file_key(os.fstat(fh.fileno())) != file_key(st):
                     return False              # grew, or written to while read
-            writer.write(b"\0" * (-entry.size % BLOCK))
+            frames.write(b"\0" * (-entry.size % BLOCK))
             entry.key, entry.sha256 = file_key(st), sha.hexdigest()
-        writer.flush(zstandard.FLUSH_FRAME)
+            yield
+        frames.close()
         chunk.length = out.tell() - chunk.offset
         return True
 
@@ -219,6 +267,7 @@ class Prepack:
 
         Waits for a chunk being compressed; a chunk not begun yet is left to the
         writer (and to the thread, every chunk before it)."""
+        self.hurry()      # the writer waits for nothing at low priority
         chunk = self._starts.get(plan.payload[index].arcname)
         if chunk is None or level != self.level or plan.bag_name != self.bag:
             return None
@@ -262,20 +311,47 @@ class Prepack:
         """Until the thread has compressed every chunk (or stopped)."""
         if self._thread.is_alive():
             self._thread.join()
+        if self._helper is not None:   # made before the first thread ends
+            self._helper.join()
 
     def stop(self) -> None:
         """End the thread and remove the spill file (and its folder)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join()
+        self.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class _Frames:
+    """A chunk's compressor. In the low-priority thread it is single-threaded (it runs
+    in that thread, so it yields to the study's run); when another thread goes on
+    with the chunk, the frame ends and a new one begins with every core."""
+
+    def __init__(self, out, kind: str, level: int, threads: int, low_thread: int | None):
+        self.out, self.kind, self.level, self.threads = out, kind, level, threads
+        self.low_thread = low_thread
+        self.writer = self.owner = None
+
+    def write(self, data) -> None:
+        me = threading.get_ident()
+        if me != self.owner:
+            if self.writer is not None:
+                self.writer.flush(zstandard.FLUSH_FRAME)
+            threads = 0 if me == self.low_thread else self.threads
+            self.writer = compressor(self.kind, self.level, threads).stream_writer(
+                self.out, closefd=False)
+            self.owner = me
+        self.writer.write(data)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.flush(zstandard.FLUSH_FRAME)
+
+
 def _lower_priority(nice: int) -> None:
-    """This thread (and the zstd threads it starts, which inherit it) yields to the
-    study's run. Linux only: elsewhere the call would address a process."""
+    """This thread yields to the study's run. Linux only: elsewhere the call would
+    address a process."""
     if not sys.platform.startswith("linux"):
         return
     try:

@@ -188,9 +188,13 @@ class CreateSession:
         if not self.options.trace:
             return None
         self._start_prefetch()
-        self.traced = trace_study(self.spec, self.work, self.scrubber,
-                                  allow_failure=self.options.allow_failure,
-                                  report=report, cancel=cancel)
+        try:
+            self.traced = trace_study(self.spec, self.work, self.scrubber,
+                                      allow_failure=self.options.allow_failure,
+                                      report=report, cancel=cancel)
+        finally:   # the run is over: what is left of the prepack needs no low priority
+            if self.prepack is not None:
+                self.prepack.hurry()
         # store-once's sha256 of the traced files, during the environment step
         from ..storeonce import TracedHashes
         self._stop_prehash()

@@ -172,3 +172,22 @@ def test_no_room_in_the_work_folder_means_no_prepack(tmp_path, monkeypatch):
     pack(plan_of(members(root, files)), bundle, prepacked=pre)
     assert pre.spliced == []
     check_bundle(bundle, tmp_path, files)
+
+
+def test_after_hurry_the_work_goes_on_at_normal_priority(tmp_path):
+    """The run ended: the low-priority thread hands the chunk under way to another
+    thread, which ends the frame and goes on in a new one; the bundle is valid."""
+    root = tmp_path / "study"
+    files = make_study(root)
+    pre = Prepack(members(root, files), BAG, tmp_path / "prepack", 3,
+                  chunk_input=10**9).start()     # one chunk: the handover is inside it
+    pre.hurry()
+    pre.wait()
+    assert pre._helper is not None and [c.state for c in pre.chunks] == ["done"]
+    with open(pre.spill, "rb") as fh:   # two frames in the chunk: one per thread
+        data = fh.read()
+    assert data.count(b"\x28\xb5\x2f\xfd") >= 2
+    bundle = tmp_path / "h.studypack"
+    pack(plan_of(members(root, files)), bundle, prepacked=pre)
+    assert pre.spliced == pre.chunks
+    check_bundle(bundle, tmp_path, files)
