@@ -403,8 +403,6 @@ def _unpack_for(mode: str, source: Path, work: Path, report: Reporter, cancel: C
         ahead = RebuildAhead(work / "rebuilt", cancel)
     if engine and reuse_image is None:
         stream = LayerStream.start(digest, work / "bag" / info.bag_name / fmt.ROOTFS_DIR)
-        if stream is not None and ahead is not None:
-            ahead.on_made = stream.made
     _probe_host_early(expected)
     told = [started.written for started in (ahead, stream) if started is not None]
     result = _Unpacked(None, reuse_image, kept, ahead, stream, metadata)

@@ -28,7 +28,6 @@ import shutil
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 from ..bundle import format as fmt
 from ..errors import BundleError
@@ -70,8 +69,6 @@ class RebuildAhead:
         self.packages: dict[str, Path] = {}      # package written -> a hard link to it
         self.jobs: dict[str, list[Future]] = {}
         self.made: list[tuple[Reference, str]] = []  # rebuilt and checked, in self.side
-        # told of each file once rebuilt and checked (from a worker thread; must not raise)
-        self.on_made: Callable[[Reference, str], None] | None = None
 
     # ------------------------------------------------------------ during the unpack
 
@@ -110,8 +107,6 @@ class RebuildAhead:
             def final() -> None:     # its sha256 matched: kept for finish()
                 os.rename(tmp, kept)
                 self.made.append((ref, kept))
-                if self.on_made is not None:
-                    self.on_made(ref, kept)
             return os.fdopen(fd, "wb"), tmp, final
 
         rebuild_package(link, package, members, open_output, self.stop)

@@ -24,7 +24,7 @@ import queue
 import re
 import tarfile
 import threading
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..bundle import format as fmt
 from ..errors import StudypackError
@@ -48,9 +48,7 @@ class LayerStream:
 
         self.engine, self.digest = engine, digest
         self.final_rootfs = Path(final_rootfs)   # where the unpack's files end up
-        self.sent: set[str] = set()      # traced files sent as the unpack wrote them
-        self.early: set[str] = set()     # files stored once, sent as soon as rebuilt
-        self.links: set[str] | None = None   # where the bundle's links will be
+        self.sent: set[str] = set()
         self.queue: queue.Queue = queue.Queue()
         self.result: str | None = None
         self.error: BaseException | None = None
@@ -77,20 +75,6 @@ class LayerStream:
             arcname = rel[len(prefix):]
             self.sent.add(arcname)
             self.queue.put((None, arcname, (str(path), str(self.final_rootfs / arcname))))
-        elif rel == fmt.SYMLINKS:
-            self.links = _link_paths(path)
-
-    def made(self, ref, path: str) -> None:
-        """Told by the rebuild (:attr:`.rebuild_ahead.RebuildAhead.on_made`) of a file
-        stored once, rebuilt and checked: sent now when its path crosses none of the
-        bundle's links (made after the unpack), else with the rest of the layer."""
-        arcname = ref.file.removeprefix(fmt.ROOTFS_DIR + "/")
-        parents = arcname.split("/")[:-1]
-        if self.links is None or arcname in self.sent or any(
-                "/".join(parents[:i]) in self.links for i in range(1, len(parents) + 1)):
-            return
-        self.early.add(arcname)
-        self.queue.put((None, arcname, (path, str(self.final_rootfs / arcname))))
 
     def _send(self, label: str) -> None:
         try:
@@ -131,7 +115,7 @@ class LayerStream:
         """Send the rest of the layer (``rebuilt``: names of files the rebuild may have
         put where the unpack wrote, sent again) and name the image ``tag``. None when
         the import failed (the caller imports from disk)."""
-        sent = (self.sent - rebuilt) | (self.early - self.sent)
+        sent = self.sent - rebuilt
         for info, path in layer_entries(Path(rootfs), busybox, sent):
             self.queue.put((info, info.name, (path,) if path is not None else None))
         self.queue.put(_END)
@@ -161,28 +145,6 @@ class LayerStream:
             self.thread.join(timeout=30)
             self.done = True
         self.engine.close()
-
-
-def _link_paths(listing: Path) -> set[str] | None:
-    """Where links will be made in the traced files (symlinks.json, and the merged-/usr
-    folder links :func:`.study.restore_symlinks` may add); None when it cannot be read."""
-    import json
-
-    try:
-        doc = json.loads(Path(listing).read_text("utf-8"))
-        entries = doc.get("symlinks", doc) if isinstance(doc, dict) else doc
-        paths = [e.get("path") if isinstance(e, dict) else e for e in entries]
-    except (OSError, ValueError, AttributeError, TypeError):
-        return None
-    links = {"bin", "sbin", "lib", "lib64", "lib32", "libx32"}
-    for path in paths:
-        if not isinstance(path, str):
-            return None
-        parts = PurePosixPath(path.lstrip("/")).parts      # as restore_symlinks reads it
-        if parts[:2] == ("data", "rootfs"):
-            parts = parts[2:]
-        links.add("/".join(parts))
-    return links
 
 
 def _open_first(paths: tuple[str, ...]):

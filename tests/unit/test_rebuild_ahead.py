@@ -151,21 +151,3 @@ def test_a_large_wheel_is_shared_by_the_workers(tmp_path):
             assert (bag / "data/rootfs/venv" / name).read_bytes() == data
     finally:
         ahead.close()
-
-
-def test_where_links_will_be_is_read_as_restore_symlinks_reads_it(tmp_path):
-    """A file stored once is sent to the trace image before the links exist only when
-    its path crosses none of them: the link paths, in both shapes of symlinks.json."""
-    import json
-
-    from studypack.replay.trace_stream import _link_paths
-    listing = tmp_path / "symlinks.json"
-    listing.write_text(json.dumps({"symlinks": [
-        {"path": "/venv/lib64", "target": "lib"},
-        {"path": "data/rootfs/opt//tool", "target": "/usr/bin/tool"}]}))
-    links = _link_paths(listing)
-    assert {"venv/lib64", "opt/tool", "lib", "bin"} <= links
-    listing.write_text(json.dumps({"/etc/alt": "../usr/alt"}))
-    assert "etc/alt" in _link_paths(listing)
-    listing.write_text("not json")
-    assert _link_paths(listing) is None
