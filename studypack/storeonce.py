@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -26,7 +28,7 @@ from typing import BinaryIO, Callable
 from .bundle import format as fmt
 from .bundle.writer import Member
 from .errors import BundleError, write_error
-from .hashing import sha256_file_keyed
+from .hashing import file_key, sha256_file_keyed
 from .packages import open_package
 from .progress import CancelToken, Progress, Reporter, reporter, token
 
@@ -129,15 +131,67 @@ def traced_files_digest(file_digests: dict[str, str], symlinks_sha256: str) -> s
 
 # --------------------------------------------------------------------------- create
 
+class TracedHashes:
+    """The sha256 of the traced files, computed in a thread while the environment step
+    runs (issue #17). :func:`plan_store_once` takes a digest from here only for a file
+    that still has the key it had when hashed (looked up by device and inode)."""
+
+    def __init__(self, paths: list[Path], cancel: CancelToken | None = None):
+        self.paths = list(paths)
+        self.found: dict[tuple[int, int], tuple[str, tuple[int, ...]]] = {}
+        self._cancel = cancel
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="studypack-prehash",
+                                        daemon=True)
+
+    def start(self) -> "TracedHashes":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        for path in self.paths:
+            if self._stop.is_set() or (self._cancel is not None and self._cancel.cancelled):
+                return
+            try:
+                st = os.stat(path)
+                if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in self.found:
+                    digest, key = sha256_file_keyed(path)
+                    if key is not None:
+                        self.found[(key[0], key[1])] = (digest, key)
+            except OSError:
+                continue    # the layout says what cannot be read
+
+    def result(self) -> dict[tuple[int, int], tuple[str, tuple[int, ...]]]:
+        self._thread.join()
+        return self.found
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def _hashed_before(path: Path, hashed) -> tuple[str, tuple[int, ...]] | None:
+    if not hashed:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    known = hashed.get((st.st_dev, st.st_ino))
+    return known if known is not None and known[1] == file_key(st) else None
+
+
 def plan_store_once(rootfs: list[Member], symlinks: bytes, packages: list[Member],
                     report: Reporter | None = None,
-                    cancel: CancelToken | None = None) -> StoreOnce:
+                    cancel: CancelToken | None = None, hashed=None) -> StoreOnce:
     """Split the traced files into those still stored and those a package reproduces.
 
     ``packages`` are the bag members of the vendored environment (those that are not
     packages are ignored). A file is referenced only when a member of the same size
     whose path ends like the file's (``numpy/_core/x.so`` for
-    ``…/site-packages/numpy/_core/x.so``) has exactly its sha256.
+    ``…/site-packages/numpy/_core/x.so``) has exactly its sha256. ``hashed``
+    (:meth:`TracedHashes.result`) holds digests computed earlier.
     """
     report, cancel = reporter(report), token(cancel)
     report(Progress("store-once", 0, None, "finding traced files the packages reproduce"))
@@ -156,7 +210,8 @@ def plan_store_once(rootfs: list[Member], symlinks: bytes, packages: list[Member
     wanted: dict[str, dict[str, list[Member]]] = defaultdict(lambda: defaultdict(list))
     for member in rootfs:
         cancel.check()
-        digests[member.arcname], key = sha256_file_keyed(member.source, cancel)
+        digests[member.arcname], key = _hashed_before(member.source, hashed) or \
+            sha256_file_keyed(member.source, cancel)
         if key is not None:   # the writer need not hash it again, if unchanged by then
             member.known_sha256 = (digests[member.arcname], key)
         path = member.arcname.removeprefix(fmt.ROOTFS_DIR + "/")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +108,31 @@ class _HashingFile:
     def flush(self):
         self.raw.flush()
 
+    def copy_from(self, source, length: int, buffer: bytearray) -> None:
+        """Copy ``length`` bytes of ``source``: each block is hashed in a thread while
+        it is written (both let go of the GIL), the next one read into the other half
+        of ``buffer`` meanwhile."""
+        half = len(buffer) // 2
+        views = (memoryview(buffer)[:half], memoryview(buffer)[half:2 * half])
+        with ThreadPoolExecutor(1, thread_name_prefix="studypack-hash") as pool:
+            hashing = None
+            turn = 0
+            while length:
+                block = views[turn]
+                n = source.readinto(block[:min(half, length)])
+                if not n:
+                    raise WriteError("A prepacked part of the bundle was cut short.")
+                block = block[:n]
+                if hashing is not None:
+                    hashing.result()     # the previous block first: one sha256, in order
+                hashing = pool.submit(self.sha256.update, block)
+                self.raw.write(block)
+                self.size += n
+                length -= n
+                turn = 1 - turn
+            if hashing is not None:
+                hashing.result()
+
 
 def compressor(kind: str, level: int, threads: int) -> zstandard.ZstdCompressor:
     """The compressor of a frame of ``kind`` ("main" or "fast"): every frame of a bundle,
@@ -149,13 +175,7 @@ class _FrameWriter:
         """Copy ``length`` bytes of whole zstd frames from ``source`` (at its position)
         between this stream's frames."""
         self.end_frame()
-        view = memoryview(buffer)
-        while length:
-            n = source.readinto(view[:min(len(buffer), length)])
-            if not n:
-                raise WriteError("A prepacked part of the bundle was cut short.")
-            self.out.write(view[:n])
-            length -= n
+        self.out.copy_from(source, length, buffer)
 
     def close(self) -> None:
         self.writer.flush(zstandard.FLUSH_FRAME)

@@ -39,8 +39,10 @@ class EnvironmentPart:
 
 def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: EnvironmentPart,
                 scrubber: Scrubber, started: str | None = None,
-                review: StudyReview | None = None) -> tuple[PackPlan, list[str]]:
-    """Decide what goes where in the bag. Reads file sizes; writes nothing."""
+                review: StudyReview | None = None,
+                hashed=None) -> tuple[PackPlan, list[str]]:
+    """Decide what goes where in the bag. Reads file sizes; writes nothing. ``hashed``:
+    the traced files' digests computed earlier (:class:`studypack.storeonce.TracedHashes`)."""
     warnings: list[str] = []
     created = utc_now_iso()
     failed = bool(traced) and any(r.exit_code != 0 for r in traced.runs)
@@ -110,7 +112,8 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
     traced_files = None
     if traced:  # a traced file a vendored package reproduces is stored once, in the package
         from ..storeonce import plan_store_once
-        once = plan_store_once(rootfs, md.dumps({"symlinks": links}), env_members)
+        once = plan_store_once(rootfs, md.dumps({"symlinks": links}), env_members,
+                               hashed=hashed)
         rootfs, traced_files = once.stored, {**once.metadata(), "study_root": str(spec.root)}
         if once.listing is not None:
             payload.append(once.listing)

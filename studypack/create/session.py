@@ -120,6 +120,7 @@ class CreateSession:
         self.env_plan: EnvironmentPlan | None = None
         self.prefetch: Prefetch | None = None
         self.prepack: Prepack | None = None     # the study compressed during the run
+        self.prehash = None    # storeonce.TracedHashes: the traced files hashed after it
         self.spliced: int = 0                   # members the writer took from it
         self.warnings: list[str] = []
         self.image_bytes: int | None = None   # the built image's size, when known
@@ -190,6 +191,10 @@ class CreateSession:
         self.traced = trace_study(self.spec, self.work, self.scrubber,
                                   allow_failure=self.options.allow_failure,
                                   report=report, cancel=cancel)
+        # store-once's sha256 of the traced files, during the environment step
+        from ..storeonce import TracedHashes
+        self._stop_prehash()
+        self.prehash = TracedHashes(self.traced.files, cancel).start()
         return self.traced
 
     def _start_prefetch(self) -> None:
@@ -262,9 +267,10 @@ class CreateSession:
             self.review = self.reviewed   # nothing ran since the plan's walk
         else:   # the run wrote its outputs since: walk again to see them
             self.review = review_study(self.spec, outputs_expected=not failed)
+        hashed = self.prehash.result() if self.prehash is not None and traced else None
         self.layout, self.warnings = plan_bundle(self.spec, traced, environment,
                                                  self.scrubber, started=started,
-                                                 review=self.review)
+                                                 review=self.review, hashed=hashed)
         return self.layout
 
     def pack(self, out: str | os.PathLike | None = None, overwrite: bool | None = None,
@@ -330,6 +336,11 @@ class CreateSession:
             return []
         return [f"{self.spliced} of the study's files were compressed during the run"]
 
+    def _stop_prehash(self) -> None:
+        if self.prehash is not None:
+            self.prehash.stop()
+            self.prehash = None
+
     def _stop_prepack(self) -> None:
         if self.prepack is not None:
             self.prepack.stop()
@@ -337,6 +348,7 @@ class CreateSession:
 
     def close(self) -> None:
         self._stop_prepack()
+        self._stop_prehash()
         if self.prefetch is not None:
             self.prefetch.stop()
         shutil.rmtree(self.work, ignore_errors=True)

@@ -9,6 +9,7 @@ the run takes the wheels from there (issue #17: the waits overlap).
 
 from __future__ import annotations
 
+import csv
 import importlib
 import shutil
 import tempfile
@@ -86,18 +87,59 @@ def plan_environment(executable: str | None, spec, find_links: list[str]) -> Env
     return plan
 
 
+# Speculative downloads (before the run says which distributions it uses) stop short of
+# a huge environment: a distribution that takes more than this on disk, or what would
+# take the total over the second bound, is left for the environment step after the run,
+# which downloads it only if the run used it.
+SPECULATIVE_MAX_EACH = 300 * 1024 * 1024
+SPECULATIVE_MAX_TOTAL = 1024 * 1024 * 1024
+
+
+def installed_bytes(dist: Distribution) -> int:
+    """What ``dist``'s files take on disk, by its RECORD (0 when it has none)."""
+    record = Path(dist.location) / "RECORD" if dist.location else None
+    try:
+        text = record.read_text(encoding="utf-8", errors="replace") if record else ""
+    except OSError:
+        return 0
+    total = 0
+    for row in csv.reader(text.splitlines()):
+        if len(row) >= 3 and row[2].isdigit():
+            total += int(row[2])
+    return total
+
+
+def speculative_choice(dists: list[Distribution], max_each: int = SPECULATIVE_MAX_EACH,
+                       max_total: int = SPECULATIVE_MAX_TOTAL) -> list[Distribution]:
+    """The distributions worth downloading before the run: the smallest first, none over
+    ``max_each`` bytes installed, together at most ``max_total``."""
+    sized = sorted(((installed_bytes(d), d) for d in dists), key=lambda pair: pair[0])
+    chosen, total = [], 0
+    for size, dist in sized:
+        if size > max_each or total + size > max_total:
+            continue
+        chosen.append(dist)
+        total += size
+    return [d for d in dists if any(d is c for c in chosen)]
+
+
 class Prefetch:
     """Vendor the planned distributions' wheels in a thread while the study runs.
 
     Wheels at hand come first; then one ``pip download`` (no dependency resolution:
     exact pins, ``--no-deps``) asks the index for the others into the prefetch folder,
-    speculatively: the environment step after the run keeps only those its lock needs.
+    speculatively: the environment step after the run keeps only those its lock needs
+    (and downloads then what was too large to fetch on speculation, if the run used it:
+    :func:`speculative_choice`).
     With ``use_index=False`` nothing is downloaded. Nothing here reports or fails:
     with no network the environment step after the run says so, as it would have."""
 
     def __init__(self, plan: EnvironmentPlan, folder: Path, find_links: list[str],
-                 use_index: bool, warm_up: str | None = None):
+                 use_index: bool, warm_up: str | None = None,
+                 max_each: int = SPECULATIVE_MAX_EACH,
+                 max_total: int = SPECULATIVE_MAX_TOTAL):
         self.plan = plan
+        self.max_each, self.max_total = max_each, max_total
         self.warm_up = warm_up   # a module the step after the run imports: load it now
         self.folder = folder
         self.find_links = find_links
@@ -123,7 +165,9 @@ class Prefetch:
             self.sources, _ = vendor_wheels(self.plan.locked, self.plan.env, self.folder,
                                             find_links=self.find_links, cancel=self._cancel,
                                             use_index=False, rebuild=False)
-            missing = [d for d in self.plan.locked if d.key not in self.sources]
+            missing = speculative_choice(
+                [d for d in self.plan.locked if d.key not in self.sources],
+                self.max_each, self.max_total)
             if self.use_index and missing:
                 problem, why = download_from_index(missing, self.plan.env, self.folder,
                                                    reporter(None), self._cancel, 0,

@@ -92,3 +92,25 @@ def test_an_index_found_down_during_the_run_is_not_asked_again(venv_and_wheels, 
                                          prefetched=Prefetched(index_problem=NO_NETWORK))
     assert problem == NO_NETWORK
     assert sources == {"six": wheels.REBUILT}   # not downloaded: the index was not asked
+
+
+def test_a_distribution_over_the_cap_waits_for_the_run(venv_and_wheels, empty_pip,
+                                                       monkeypatch, tmp_path):
+    """Over the size cap, nothing is downloaded on speculation; the lock after the run
+    downloads it then, because the run used it."""
+    from studypack.environment.plan import installed_bytes
+    env, locked, files = venv_and_wheels
+    sizes = {d.key: installed_bytes(d) for d in locked}
+    assert sizes["idna"] > sizes["six"] > 0
+    with WheelIndex(files) as index:
+        monkeypatch.setenv("PIP_INDEX_URL", index.url)
+        prefetch = Prefetch(EnvironmentPlan(env, locked=locked), tmp_path / "prefetch", [],
+                            use_index=True, max_each=sizes["six"]).start()
+        found = prefetch.result()
+        assert set(found) == {"six"}
+        assert found.asked == {(d.key, d.version) for d in locked if d.key == "six"}
+        house = tmp_path / "wheelhouse"
+        house.mkdir()
+        sources, problem = vendor_wheels(locked, env, house, prefetched=found)
+    assert sources == {"six": wheels.FROM_INDEX, "idna": wheels.FROM_INDEX}
+    assert problem == ""
