@@ -32,7 +32,9 @@ STUDYPACK = [PY, "-m", "studypack"]
 # which images another process left in the daemon (nothing is built with --no-image).
 ENV = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock",
        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-STEPS = ("pack", "create", "traced", "verify", "unpack", "info", "level", "reprozip")
+STEPS = ("pack", "create", "traced", "longrun", "verify", "unpack", "info", "level",
+         "reprozip")
+LONG_RUN_S = 5   # the "longrun" study sleeps this long after its work
 # Rows about the environment (study_rows.py); they need the Docker daemon.
 STUDY_STEPS = ("size", "scisize", "replay", "rebuild")
 
@@ -180,11 +182,15 @@ def main(argv=None) -> int:
     rows["create-total"] = Row("create --no-trace: whole command", "")
     rows["traced"] = Row("create (traced): pack phase", "tar \\| zstd -T0 -3 of its bag")
     rows["traced-total"] = Row("create (traced): whole − run", "tar \\| zstd -T0 -3 of its bag")
+    rows["longrun"] = Row(f"create (traced, a run of ~{LONG_RUN_S} s): whole − run",
+                          "tar \\| zstd -T0 -3 of its bag")
     rows["verify"] = Row("verify", "zstd -dc \\| tar -x + sha256sum -c")
     rows["unpack"] = Row("unpack", "zstd -dc \\| tar -x")
     rows["info"] = Row("info", "")
     bags: dict[str, Path] = {}
     run_durations: list[float] = []
+    long_durations: list[float] = []
+    long_study = slow_copy(study, base / "longrun") if "longrun" in steps else None
 
     def clean_scratch():
         shutil.rmtree(scratch, ignore_errors=True)
@@ -223,6 +229,19 @@ def main(argv=None) -> int:
                 rows["traced-total"].ours.append({**got, "wall": got["wall"] - duration,
                                                   "cpu": None})
                 rows["traced-total"].refs.append(ref_run)
+        if "longrun" in steps:   # the run hides what create does meanwhile
+            from studypack.bundle.reader import read_info
+            r = rows["longrun"]
+            bundle, ref = out / "longrun.studypack", out / "ref-longrun.tar.zst"
+            got = measure(STUDYPACK + ["create", "--no-image", str(long_study), "-o",
+                                       str(bundle), "--force"])
+            long_durations.append(read_info(bundle).metadata["runs"][0]["duration_s"])
+            if "longrun" not in bags:
+                bags["longrun"] = unpack_with_tar(bundle, out / "bag-longrun")
+            r.ours.append({**got, "wall": got["wall"] - long_durations[-1], "cpu": None})
+            r.refs.append(measure(f"tar -cf - -C {q(bags['longrun'].parent)} "
+                                  f"{q(bags['longrun'].name)} | zstd -T0 -3 -q -f -o {q(ref)}"))
+            r.size, r.ref_size = bundle.stat().st_size, ref.stat().st_size
         if "verify" in steps:
             r = rows["verify"]
             r.ours.append(measure(STUDYPACK + ["verify", "-q", str(pack_out)]))
@@ -245,6 +264,8 @@ def main(argv=None) -> int:
     if "traced" in steps and run_durations:
         rows["traced-total"].note = (f"run itself {statistics.median(run_durations):.2f} s, "
                                      "incl. pip download of the wheels")
+    if long_durations:
+        rows["longrun"].note = f"run itself {statistics.median(long_durations):.2f} s"
     if "create" in steps:
         rows["create-total"].note = "incl. the environment step (pip download of the wheels)"
     if "info" in steps:
@@ -278,6 +299,20 @@ def main(argv=None) -> int:
     if not args.dir:
         shutil.rmtree(base, ignore_errors=True)
     return 0
+
+
+def slow_copy(study: Path, dest: Path) -> Path:
+    """The study again (its files hard-linked), its script sleeping LONG_RUN_S seconds
+    after its work: a run long enough for create to do during it what it can."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(study, dest, copy_function=os.link,
+                    ignore=shutil.ignore_patterns("results"))
+    script = dest / "analysis.py"
+    text = script.read_text()
+    script.unlink()   # not the hard link: the original study stays as it is
+    script.write_text(text + f"\nimport time\ntime.sleep({LONG_RUN_S})\n")
+    return dest
 
 
 def study_tables(steps: set[str], base: Path, python: Path, args) -> list[str]:
