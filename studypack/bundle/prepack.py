@@ -39,6 +39,7 @@ from .writer import BLOCK, CHUNK, Member, PackPlan, compressor, tar_header
 CHUNK_INPUT = 32 * 1024 * 1024   # a change costs at most this much packed again
 NICE = 15                        # the study's run comes first
 SPACE_FACTOR = 1.2               # free space needed in the work folder, × the input
+NO_ROOM = "not enough free space in the work folder"
 
 
 @dataclass
@@ -135,7 +136,7 @@ class Prepack:
             return self._give_up()
         self.folder.mkdir(parents=True, exist_ok=True)
         if shutil.disk_usage(self.folder).free < SPACE_FACTOR * self.input_bytes:
-            self.skipped = "not enough free space in the work folder"
+            self.skipped = NO_ROOM
             return self._give_up()
         self._thread.start()
         return self

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bundle import format as fmt
-from ..bundle.prepack import Prepack
+from ..bundle.prepack import NO_ROOM, Prepack
 from ..bundle.writer import PackPlan, pack
 from ..collect import LeftOut, StudyFile, StudyReview, review_study
 from ..errors import UsageError
@@ -122,6 +122,7 @@ class CreateSession:
         self.prepack: Prepack | None = None     # the study compressed during the run
         self.prehash = None    # storeonce.TracedHashes: the traced files hashed after it
         self.spliced: int = 0                   # members the writer took from it
+        self.prepack_skipped = ""               # why nothing was, if so
         self.warnings: list[str] = []
         self.image_bytes: int | None = None   # the built image's size, when known
 
@@ -297,6 +298,7 @@ class CreateSession:
         finally:
             if self.prepack is not None:
                 self.spliced = sum(len(c.entries) for c in self.prepack.spliced)
+                self.prepack_skipped = self.prepack.skipped
             self._stop_prepack()
         environment = self.environment or EnvironmentPart()
         return CreateResult(written.path, written.sha256, written.size, written.files,
@@ -336,6 +338,9 @@ class CreateSession:
         return list(self.planned.left_out) if self.planned else []
 
     def _prepack_details(self) -> list[str]:
+        if self.prepack_skipped == NO_ROOM:
+            return [f"the study's files were not compressed during the run: "
+                    f"{self.prepack_skipped} ({self.work.parent})"]
         if not self.spliced:
             return []
         return [f"{self.spliced} of the study's files were compressed during the run"]

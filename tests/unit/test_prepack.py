@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from studypack.bundle.prepack import Prepack, plan_chunks
+from studypack.bundle.prepack import NO_ROOM, Prepack, plan_chunks
 from studypack.bundle.reader import verify
 from studypack.bundle.writer import Member, PackPlan, pack
 from studypack.progress import CancelToken
@@ -167,7 +167,7 @@ def test_no_room_in_the_work_folder_means_no_prepack(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9, 1000))
     pre = Prepack(members(root, files), BAG, tmp_path / "prepack", 3).start()
-    assert pre.skipped and all(c.state == "failed" for c in pre.chunks)
+    assert pre.skipped == NO_ROOM and all(c.state == "failed" for c in pre.chunks)
     bundle = tmp_path / "d.studypack"
     pack(plan_of(members(root, files)), bundle, prepacked=pre)
     assert pre.spliced == []
