@@ -184,28 +184,31 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
 def study_members(spec: StudySpec, inputs: list[StudyFile], scrubber: Scrubber
                   ) -> list[Member]:
     """The study's code and data as members under data/study/, in the bundle's order
-    (the create session prepacks them during the run, in the same order)."""
+    (the create session prepacks them during the run, in the same order). One stat per
+    file: it rules out the study's own studypack.toml and gives the member's facts."""
     spec_file = spec.path.resolve() if spec.path is not None else None
-    return [_spec_file_scrubbed(spec_file, f, scrubber) or _study_member(fmt.STUDY_DIR, f)
-            for f in inputs]
-
-
-def _spec_file_scrubbed(spec_file: Path | None, f: StudyFile,
-                        scrubber: Scrubber) -> Member | None:
-    """The study's own studypack.toml may hold a token typed into its command line: it
-    is packed scrubbed, like the copy at data/studypack.toml."""
-    if spec_file is None:
-        return None
-    try:   # one stat rules out nearly every file; resolve() (a stat per part) decides
-        st, own = f.path.stat(), spec_file.stat()
+    try:
+        own = spec_file.stat() if spec_file is not None else None
     except OSError:
-        st = own = None
-    if st is not None and (st.st_dev, st.st_ino) != (own.st_dev, own.st_ino):
-        return None
-    if f.path.resolve() != spec_file:
-        return None
-    return Member.from_bytes(f"{fmt.STUDY_DIR}/{f.relpath}",
-                             scrubber.scrub_bytes(f.path.read_bytes()))
+        own = None
+    members = []
+    for f in inputs:
+        try:
+            st = f.path.stat()
+        except OSError:
+            st = None
+        maybe_spec = spec_file is not None and (
+            st is None or own is None or (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino))
+        if maybe_spec and f.path.resolve() == spec_file:
+            # it may hold a token typed into its command line: packed scrubbed, like
+            # the copy at data/studypack.toml
+            members.append(Member.from_bytes(f"{fmt.STUDY_DIR}/{f.relpath}",
+                                             scrubber.scrub_bytes(f.path.read_bytes())))
+        elif st is not None:
+            members.append(Member.from_stat(f"{fmt.STUDY_DIR}/{f.relpath}", f.path, st))
+        else:
+            members.append(_study_member(fmt.STUDY_DIR, f))   # says why it cannot be read
+    return members
 
 
 def _study_member(prefix: str, f: StudyFile) -> Member:

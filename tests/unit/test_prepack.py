@@ -191,3 +191,30 @@ def test_after_hurry_the_work_goes_on_at_normal_priority(tmp_path):
     pack(plan_of(members(root, files)), bundle, prepacked=pre)
     assert pre.spliced == pre.chunks
     check_bundle(bundle, tmp_path, files)
+
+
+def test_the_study_spec_is_packed_scrubbed_and_left_out_of_the_prepack(tmp_path):
+    """The study's own studypack.toml, reached through a link as well, is a member made
+    in memory (scrubbed of a token typed into its command): never prepacked."""
+    from studypack.collect import StudyFile
+    from studypack.create.layout import study_members
+    from studypack.secrets import Scrubber
+    from studypack.spec import load_spec
+    root = tmp_path / "study"
+    make_study(root)
+    token = "s3cr3t-t0ken-value"
+    (root / "studypack.toml").write_text(
+        '[study]\nname = "demo"\ntitle = "Demo"\n'
+        f'[run]\ncommand = ["python", "analysis.py", "--token", "{token}"]\n')
+    (root / "data" / "spec-link.toml").symlink_to("../studypack.toml")
+    spec = load_spec(root / "studypack.toml")
+    scrubber = Scrubber()
+    scrubber.scrub_argv(list(spec.runs[0].command))
+    inputs = [StudyFile(rel, root / rel, (root / rel).stat().st_size, "code")
+              for rel in ("analysis.py", "data/spec-link.toml", "studypack.toml")]
+    found = study_members(spec, inputs, scrubber)
+    assert [m.data is None for m in found] == [True, False, False]
+    assert all(token.encode() not in m.data for m in found[1:])
+    assert found[0].size == (root / "analysis.py").stat().st_size
+    chunks = plan_chunks(found)
+    assert [[e.arcname for e in c.entries] for c in chunks] == [["data/study/analysis.py"]]
