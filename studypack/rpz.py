@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -243,6 +244,7 @@ def import_rpz(rpz: str | os.PathLike, out: str | os.PathLike, *, name: str = ""
     from .create import EnvironmentPart, plan_bundle
     from .secrets import Scrubber
     from .spec import parse_spec, spec_to_toml
+    from .storeonce import plan_store_once
     from .trace import RunRecord, TraceResult, _scrub_trace
 
     report, cancel = reporter(report), token(cancel)
@@ -315,11 +317,19 @@ def import_rpz(rpz: str | os.PathLike, out: str | os.PathLike, *, name: str = ""
         plan, warnings = plan_bundle(spec, traced, environment, scrubber, started=None)
         rootfs_files = [p for p in sorted(fs.rglob("*"))
                         if p.is_file() and not p.is_relative_to(study_dir)]
+        symlinks = md.dumps({"symlinks": [
+            link for link in links if not PurePosixPath(link["path"]).is_relative_to(root)]})
         plan.payload = [m for m in plan.payload if m.arcname != fmt.SYMLINKS]
-        plan.payload += [Member.from_bytes(fmt.SYMLINKS, md.dumps({"symlinks": [
-            link for link in links if not PurePosixPath(link["path"]).is_relative_to(root)]}))]
-        plan.payload += [Member.from_file(
-            f"{fmt.ROOTFS_DIR}/{p.relative_to(fs).as_posix()}", p) for p in rootfs_files]
+        plan.payload += [Member.from_bytes(fmt.SYMLINKS, symlinks)]
+        rootfs = [Member.from_file(f"{fmt.ROOTFS_DIR}/{p.relative_to(fs).as_posix()}", p)
+                  for p in rootfs_files]
+        plan.payload += rootfs
+        # The traced files are the pack's, not the (empty) trace's: their digest, which
+        # keys trace mode's image and is checked at replay, is theirs.
+        once = plan_store_once(rootfs, symlinks, [], cancel=cancel)
+        metadata = json.loads(plan.metadata)
+        metadata["traced_files"] = {**once.metadata(), "study_root": str(root)}
+        plan.metadata = md.dumps(metadata)
         _reprozip_hosts(plan, config, md)
         cancel.check()
         result = pack(plan, out, level=level, overwrite=overwrite, report=report,
@@ -346,8 +356,6 @@ def _slug(text: str) -> str:
 
 def _reprozip_hosts(plan, config: dict, md) -> None:
     """The run records say where the pack was traced (its config.yml), not this host."""
-    import json
-
     runs = config.get("runs") or []
     for member in plan.payload:
         parts = member.arcname.split("/")
