@@ -76,6 +76,7 @@ class TraceResult:
     skipped_secret_files: list[str]
     opened: set[str] = field(default_factory=set)     # every file the run read or ran
     pythons: list[str] = field(default_factory=list)  # Python interpreters it started
+    written: set[str] = field(default_factory=set)    # every file it opened for writing
 
 
 def run_environment(spec: StudySpec) -> dict[str, str]:
@@ -173,7 +174,7 @@ def trace_study(spec: StudySpec, work_dir: Path, scrubber: Scrubber, *,
     for package in config.get("packages") or []:
         opened.update(package.get("files") or [])
     return TraceResult(trace_dir, runs, files, packages, skipped, opened,
-                       _pythons_started(trace_dir))
+                       _pythons_started(trace_dir), _written(trace_dir))
 
 
 def _trace_one(command, cwd, env, trace_dir, append, run_dir, report, cancel) -> RunRecord:
@@ -242,6 +243,17 @@ def _pythons_started(trace_dir: Path) -> list[str]:
         if _PYTHON_NAME.match(Path(called).name) and called not in found:
             found.append(called)
     return found
+
+
+FILE_WRITE = 2   # ReproZip's mode bit of an opened_files row: opened for writing
+
+
+def _written(trace_dir: Path) -> set[str]:
+    """The files the run opened for writing, as the trace names them."""
+    with sqlite3.connect(trace_dir / "trace.sqlite3") as db:
+        rows = db.execute("SELECT DISTINCT name FROM opened_files WHERE mode & ?",
+                          (FILE_WRITE,)).fetchall()
+    return {name for (name,) in rows}
 
 
 def _tail(path: Path, limit: int = 300) -> str:

@@ -14,7 +14,9 @@ compressor), with the sha256 of its content and the file's key
 After the run, the writer (``pack(..., prepacked=)``) copies a chunk's frames into the
 bundle only where its plan has the same members in a row (names, sizes, modes, mtimes:
 the same headers) and every file still has the key it had when it was read. Anything
-else — a file the run rewrote (even to the same size and mtime: its ctime moved), a new
+else — a file the run rewrote (even to the same size and mtime: its ctime moved; and
+any file the trace says the run opened for writing, :meth:`Prepack.forget`, since a
+rewrite within one tick of a coarse clock keeps even the ctime), a new
 file between two members of a chunk, a chunk not compressed yet — is packed as it would
 have been without this module. A bundle is a sequence of zstd frames already, so the
 stream stays one valid zstd stream either way.
@@ -118,6 +120,7 @@ class Prepack:
         self.spliced: list[Chunk] = []     # what the writer took, in order
         self.skipped = ""                  # why nothing was prepacked, if so
         self._starts = {c.entries[0].arcname: c for c in self.chunks}
+        self._written: set[str] = set()    # files the run opened for writing
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._hurry = threading.Event()
@@ -262,6 +265,12 @@ class Prepack:
         chunk.length = out.tell() - chunk.offset
         return True
 
+    def forget(self, written: set[str]) -> None:
+        """The files the run opened for writing (the trace's names): a chunk holding
+        one is never copied in. Its key would catch nearly every rewrite, but not one to
+        the same size and mtime within the filesystem's timestamp granularity."""
+        self._written |= {os.path.realpath(name) for name in written} | set(written)
+
     # --------------------------------------------------------------- the writer
     def take(self, plan: PackPlan, index: int, level: int) -> Chunk | None:
         """The chunk to copy in at ``plan.payload[index]``, or None: pack as usual.
@@ -285,18 +294,19 @@ class Prepack:
             except OSError:
                 return None
         members = plan.payload[index:index + len(chunk.entries)]
-        if not self._matches(members, chunk):
+        if not self._matches(members, chunk, self._written):
             chunk.reader.close()
             return None
         self.spliced.append(chunk)
         return chunk
 
     @staticmethod
-    def _matches(members: list[Member], chunk: Chunk) -> bool:
+    def _matches(members: list[Member], chunk: Chunk, written: set[str]) -> bool:
         if len(members) != len(chunk.entries):
             return False
         for member, entry in zip(members, chunk.entries):
             if member.data is not None or member.source is None or \
+                    str(member.source) in written or \
                     member.arcname != entry.arcname or member.frame_kind != chunk.kind or \
                     (member.size, member.mode, member.mtime) != \
                     (entry.size, entry.mode, entry.mtime):

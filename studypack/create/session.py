@@ -196,6 +196,8 @@ class CreateSession:
         finally:   # the run is over: what is left of the prepack needs no low priority
             if self.prepack is not None:
                 self.prepack.hurry()
+        if self.prepack is not None:   # what the run wrote is packed as it is now
+            self.prepack.forget(self.traced.written)
         # store-once's sha256 of the traced files, during the environment step
         from ..storeonce import TracedHashes
         self._stop_prehash()

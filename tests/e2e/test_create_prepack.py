@@ -34,6 +34,10 @@ def test_a_traced_run_that_rewrites_its_data(example_study, tmp_path):
         session.plan()
         session.prepack.wait()    # every chunk compressed before the run: deterministic
         session.trace()
+        # the trace names the files the run opened for writing: never copied in
+        assert str(study / "data" / "material.json") in session.traced.written
+        assert str(study / "data" / "c-notes.txt") in session.traced.written
+        assert str(study / "data" / "big.bin") not in session.traced.written
         session.capture_environment()
         chunks = [[e.arcname for e in c.entries] for c in session.prepack.chunks]
         result = session.pack()

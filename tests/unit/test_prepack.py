@@ -116,6 +116,34 @@ def test_a_file_the_run_rewrote_is_packed_from_its_new_content(tmp_path):
     check_bundle(bundle, tmp_path, files)
 
 
+def test_a_file_the_run_opened_for_writing_is_never_copied_in(tmp_path):
+    """A rewrite within one tick of a coarse clock keeps the file's key (same size,
+    mtime and ctime): the key cannot tell, the trace's list of written files does."""
+    from studypack.hashing import file_key
+
+    root = tmp_path / "study"
+    files = make_study(root)
+    target = root / "data/b.csv"
+    new = b"9,9,9\n" * 30_000
+    for forget in (False, True):
+        target.write_bytes(files["data/b.csv"])
+        pre = prepacked(root, tmp_path, files)
+        target.write_bytes(new)
+        for chunk in pre.chunks:   # the key such a filesystem reports: unchanged
+            for entry in chunk.entries:
+                if entry.source == target:
+                    entry.key = file_key(os.stat(target))
+        if forget:
+            pre.forget({str(target)})
+        bundle = tmp_path / f"w{int(forget)}.studypack"
+        pack(plan_of(members(root, files)), bundle, prepacked=pre)
+        spliced = {e.arcname for c in pre.spliced for e in c.entries}
+        pre.stop()
+        assert ("data/study/data/b.csv" in spliced) is not forget
+        if forget:
+            check_bundle(bundle, tmp_path, files | {"data/b.csv": new})
+
+
 def test_a_new_file_between_prepacked_files_is_packed_in_its_place(tmp_path):
     root = tmp_path / "study"
     files = make_study(root)
