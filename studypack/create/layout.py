@@ -93,7 +93,7 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
             warnings.append(f"{len(unreadable)} file(s) the run read are gone or cannot be "
                             "read now, so they are not in the bundle: "
                             + ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else ""))
-        from ..replay.envdiff import network_hint
+        from ..tracehints import network_hint
         warnings += network_hint(traced.trace_dir / "trace.sqlite3")
         payload.append(Member.from_bytes(fmt.SYMLINKS, md.dumps({"symlinks": links})))
     else:

@@ -16,6 +16,8 @@ vendored and the review says so.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -212,17 +214,50 @@ def base_image_packages(engine, image: str,
     image has no dpkg."""
     from ..errors import EngineError
 
-    script = (f"cat /etc/os-release 2>/dev/null; echo ===; "
-              f"dpkg-query -W -f '{_QUERY_FORMAT}'")
+    cached = _base_listing_path(image)
     try:
-        result = engine.run(image, ["sh", "-c", script], cancel=cancel, timeout=120)
-    except EngineError:
-        return None, ""
-    release_text, _, packages_text = result.stdout.partition("===\n")
+        output = cached.read_text(encoding="utf-8") if cached else None
+    except (OSError, UnicodeDecodeError):
+        output = None
+    if not output:
+        script = (f"cat /etc/os-release 2>/dev/null; echo ===; "
+                  f"dpkg-query -W -f '{_QUERY_FORMAT}'")
+        try:
+            result = engine.run(image, ["sh", "-c", script], cancel=cancel, timeout=120)
+        except EngineError:
+            return None, ""
+        output = result.stdout if result.exit_code == 0 else ""
+        if not output:
+            release_text = result.stdout.partition("===\n")[0]
+            return None, _release_name(os_release(release_text))
+        if cached and output.partition("===\n")[2].strip():
+            _write_atomically(cached, output)
+    release_text, _, packages_text = output.partition("===\n")
     release = os_release(release_text)
-    if result.exit_code != 0 or not packages_text.strip():
+    if not packages_text.strip():
         return None, _release_name(release)
     return parse_dpkg_query(packages_text), _release_name(release)
+
+
+def _base_listing_path(image: str) -> Path | None:
+    """Where the package listing of an image pinned by digest is kept: the same digest
+    is the same files, so a later ``create`` need not start a container to list them
+    (issue #17). None for a name that can move (no digest)."""
+    if "sha256:" not in image:
+        return None
+    key = hashlib.sha256(f"{image}\n{_QUERY_FORMAT}".encode()).hexdigest()[:40]
+    return cache_dir().parent / "base-images" / f"{key}.txt"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:   # a cache that cannot be written is only slower next time
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _release_name(release: dict[str, str]) -> str:

@@ -28,6 +28,7 @@ from . import registry
 from .runners import RunOutcome, RunPlan, Runner
 from .registry import mode_names
 from ..storeonce import rebuild_files
+from ..tracehints import trace_hints
 from .cache import references_needed
 from .pictures import difference_pictures
 from .rebuild_ahead import RebuildAhead
@@ -233,7 +234,7 @@ def _explain(runner: Runner, layout: BagLayout, first: RunPlan, result: ReplayRe
              report: Reporter, cancel: CancelToken) -> None:
     """environment_diff (a probe in the replay's environment) and the trace's hints."""
     trace_db = layout.bag_dir / fmt.TRACE_DIR / "trace.sqlite3"
-    result.hints = envdiff.trace_hints(trace_db)
+    result.hints = trace_hints(trace_db)
     plan = _probe_plan(layout, first)
     facts = None
     if plan is not None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 import re
-import sqlite3
-from contextlib import closing
 from pathlib import Path
+
+from ..tracehints import opened_names
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
@@ -163,40 +163,8 @@ def locked_packages(env_dir: Path, lock_file: str | None) -> dict[str, str]:
 
 def traced_blas(trace_db: Path) -> list[str]:
     """The BLAS libraries the original run loaded, by file name."""
-    return sorted({Path(name).name for name in _opened(trace_db)
+    return sorted({Path(name).name for name in opened_names(trace_db)
                    if BLAS_RE.search(Path(name).name) and ".so" in Path(name).name})
-
-
-def _opened(trace_db: Path) -> list[str]:
-    if not trace_db.is_file():
-        return []
-    try:
-        with closing(sqlite3.connect(f"file:{trace_db}?mode=ro", uri=True)) as db:
-            return [row[0] for row in db.execute("SELECT DISTINCT name FROM opened_files")]
-    except sqlite3.Error:
-        return []
-
-
-def trace_hints(trace_db: Path) -> list[str]:
-    """What the trace says about sources of difference a replay cannot control."""
-    names = set(_opened(trace_db))
-    hints = []
-    if names & {"/dev/urandom", "/dev/random"}:
-        hints.append("the original run read /dev/urandom: it drew random numbers from the "
-                     "operating system, which differ on every run unless the study seeds them")
-    lookups = sorted(names & {"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
-                              "/etc/gai.conf"})
-    if lookups:
-        hints.append("the original run looked up network names (it read "
-                     + ", ".join(lookups) + "): it probably opened network connections, "
-                     "which a replay has only with --network")
-    return hints
-
-
-def network_hint(trace_db: Path) -> list[str]:
-    """The warning ``create`` shows when the traced run seems to have used the network."""
-    return [h.replace("the original run", "the run", 1) for h in trace_hints(trace_db)
-            if "network" in h]
 
 
 # ------------------------------------------------------------------------- diff

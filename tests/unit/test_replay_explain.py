@@ -16,11 +16,11 @@ from studypack.errors import EXIT_USAGE
 from studypack.replay import ReplayResult
 from studypack.replay.causes import assign_causes, cause_counts, needs_repeat
 from studypack.replay.compare import compare_outputs
-from studypack.replay.envdiff import (PROBE, environment_diff, locked_packages, parse_probe,
-                                      trace_hints)
+from studypack.replay.envdiff import PROBE, environment_diff, locked_packages, parse_probe
 from studypack.replay.registry import (BundleFacts, Host, ModeUnavailable, check_modes,
                                        choose_mode, help_table, mode_names)
 from studypack.replay.report import render_html, render_json
+from studypack.tracehints import trace_hints
 
 
 def write(root: Path, rel: str, text: str) -> None:
