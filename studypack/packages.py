@@ -7,11 +7,16 @@ files it installs. Both answer the same two questions, so the store-once step
 - :meth:`PackageArchive.members` — each regular file inside: its path (POSIX, relative,
   no leading ``./``) and size;
 - :meth:`PackageArchive.read` — the bytes of some of them, streamed in chunks, in the
-  archive's own order (one pass over a ``.deb``).
+  archive's own order (one pass over a ``.deb``);
+- :meth:`PackageArchive.recorded` — what the package itself says each file's sha256 and
+  CRC-32 are, without reading the files (a wheel's ``RECORD`` and zip directory; nothing
+  for a ``.deb``, whose md5sums are too weak to go by).
 """
 
 from __future__ import annotations
 
+import base64
+import csv
 import io
 import lzma
 import tarfile
@@ -40,6 +45,10 @@ class PackageArchive:
         """(name, chunks) for each wanted member found; consume the chunks in order."""
         raise NotImplementedError
 
+    def recorded(self) -> dict[str, tuple[str, int]]:
+        """name -> (sha256 hex, CRC-32) as the package records them; {} when unknown."""
+        return {}
+
     def _bad(self, why: str) -> BundleError:
         return BundleError(f"The vendored package {self.path.name} cannot be read: {why}.",
                            "Fetch the bundle again; a package it carries is damaged.")
@@ -60,6 +69,32 @@ class WheelArchive(PackageArchive):
             for info in zf.infolist():
                 if not info.is_dir():
                     yield info.filename, info.file_size
+
+    def recorded(self) -> dict[str, tuple[str, int]]:
+        """The sha256 the wheel's ``*.dist-info/RECORD`` gives each file, with the CRC-32
+        its zip directory gives it (checked against the bytes when a file is read)."""
+        with self._zip() as zf:
+            infos = {info.filename: info for info in zf.infolist() if not info.is_dir()}
+            records = [n for n in infos if n.count("/") == 1 and
+                       n.split("/")[0].endswith(".dist-info") and n.endswith("/RECORD")]
+            if len(records) != 1:
+                return {}
+            try:
+                text = zf.read(records[0]).decode("utf-8")
+            except (OSError, zipfile.BadZipFile, EOFError, UnicodeDecodeError):
+                return {}
+        found: dict[str, tuple[str, int]] = {}
+        for row in csv.reader(text.splitlines()):
+            if len(row) < 2 or not row[1].startswith("sha256=") or row[0] not in infos:
+                continue
+            encoded = row[1][len("sha256="):]
+            try:
+                digest = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            except ValueError:
+                continue
+            if len(digest) == 32:
+                found[row[0]] = (digest.hex(), infos[row[0]].CRC)
+        return found
 
     def read(self, names: Iterable[str]) -> Iterator[tuple[str, Iterator[bytes]]]:
         wanted = set(names)

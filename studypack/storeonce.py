@@ -20,6 +20,7 @@ import os
 import stat
 import tempfile
 import threading
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -224,21 +225,49 @@ def plan_store_once(rootfs: list[Member], symlinks: bytes, packages: list[Member
             wanted[best[0].arcname][best[1]].append(member)
 
     references: list[Reference] = []
+
+    def refer(member: Member, package_name: str, name: str) -> None:
+        references.append(Reference(digests[member.arcname], member.size, member.mode,
+                                    member.mtime, member.arcname, package_name, name))
+
     for package_name, names in wanted.items():
         cancel.check()
-        for name, chunks in archives[package_name].read(names):
+        # What the package says a file is (a wheel's RECORD sha256), confirmed by the
+        # CRC-32 of its bytes in the archive, spares decompressing it; anything else is
+        # read and hashed. A replay checks every rebuilt file's sha256 either way.
+        recorded = archives[package_name].recorded()
+        to_read: dict[str, list[Member]] = {}
+        for name, members in names.items():
+            claim = recorded.get(name)
+            for member in members:
+                if claim is not None and claim[0] == digests[member.arcname] and \
+                        _crc32_file(member.source, cancel) == claim[1]:
+                    refer(member, package_name, name)
+                else:
+                    to_read.setdefault(name, []).append(member)
+        for name, chunks in archives[package_name].read(to_read) if to_read else ():
             sha = hashlib.sha256()
             for chunk in chunks:
                 sha.update(chunk)
-            for member in names[name]:
+            for member in to_read[name]:
                 if sha.hexdigest() == digests[member.arcname]:
-                    references.append(Reference(digests[member.arcname], member.size,
-                                                member.mode, member.mtime, member.arcname,
-                                                package_name, name))
+                    refer(member, package_name, name)
     referenced = {r.file for r in references}
     stored = [m for m in rootfs if m.arcname not in referenced]
     digest = traced_files_digest(digests, hashlib.sha256(symlinks).hexdigest())
     return StoreOnce(stored, references, digest)
+
+
+def _crc32_file(path, cancel: CancelToken) -> int | None:
+    try:
+        crc = 0
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                cancel.check()
+                crc = zlib.crc32(chunk, crc)
+        return crc
+    except OSError:
+        return None
 
 
 # --------------------------------------------------------------------------- replay

@@ -296,7 +296,8 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
             remaining.append(dist)
     scratch = tempfile.TemporaryDirectory(prefix="studypack-pip-cache-")
     local = [lambda: wheels.index_dirs([Path(d) for d in find_links or []]),
-             lambda: wheels.index_pip_cache(scratch=Path(scratch.name))]
+             lambda: wheels.index_pip_cache(scratch=Path(scratch.name)),
+             wheels.index_own_cache]
     for index in local:
         if not remaining:
             break
@@ -333,6 +334,9 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
                 sources[dist.key] = wheels.FROM_INDEX
             elif dist.key in index_reasons:
                 reasons[dist.key].append(index_reasons[dist.key])
+        if ask:   # for the next create: no index to ask, no pip to start
+            wheels.keep_in_own_cache([path for key, path in present.items()
+                                      if key in {(d.key, d.version) for d in ask}])
         remaining = [d for d in remaining if d.key not in sources]
     if not rebuild:
         return sources, offline
@@ -363,14 +367,14 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
     return sources, offline
 
 
-def _wheels_by_key(wheelhouse: Path) -> set[tuple[str, str]]:
-    found = set()
+def _wheels_by_key(wheelhouse: Path) -> dict[tuple[str, str], Path]:
+    found = {}
     for wheel in wheelhouse.glob("*.whl"):
         try:
             name, version, _b, _t = parse_wheel_filename(wheel.name)
         except InvalidWheelFilename:
             continue
-        found.add((canonical_name(name), str(version)))
+        found[(canonical_name(name), str(version))] = wheel
     return found
 
 

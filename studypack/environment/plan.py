@@ -67,6 +67,8 @@ def plan_environment(executable: str | None, spec, find_links: list[str]) -> Env
     local = wheels.index_dirs([Path(d) for d in find_links])
     with tempfile.TemporaryDirectory(prefix="studypack-pip-cache-") as scratch:
         cached = wheels.index_pip_cache(scratch=Path(scratch))
+        for key, found in wheels.index_own_cache().items():
+            cached.setdefault(key, []).extend(found)
         for dist in plan.locked:
             key = (dist.key, dist.version)
             chosen, _why = wheels.choose(local.get(key, []) + cached.get(key, []), target,
@@ -173,11 +175,13 @@ class Prefetch:
                                                    reporter(None), self._cancel, 0,
                                                    len(missing),
                                                    None)
-                present = {canonicalize_name(w.name.split("-")[0])
+                present = {canonicalize_name(w.name.split("-")[0]): w
                            for w in self.folder.glob("*.whl")}
                 for dist in missing:
                     if dist.key in present:
                         self.sources[dist.key] = wheels.FROM_INDEX
+                wheels.keep_in_own_cache([present[d.key] for d in missing
+                                          if d.key in present])
                 self.asked = {(d.key, d.version) for d in missing
                               if d.key in present or d.key in why}
                 self.index_problem, self.index_why = problem, why

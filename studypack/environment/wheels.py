@@ -29,6 +29,8 @@ from ..errors import EnvironmentCaptureError
 FROM_WHEELHOUSE = "your wheelhouse"
 FROM_PIP_CACHE = "pip's cache"
 FROM_INDEX = "the package index"
+FROM_OWN_CACHE = "studypack's cache of wheels from the index"
+OWN_CACHE_MAX = 2 * 1024 ** 3     # the newest wheels up to this many bytes are kept
 REBUILT = "rebuilt from the installed files"
 
 
@@ -97,6 +99,48 @@ def index_dirs(folders: list[Path], source: str = FROM_WHEELHOUSE
         for wheel in sorted(folder.glob("*.whl")):
             _add(found, wheel, wheel.name, f"{source} {folder}")
     return found
+
+
+def own_cache_dir() -> Path:
+    """Where studypack keeps the wheels the package index gave an earlier ``create``
+    (``$XDG_CACHE_HOME/studypack/wheels``, ``~/.cache`` by default)."""
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(xdg) / "studypack" / "wheels"
+
+
+def index_own_cache() -> dict[tuple[str, str], list[Candidate]]:
+    """The wheels in studypack's cache: at hand like pip's cache, with no pip process
+    to start and no index to ask (pip does not cache what a ``file://`` index or a
+    ``--find-links`` URL gives, nor anything with ``--no-cache-dir``)."""
+    folder = own_cache_dir()
+    return index_dirs([folder], FROM_OWN_CACHE) if folder.is_dir() else {}
+
+
+def keep_in_own_cache(paths: list[Path], limit: int = OWN_CACHE_MAX) -> None:
+    """Keep wheels the index gave in studypack's cache, then drop the least recently
+    kept beyond ``limit`` bytes. A cache that cannot be written is only slower."""
+    folder = own_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            target = folder / path.name
+            if target.exists():
+                os.utime(target)
+                continue
+            tmp = folder / f".{path.name}.{os.getpid()}"
+            try:
+                os.link(path, tmp)
+            except OSError:
+                shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        kept = sorted(folder.glob("*.whl"), key=lambda p: p.stat().st_mtime, reverse=True)
+        total = 0
+        for wheel in kept:
+            total += wheel.stat().st_size
+            if total > limit:
+                wheel.unlink()
+    except OSError:
+        pass
 
 
 def pip_cache_dir() -> Path:

@@ -45,6 +45,7 @@ def empty_pip(monkeypatch, tmp_path):
     monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
     monkeypatch.setenv("PIP_FIND_LINKS", "")
     monkeypatch.setenv("PIP_TRUSTED_HOST", "127.0.0.1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))   # studypack's own
 
 
 def test_prefetch_downloads_every_planned_wheel_from_the_index(venv_and_wheels, empty_pip,
@@ -114,3 +115,44 @@ def test_a_distribution_over_the_cap_waits_for_the_run(venv_and_wheels, empty_pi
         sources, problem = vendor_wheels(locked, env, house, prefetched=found)
     assert sources == {"six": wheels.FROM_INDEX, "idna": wheels.FROM_INDEX}
     assert problem == ""
+
+
+def test_a_wheel_the_index_gave_is_at_hand_for_the_next_create(venv_and_wheels, empty_pip,
+                                                               monkeypatch, tmp_path):
+    """studypack keeps what the index gave (pip keeps nothing from a file:// index or
+    with --no-cache-dir): the next create finds it with no index and no pip."""
+    env, locked, files = venv_and_wheels
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")     # pip keeps nothing of it
+    with WheelIndex(files) as index:
+        monkeypatch.setenv("PIP_INDEX_URL", index.url)
+        first = Prefetch(EnvironmentPlan(env, locked=locked), tmp_path / "first", [],
+                         use_index=True).start().result()
+    assert {source for _, source in first.values()} == {wheels.FROM_INDEX}
+    kept = sorted(p.name for p in wheels.own_cache_dir().glob("*.whl"))
+    assert kept == sorted(p.name for p in files.glob("*.whl"))
+
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")   # refused
+    again = Prefetch(EnvironmentPlan(env, locked=locked), tmp_path / "again", [],
+                     use_index=True).start().result()
+    assert set(again) == {"six", "idna"} and again.asked == set()   # the index not asked
+    assert {source for _, source in again.values()} == \
+        {f"{wheels.FROM_OWN_CACHE} {wheels.own_cache_dir()}"}
+    house = tmp_path / "wheelhouse"
+    house.mkdir()
+    sources, problem = vendor_wheels(locked, env, house)
+    assert problem == "" and set(sources) == {"six", "idna"}
+    assert all(s.startswith(wheels.FROM_OWN_CACHE) for s in sources.values())
+
+
+def test_the_kept_wheels_stay_under_their_bound(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    made = []
+    for i, size in enumerate((3000, 3000, 3000)):
+        wheel = tmp_path / f"w{i}-1.0-py3-none-any.whl"
+        wheel.write_bytes(bytes(size))
+        made.append(wheel)
+        wheels.keep_in_own_cache([wheel], limit=7000)
+        os.utime(wheels.own_cache_dir() / wheel.name, (1_700_000_000 + i,) * 2)
+    wheels.keep_in_own_cache([], limit=7000)
+    assert sorted(p.name for p in wheels.own_cache_dir().glob("*.whl")) == \
+        [made[1].name, made[2].name]    # the least recently kept went first

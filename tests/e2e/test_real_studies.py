@@ -189,7 +189,8 @@ def create_offline(study: Path, out: Path, cache: Path, *args: str):
     """`studypack create` in a network namespace with no interfaces: no network at all."""
     return subprocess.run(["unshare", "-rn", sys.executable, "-m", "studypack", "create",
                            str(study), "-o", str(out), "--no-image", *args],
-                          env={**os.environ, "PIP_CACHE_DIR": str(cache)},
+                          env={**os.environ, "PIP_CACHE_DIR": str(cache),
+                               "XDG_CACHE_HOME": str(out.parent / "xdg-cache")},
                           capture_output=True, text=True, timeout=600)
 
 

@@ -116,6 +116,47 @@ def test_reproduced_files_become_references_and_are_rebuilt(tmp_path):
     assert (out / "usr/lib/demo/lib.so").read_bytes() == LIB[::-1]
 
 
+def _record_line(name: str, data: bytes) -> str:
+    import base64
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}\n"
+
+
+def test_a_wheels_record_spares_reading_it_but_a_record_that_lies_is_caught(
+        tmp_path, monkeypatch):
+    """A wheel's RECORD gives each file's sha256: with the zip's CRC-32 of the member
+    agreeing, the file becomes a reference without decompressing it. A RECORD that
+    claims the traced bytes for a member holding others is not believed."""
+    site = "/venv/lib/python3.11/site-packages"
+    other = LIB[::-1]
+    wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", {
+        "demo/lib.so": LIB, "demo/liar.so": other,
+        "demo-1.0.dist-info/RECORD": _record_line("demo/lib.so", LIB)
+        + _record_line("demo/liar.so", LIB)            # the lie: LIB's digest for other
+        + "demo-1.0.dist-info/RECORD,,\n"})
+    assert WheelArchive(wheel).recorded()["demo/lib.so"][0] == hashlib.sha256(LIB).hexdigest()
+    rootfs = traced(tmp_path, {f"{site}/demo/lib.so": LIB, f"{site}/demo/liar.so": LIB})
+    read: list[str] = []
+    original = WheelArchive.read
+
+    def counted(self, names):
+        read.extend(names)
+        return original(self, names)
+
+    monkeypatch.setattr(WheelArchive, "read", counted)
+    packages = [Member.from_file("data/env/wheelhouse/demo-1.0-py3-none-any.whl", wheel)]
+    once = plan_store_once(rootfs, b"{}", packages)
+    assert [r.file for r in once.references] == [f"data/rootfs{site}/demo/lib.so"]
+    assert [m.arcname for m in once.stored] == [f"data/rootfs{site}/demo/liar.so"]
+    assert read == ["demo/liar.so"]     # only the member the RECORD could not vouch for
+    bag = bag_with(tmp_path, {m.arcname: m.source for m in packages})
+    (bag / LISTING).parent.mkdir(parents=True)
+    (bag / LISTING).write_bytes(once.listing.data)
+    out = tmp_path / "rootfs"
+    assert rebuild_files(bag, read_listing(bag), out) == len(LIB)
+    assert (out / site.lstrip("/") / "demo/lib.so").read_bytes() == LIB
+
+
 def _one_reference_bag(tmp_path, package_bytes: bytes = LIB, recorded: bytes = LIB):
     wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", {"demo/lib.so": package_bytes})
     bag = bag_with(tmp_path, {"data/env/wheelhouse/demo-1.0-py3-none-any.whl": wheel})
