@@ -13,6 +13,7 @@ import fnmatch
 import functools
 import os
 import re
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -29,6 +30,8 @@ class StudyFile:
     path: Path          # on disk (through the link, when it is one)
     size: int
     role: str           # "code" | "data" | "output"
+    # the walk's stat of it (through a link), so that the layout need not stat it again
+    stat: os.stat_result | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyRevi
     writing = open_for_writing(root)
     user_excludes = list(spec.exclude)
     listed: set[str] = set()
-    for rel, path, link in _walk(root, spec, review):
+    for rel, path, link, st in _walk(root, spec, review):
         if rel in referenced:
             continue  # kept outside the bundle by reference (fetch.txt)
         named = matches(rel, spec.data_paths) or matches(rel, spec.output_paths)
@@ -197,17 +200,13 @@ def review_study(spec: StudySpec, *, outputs_expected: bool = True) -> StudyRevi
         if writer:
             review.left_out.append(LeftOut(rel, f"still being written by {writer}"))
             continue
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise UsageError(f"Cannot read {rel} in the study: {exc.strerror}.") from None
         if link is not None:
             review.links.append(link)
         if matches(rel, spec.output_paths):
-            review.outputs.append(StudyFile(rel, path, size, "output"))
+            review.outputs.append(StudyFile(rel, path, st.st_size, "output", st))
         else:
             role = "data" if matches(rel, spec.data_paths) else "code"
-            review.inputs.append(StudyFile(rel, path, size, role))
+            review.inputs.append(StudyFile(rel, path, st.st_size, role, st))
     for p in spec.data_paths:
         if is_glob(p) and not any(matches(f.relpath, [p]) for f in review.inputs):
             raise UsageError(f"[data] paths pattern {p!r} matches no file in {root}.")
@@ -222,9 +221,10 @@ def _ignored_by_git(rel: str, ignored: list[str]) -> str | None:
 
 
 def _walk(root: Path, spec: StudySpec, review: StudyReview):
-    """Yield (relpath, path, link) of the files below root, sorted, following symlinks
-    (a link's content is packed under the link's path). Default excludes are left out
-    and listed once per excluded folder or file."""
+    """Yield (relpath, path, link, stat) of the files below root, sorted, following
+    symlinks (a link's content is packed under the link's path). Default excludes are
+    left out and listed once per excluded folder or file. One stat per file (the folder's
+    listing tells the kind of most entries without one)."""
     visited: set[str] = set()
 
     def visit(folder: Path, rel_base: PurePosixPath, link: StudyLink | None):
@@ -235,11 +235,13 @@ def _walk(root: Path, spec: StudySpec, review: StudyReview):
             return
         visited.add(real)
         try:
-            names = sorted(os.listdir(folder))
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
         except OSError as exc:
             raise UsageError(f"Cannot read the folder {rel_base.as_posix() or '.'} of the "
                              f"study: {exc.strerror}.") from None
-        for name in names:
+        for entry in entries:
+            name = entry.name
             path = folder / name
             rel = rel_base / name
             text = rel.as_posix()
@@ -250,7 +252,7 @@ def _walk(root: Path, spec: StudySpec, review: StudyReview):
                                                    f"excluded by default: {rule}"))
                 continue
             this_link = link
-            is_link = path.is_symlink()
+            is_link = entry.is_symlink()
             if is_link:
                 target = os.readlink(path)
                 if not path.exists():
@@ -261,10 +263,14 @@ def _walk(root: Path, spec: StudySpec, review: StudyReview):
                 this_link = StudyLink(text, target, "folder" if path.is_dir() else "file")
                 if this_link.kind == "folder":
                     review.links.append(this_link)
-            if path.is_dir():
+            try:
+                st = entry.stat()    # through a link
+            except OSError:
+                st = None
+            if st is not None and stat.S_ISDIR(st.st_mode):
                 yield from visit(path, rel, this_link)
-            elif path.is_file():
-                yield text, path, (this_link if is_link else None)
+            elif st is not None and stat.S_ISREG(st.st_mode):
+                yield text, path, (this_link if is_link else None), st
             else:
                 review.left_out.append(LeftOut(text, "not a regular file (a socket, fifo "
                                                      "or device)"))

@@ -53,10 +53,10 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
         # A file under [outputs] the run did not write (an older result the run left
         # alone) is part of the study as it was, not a result to compare at replay.
         t0 = time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-        stale = [f for f in outputs if f.path.stat().st_mtime < t0 - 1]
+        stale = [f for f in outputs if (f.stat or f.path.stat()).st_mtime < t0 - 1]
         if stale:
             outputs = [f for f in outputs if f not in stale]
-            inputs += [StudyFile(f.relpath, f.path, f.size, "data") for f in stale]
+            inputs += [StudyFile(f.relpath, f.path, f.size, "data", f.stat) for f in stale]
             warnings.append(f"{len(stale)} file(s) under [outputs] paths were not written by "
                             f"the traced run (e.g. {stale[0].relpath}); they are packed with "
                             "the study, not compared at replay")
@@ -184,8 +184,8 @@ def plan_bundle(spec: StudySpec, traced: TraceResult | None, environment: Enviro
 def study_members(spec: StudySpec, inputs: list[StudyFile], scrubber: Scrubber
                   ) -> list[Member]:
     """The study's code and data as members under data/study/, in the bundle's order
-    (the create session prepacks them during the run, in the same order). One stat per
-    file: it rules out the study's own studypack.toml and gives the member's facts."""
+    (the create session prepacks them during the run, in the same order). The walk's stat
+    of each file rules out the study's own studypack.toml and gives the member's facts."""
     spec_file = spec.path.resolve() if spec.path is not None else None
     try:
         own = spec_file.stat() if spec_file is not None else None
@@ -194,7 +194,7 @@ def study_members(spec: StudySpec, inputs: list[StudyFile], scrubber: Scrubber
     members = []
     for f in inputs:
         try:
-            st = f.path.stat()
+            st = f.stat or f.path.stat()   # the walk's, when it gave one
         except OSError:
             st = None
         maybe_spec = spec_file is not None and (
@@ -212,6 +212,8 @@ def study_members(spec: StudySpec, inputs: list[StudyFile], scrubber: Scrubber
 
 
 def _study_member(prefix: str, f: StudyFile) -> Member:
+    if f.stat is not None:
+        return Member.from_stat(f"{prefix}/{f.relpath}", f.path, f.stat)
     return Member.from_file(f"{prefix}/{f.relpath}", f.path)
 
 
