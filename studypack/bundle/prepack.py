@@ -24,6 +24,7 @@ stream stays one valid zstd stream either way.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import shutil
@@ -79,6 +80,7 @@ class Chunk:
         the chunk was taken, so a cancel that removes it cannot cut the copy short)."""
         with self.reader:
             zw.splice(self.reader, self.length, buffer)
+        _release(self.spill, self.offset, self.length)
 
 
 def plan_chunks(members: list[Member], chunk_input: int = CHUNK_INPUT) -> list[Chunk]:
@@ -358,6 +360,26 @@ class _Frames:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.flush(zstandard.FLUSH_FRAME)
+
+
+def _release(path: Path, offset: int, length: int) -> None:
+    """Free a copied chunk's part of the spill at once (Linux: punch a hole), so that
+    the bundle's pages, written next, are the ones just freed rather than more memory."""
+    if not sys.platform.startswith("linux") or length <= 0:
+        return
+    try:
+        fallocate = ctypes.CDLL(None, use_errno=True).fallocate
+        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        fd = os.open(path, os.O_WRONLY)
+    except (OSError, AttributeError):
+        return
+    try:
+        fallocate(fd, _PUNCH_HOLE | _KEEP_SIZE, offset, length)   # a failure: kept as is
+    finally:
+        os.close(fd)
+
+
+_KEEP_SIZE, _PUNCH_HOLE = 0x01, 0x02    # linux/falloc.h
 
 
 def _lower_priority(nice: int) -> None:

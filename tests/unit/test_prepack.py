@@ -83,8 +83,11 @@ def test_unchanged_files_are_copied_in_from_the_prepacked_frames(tmp_path):
     head = Member.from_bytes("data/run.json", b"{}")
     plan = plan_of([head] + members(tmp_path / "study", files))
     bundle = tmp_path / "a.studypack"
+    spilled = pre.spill.stat().st_blocks * 512
     pack(plan, bundle, prepacked=pre)
     assert pre.spliced == pre.chunks            # every chunk copied in, none packed again
+    # each chunk's part of the spill was freed once copied (a hole: no blocks left)
+    assert spilled > 0 and pre.spill.stat().st_blocks * 512 < spilled // 10
     check_bundle(bundle, tmp_path, files)
     # Within ~0.3 % of the bundle packed without it.
     plain = tmp_path / "plain.studypack"
