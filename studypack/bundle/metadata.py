@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 from .. import __version__
@@ -123,12 +124,18 @@ def _one(items: list):
     return items[0] if len(items) == 1 else items
 
 
+# The MIME grammar roc-validator accepts (ro-crate-1.1_27.1): type/subtype, one +suffix.
+_MIME = re.compile(r"^\w*/\w[\w.-]*(?:\+\w[\w.-]*)?$")
+
+
 def _encoding_format(name: str) -> str:
     import mimetypes
 
     kind, _ = mimetypes.guess_type(name, strict=False)
-    return kind or ("text/plain" if name.endswith((".txt", ".md", ".log")) else
-                    "application/octet-stream")
+    if kind is None or not _MIME.match(kind):   # text/x-c++src (.cpp) and the like
+        kind = "text/plain" if name.endswith((".txt", ".md", ".log")) or \
+            (kind or "").startswith("text/") else None
+    return kind or "application/octet-stream"
 
 
 def ro_crate(spec: StudySpec, *, runs: list[dict], inputs: list[str], outputs: list[str],

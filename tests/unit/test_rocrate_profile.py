@@ -20,7 +20,8 @@ RUN = {"index": 1, "command": ["python", "analysis.py", "--steps", "100"], "work
        "exit_code": 0}
 ENVIRONMENT = {"python_version": "3.11.7",
                "system_packages": [{"name": "bash", "version": "5.2.15-2+b7"}]}
-INPUTS = ["analysis.py", "data/params.json", "data/raw/plate 1.csv"]
+INPUTS = ["analysis.py", "data/params.json", "data/raw/plate 1.csv",
+          "src/order.cpp", "src/order.hpp"]   # MIME types text/x-c++src, text/x-c++hdr
 OUTPUTS = ["results/temperature.csv", "results/summary.json", "results/figure.png"]
 
 
