@@ -111,6 +111,13 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
         fh.write(text.encode("utf-8"))
 
 
+def cache_dir(name: str) -> Path:
+    """``$XDG_CACHE_HOME/studypack/<name>`` (``~/.cache`` by default): what studypack
+    keeps between runs (wheels, .deb files, base image listings, kept traced files)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "studypack" / name
+
+
 def human_size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":

@@ -26,6 +26,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import fsutil
 from ..progress import Progress, reporter, token
 from ..hashing import sha256_file
 
@@ -246,7 +247,7 @@ def _base_listing_path(image: str) -> Path | None:
     if "sha256:" not in image:
         return None
     key = hashlib.sha256(f"{image}\n{_QUERY_FORMAT}".encode()).hexdigest()[:40]
-    return cache_dir().parent / "base-images" / f"{key}.txt"
+    return fsutil.cache_dir("base-images") / f"{key}.txt"
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -272,8 +273,7 @@ def deb_file_name(name: str, version: str, arch: str) -> str:
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "studypack" / "debs"
+    return fsutil.cache_dir("debs")
 
 
 def _is_configuration(path: str) -> bool:

@@ -24,6 +24,7 @@ from packaging.utils import (InvalidWheelFilename, canonicalize_name,
                              parse_wheel_filename)
 
 from ..errors import EnvironmentCaptureError
+from ..fsutil import cache_dir
 
 # Source labels, as the lock and the report say them.
 FROM_WHEELHOUSE = "your wheelhouse"
@@ -104,8 +105,7 @@ def index_dirs(folders: list[Path], source: str = FROM_WHEELHOUSE
 def own_cache_dir() -> Path:
     """Where studypack keeps the wheels the package index gave an earlier ``create``
     (``$XDG_CACHE_HOME/studypack/wheels``, ``~/.cache`` by default)."""
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(xdg) / "studypack" / "wheels"
+    return cache_dir("wheels")
 
 
 def index_own_cache() -> dict[tuple[str, str], list[Candidate]]:

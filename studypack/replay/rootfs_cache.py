@@ -47,6 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..fsutil import cache_dir
 from .workfolders import remove_tree
 
 KEEP = 3                           # entries kept, newest used first
@@ -58,8 +59,7 @@ _held: dict[str, int] = {}         # kept root -> its entry's lock, held shared 
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "studypack" / "rootfs"
+    return cache_dir("rootfs")
 
 
 def _entry(digest: str) -> Path:
