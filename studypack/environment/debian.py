@@ -213,7 +213,7 @@ def base_image_packages(engine, image: str,
                         cancel=None) -> tuple[dict[str, Installed] | None, str]:
     """(the packages installed in ``image`` by name, its "ID VERSION_ID"); None when the
     image has no dpkg."""
-    from ..errors import EngineError
+    from ..errors import EngineError, StudypackError
 
     cached = _base_listing_path(image)
     try:
@@ -232,7 +232,10 @@ def base_image_packages(engine, image: str,
             release_text = result.stdout.partition("===\n")[0]
             return None, _release_name(os_release(release_text))
         if cached and output.partition("===\n")[2].strip():
-            _write_atomically(cached, output)
+            # a cache that cannot be written is only slower next time
+            with contextlib.suppress(OSError, StudypackError):
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                fsutil.atomic_write_text(cached, output)
     release_text, _, packages_text = output.partition("===\n")
     release = os_release(release_text)
     if not packages_text.strip():
@@ -248,17 +251,6 @@ def _base_listing_path(image: str) -> Path | None:
         return None
     key = hashlib.sha256(f"{image}\n{_QUERY_FORMAT}".encode()).hexdigest()[:40]
     return fsutil.cache_dir("base-images") / f"{key}.txt"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:   # a cache that cannot be written is only slower next time
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 def _release_name(release: dict[str, str]) -> str:
