@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from pathlib import Path
 
 from .progress import CancelToken, Progress, Reporter
@@ -41,3 +42,18 @@ def sha256_file_keyed(path: Path | str, cancel: CancelToken | None = None,
                 report(Progress("checksum", done, before[2], Path(path).name))
         after = file_key(os.fstat(fh.fileno()))
     return digest.hexdigest(), (before if before == after else None)
+
+
+def crc32_file(path: Path | str, cancel: CancelToken | None = None) -> int | None:
+    """The CRC-32 of the file at ``path`` (as a zip directory records it), None when it
+    cannot be read."""
+    crc = 0
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                if cancel is not None:
+                    cancel.check()
+                crc = zlib.crc32(chunk, crc)
+    except OSError:
+        return None
+    return crc

@@ -20,7 +20,6 @@ import os
 import stat
 import tempfile
 import threading
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -29,7 +28,7 @@ from typing import BinaryIO, Callable
 from .bundle import format as fmt
 from .bundle.writer import Member
 from .errors import BundleError, write_error
-from .hashing import file_key, sha256_file_keyed
+from .hashing import crc32_file, file_key, sha256_file_keyed
 from .packages import open_package
 from .progress import CancelToken, Progress, Reporter, reporter, token
 
@@ -241,7 +240,7 @@ def plan_store_once(rootfs: list[Member], symlinks: bytes, packages: list[Member
             claim = recorded.get(name)
             for member in members:
                 if claim is not None and claim[0] == digests[member.arcname] and \
-                        _crc32_file(member.source, cancel) == claim[1]:
+                        crc32_file(member.source, cancel) == claim[1]:
                     refer(member, package_name, name)
                 else:
                     to_read.setdefault(name, []).append(member)
@@ -256,18 +255,6 @@ def plan_store_once(rootfs: list[Member], symlinks: bytes, packages: list[Member
     stored = [m for m in rootfs if m.arcname not in referenced]
     digest = traced_files_digest(digests, hashlib.sha256(symlinks).hexdigest())
     return StoreOnce(stored, references, digest)
-
-
-def _crc32_file(path, cancel: CancelToken) -> int | None:
-    try:
-        crc = 0
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                cancel.check()
-                crc = zlib.crc32(chunk, crc)
-        return crc
-    except OSError:
-        return None
 
 
 # --------------------------------------------------------------------------- replay
