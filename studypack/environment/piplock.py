@@ -335,8 +335,9 @@ def vendor_wheels(dists: list[Distribution], env: PythonEnvironment, wheelhouse:
             elif dist.key in index_reasons:
                 reasons[dist.key].append(index_reasons[dist.key])
         if ask:   # for the next create: no index to ask, no pip to start
+            asked_for = {(d.key, d.version) for d in ask}
             wheels.keep_in_own_cache([path for key, path in present.items()
-                                      if key in {(d.key, d.version) for d in ask}])
+                                      if key in asked_for])
         remaining = [d for d in remaining if d.key not in sources]
     if not rebuild:
         return sources, offline
